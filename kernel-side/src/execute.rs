@@ -1,0 +1,361 @@
+//! How a service thread runs one claimed call.
+//!
+//! - `Delegate` calls run inline, in the batch.
+//! - `Block` calls may wait for an event. Where a non-blocking form exists
+//!   (`RWF_NOWAIT` for the read/write family, `MSG_DONTWAIT` for sockets, a zero timeout),
+//!   the service thread tries it first: most calls find their data ready and finish
+//!   inline. Otherwise the call goes to a blocking worker, which runs the original call,
+//!   or, after a partial non-blocking transfer, the rest of it, so the caller sees what one
+//!   blocking call would have returned.
+//! - Anything else (a number that must run on its caller, or that Linux does not define)
+//!   can only be here because the page was written outside the API: it gets -ENOSYS, as
+//!   the kernel answers an unknown number, and never runs on the wrong thread.
+
+use flexsc_shim::sys::syscall6;
+use flexsc_shim::table::{classify, Class};
+
+/// What the service thread does with a call after its inline attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Finished: complete the entry with this result.
+    Done(i64),
+    /// Hand to a blocking worker, which runs `Resume`.
+    HandOff(Resume),
+}
+
+/// What a blocking worker runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// The original call, which may wait for an event.
+    Whole,
+    /// The rest of a transfer of which `done` bytes already moved; it may wait.
+    Rest {
+        /// Bytes already transferred.
+        done: i64,
+    },
+    /// The original call on a regular file or block device (a disk wait, never an event
+    /// wait): exit waits for these.
+    Disk,
+}
+
+const EAGAIN: i64 = -(libc::EAGAIN as i64);
+const EOPNOTSUPP: i64 = -(libc::EOPNOTSUPP as i64);
+const ENOSYS: i64 = -(libc::ENOSYS as i64);
+const RWF_NOWAIT: u64 = 0x8;
+
+/// Runs or starts one claimed call on the service thread.
+///
+/// # Safety
+/// The call runs with the process's privileges on this thread: the caller vouches that it
+/// was posted through the submit API by its owner (see `flexsc_shim::Submitter::push`).
+pub unsafe fn run(nr: u32, args: [u64; 6]) -> Step {
+    let nr = nr as u64;
+    match classify(nr, &args) {
+        // SAFETY: forwarded from this function's contract.
+        Class::Delegate => Step::Done(unsafe { syscall6(nr, args) }),
+        // SAFETY: forwarded.
+        Class::Block => unsafe { attempt(nr, args) },
+        Class::Caller | Class::Isolate => Step::Done(ENOSYS),
+    }
+}
+
+/// The inline, non-blocking attempt of a call that may block.
+unsafe fn attempt(nr: u64, a: [u64; 6]) -> Step {
+    let nr_i = nr as i64;
+    // SAFETY (for every call below): the same call the owner posted, with only a flag
+    // added that makes it return instead of waiting; the caller vouched for the call.
+    unsafe {
+        match nr_i {
+            libc::SYS_read | libc::SYS_write | libc::SYS_readv | libc::SYS_writev => {
+                let write = nr_i == libc::SYS_write || nr_i == libc::SYS_writev;
+                let vectored = nr_i == libc::SYS_readv || nr_i == libc::SYS_writev;
+                transfer(
+                    nr,
+                    a,
+                    Rw {
+                        fd: a[0],
+                        buf: a[1],
+                        len: a[2],
+                        offset: -1,
+                        flags: 0,
+                        write,
+                        vectored,
+                    },
+                )
+            }
+            libc::SYS_pread64 | libc::SYS_pwrite64 | libc::SYS_preadv | libc::SYS_pwritev => {
+                if (a[3] as i64) < 0 {
+                    // EINVAL without waiting; preadv2 would read "-1" as "current position".
+                    return Step::Done(syscall6(nr, a));
+                }
+                let write = nr_i == libc::SYS_pwrite64 || nr_i == libc::SYS_pwritev;
+                let vectored = nr_i == libc::SYS_preadv || nr_i == libc::SYS_pwritev;
+                transfer(
+                    nr,
+                    a,
+                    Rw {
+                        fd: a[0],
+                        buf: a[1],
+                        len: a[2],
+                        offset: a[3] as i64,
+                        flags: 0,
+                        write,
+                        vectored,
+                    },
+                )
+            }
+            libc::SYS_preadv2 | libc::SYS_pwritev2 => {
+                if a[5] & RWF_NOWAIT != 0 {
+                    return Step::Done(syscall6(nr, a));
+                }
+                let write = nr_i == libc::SYS_pwritev2;
+                transfer(
+                    nr,
+                    a,
+                    Rw {
+                        fd: a[0],
+                        buf: a[1],
+                        len: a[2],
+                        offset: a[3] as i64,
+                        flags: a[5],
+                        write,
+                        vectored: true,
+                    },
+                )
+            }
+            libc::SYS_recvfrom | libc::SYS_sendto => socket(nr, a, 3, nr_i == libc::SYS_sendto),
+            libc::SYS_recvmsg | libc::SYS_sendmsg => socket(nr, a, 2, nr_i == libc::SYS_sendmsg),
+            _ => Step::HandOff(Resume::Whole),
+        }
+    }
+}
+
+/// A read or write, as the `preadv2`/`pwritev2` family sees it.
+#[derive(Clone, Copy)]
+struct Rw {
+    fd: u64,
+    /// The buffer, or the iovec array when `vectored`.
+    buf: u64,
+    /// The length, or the iovec count when `vectored`.
+    len: u64,
+    offset: i64,
+    flags: u64,
+    write: bool,
+    vectored: bool,
+}
+
+unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
+    let one = libc::iovec {
+        iov_base: rw.buf as *mut libc::c_void,
+        iov_len: rw.len as usize,
+    };
+    let (iov, count) = if rw.vectored {
+        (rw.buf, rw.len)
+    } else {
+        (&one as *const libc::iovec as u64, 1)
+    };
+    let sys = if rw.write {
+        libc::SYS_pwritev2
+    } else {
+        libc::SYS_preadv2
+    } as u64;
+    // SAFETY: the caller's call with RWF_NOWAIT added; `one` outlives the call.
+    let ret = unsafe {
+        syscall6(
+            sys,
+            [
+                rw.fd,
+                iov,
+                count,
+                rw.offset as u64,
+                0,
+                rw.flags | RWF_NOWAIT,
+            ],
+        )
+    };
+    if ret == EAGAIN || ret == EOPNOTSUPP {
+        // No data ready, or the file cannot say. A regular file or block device only waits
+        // for the disk: run the call inline unless it would wait on a cold cache.
+        return match (file_kind(rw.fd), ret) {
+            // SAFETY: the original call, which cannot wait for an event on this file.
+            (Kind::Disk, EOPNOTSUPP) => Step::Done(unsafe { syscall6(nr, a) }),
+            (Kind::Disk, _) => Step::HandOff(Resume::Disk),
+            _ => Step::HandOff(Resume::Whole),
+        };
+    }
+    if ret < 0 {
+        return Step::Done(ret);
+    }
+    let wanted = if rw.vectored {
+        None
+    } else {
+        Some(rw.len as i64)
+    };
+    if wanted == Some(ret) || (ret == 0 && !rw.write) {
+        return Step::Done(ret);
+    }
+    // A short transfer. A read from a pipe or socket returns what was there, as a
+    // blocking read would; anything else would have kept going.
+    match file_kind(rw.fd) {
+        // The rest waits for the disk at most (or finds the end of the file at once).
+        // SAFETY: the rest of the caller's transfer.
+        Kind::Disk => Step::Done(unsafe { resume(nr as u32, a, Resume::Rest { done: ret }) }),
+        Kind::Other if !rw.write => Step::Done(ret),
+        Kind::Other => {
+            // A write that stopped short: a blocking write goes on until everything is
+            // written, unless the fd is non-blocking, in which case the rest gets EAGAIN
+            // at once and the short count stands, as it would directly.
+            if rw.vectored && ret == iov_total(iov, count) {
+                Step::Done(ret)
+            } else {
+                Step::HandOff(Resume::Rest { done: ret })
+            }
+        }
+    }
+}
+
+unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step {
+    let flags = a[flags_at] as i32;
+    if flags & libc::MSG_DONTWAIT != 0 || flags & libc::MSG_WAITALL != 0 {
+        return Step::HandOff(Resume::Whole);
+    }
+    a[flags_at] |= libc::MSG_DONTWAIT as u64;
+    // SAFETY: the caller's call with MSG_DONTWAIT added.
+    let ret = unsafe { syscall6(nr, a) };
+    if ret == EAGAIN {
+        return Step::HandOff(Resume::Whole);
+    }
+    if send && ret >= 0 {
+        let wanted = if nr == libc::SYS_sendto as u64 {
+            a[2] as i64
+        } else {
+            // SAFETY: sendmsg just read this msghdr without faulting.
+            let msg = unsafe { &*(a[1] as *const libc::msghdr) };
+            iov_total(msg.msg_iov as u64, msg.msg_iovlen as u64)
+        };
+        if ret < wanted {
+            return Step::HandOff(Resume::Rest { done: ret });
+        }
+    }
+    Step::Done(ret)
+}
+
+/// The sum of an iovec array's lengths. Only called after the kernel accepted the array.
+fn iov_total(iov: u64, count: u64) -> i64 {
+    let iov = iov as *const libc::iovec;
+    (0..count as usize)
+        // SAFETY: the kernel just read these `count` iovecs without faulting.
+        .map(|i| unsafe { std::ptr::read_volatile(iov.add(i)) }.iov_len as i64)
+        .sum()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// A regular file or block device: transfers wait for the disk at most.
+    Disk,
+    /// A pipe, socket, FIFO, terminal or other device: transfers may wait for an event.
+    Other,
+}
+
+fn file_kind(fd: u64) -> Kind {
+    // SAFETY: all-zero is a valid `stat`, which fstat fills.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one `stat` to a live local.
+    let ret = unsafe {
+        syscall6(
+            libc::SYS_fstat as u64,
+            [fd, &mut st as *mut libc::stat as u64, 0, 0, 0, 0],
+        )
+    };
+    let fmt = st.st_mode & libc::S_IFMT;
+    if ret == 0 && (fmt == libc::S_IFREG || fmt == libc::S_IFBLK) {
+        Kind::Disk
+    } else {
+        Kind::Other
+    }
+}
+
+/// Runs a handed-off call on a blocking worker and returns the caller's answer.
+///
+/// # Safety
+/// As for [`run`].
+pub unsafe fn resume(nr: u32, args: [u64; 6], how: Resume) -> i64 {
+    let nr = nr as u64;
+    match how {
+        // SAFETY: the original call, forwarded from the contract.
+        Resume::Whole | Resume::Disk => unsafe { syscall6(nr, args) },
+        Resume::Rest { done } => {
+            // SAFETY: the rest of the original transfer.
+            let rest = unsafe { rest(nr, args, done) };
+            if rest < 0 {
+                // A blocking transfer that moved some bytes reports them, not the error.
+                done
+            } else {
+                done + rest
+            }
+        }
+    }
+}
+
+/// Runs what is left of a transfer after `done` bytes, blocking.
+unsafe fn rest(nr: u64, a: [u64; 6], done: i64) -> i64 {
+    let d = done as u64;
+    let nr_i = nr as i64;
+    // SAFETY (all arms): the original call's buffers, advanced past what moved already.
+    unsafe {
+        match nr_i {
+            libc::SYS_read | libc::SYS_write => syscall6(nr, [a[0], a[1] + d, a[2] - d, 0, 0, 0]),
+            libc::SYS_pread64 | libc::SYS_pwrite64 => {
+                syscall6(nr, [a[0], a[1] + d, a[2] - d, a[3] + d, 0, 0])
+            }
+            libc::SYS_sendto => syscall6(nr, [a[0], a[1] + d, a[2] - d, a[3], a[4], a[5]]),
+            libc::SYS_readv | libc::SYS_writev => with_rest(a[1], a[2], d, |iov, n| {
+                syscall6(nr, [a[0], iov, n, 0, 0, 0])
+            }),
+            libc::SYS_preadv | libc::SYS_pwritev => with_rest(a[1], a[2], d, |iov, n| {
+                syscall6(nr, [a[0], iov, n, a[3] + d, 0, 0])
+            }),
+            libc::SYS_preadv2 | libc::SYS_pwritev2 => {
+                let offset = if a[3] as i64 == -1 { a[3] } else { a[3] + d };
+                with_rest(a[1], a[2], d, |iov, n| {
+                    syscall6(nr, [a[0], iov, n, offset, 0, a[5]])
+                })
+            }
+            libc::SYS_sendmsg => {
+                let msg = std::ptr::read_volatile(a[1] as *const libc::msghdr);
+                with_rest(msg.msg_iov as u64, msg.msg_iovlen as u64, d, |iov, n| {
+                    // The name and ancillary data went with the first part.
+                    let mut rest: libc::msghdr = std::mem::zeroed();
+                    rest.msg_iov = iov as *mut libc::iovec;
+                    rest.msg_iovlen = n as usize;
+                    syscall6(
+                        nr,
+                        [a[0], &rest as *const libc::msghdr as u64, a[2], 0, 0, 0],
+                    )
+                })
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// Calls `f` with a copy of the iovec array `iov[..count]` advanced past `skip` bytes.
+unsafe fn with_rest(iov: u64, count: u64, skip: u64, f: impl FnOnce(u64, u64) -> i64) -> i64 {
+    let src = iov as *const libc::iovec;
+    let mut rest: Vec<libc::iovec> = Vec::with_capacity(count as usize);
+    let mut skip = skip as usize;
+    for i in 0..count as usize {
+        // SAFETY: the kernel read this array in the first part of the transfer.
+        let mut v = unsafe { std::ptr::read_volatile(src.add(i)) };
+        if skip >= v.iov_len {
+            skip -= v.iov_len;
+            continue;
+        }
+        // SAFETY: stays inside the same buffer.
+        v.iov_base = unsafe { (v.iov_base as *mut u8).add(skip) } as *mut libc::c_void;
+        v.iov_len -= skip;
+        skip = 0;
+        rest.push(v);
+    }
+    f(rest.as_ptr() as u64, rest.len() as u64)
+}

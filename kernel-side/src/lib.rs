@@ -1,0 +1,24 @@
+//! # flexsc-kernel-side: the service threads
+//!
+//! The "kernel side" of exception-less system calls, without a kernel patch: service
+//! threads pinned to their own cores find posted entries through the doorbell, run them
+//! in batches, and mark them DONE. Calls that may wait for an event go to a bounded,
+//! growing pool of blocking workers, so one slow call never holds up a batch.
+//!
+//! - [`runtime`]: the runtime, its builder and statistics;
+//! - [`service`]: one service thread's loop;
+//! - [`execute`]: how one claimed call runs (inline, non-blocking attempt, hand-off);
+//! - [`pool`]: the blocking workers;
+//! - [`config`]: `FLEXSC_*` variables and their valid forms;
+//! - [`signals`]: the signal mask of the runtime's own threads.
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+
+pub mod config;
+pub mod execute;
+pub mod pool;
+pub mod runtime;
+pub mod service;
+pub mod signals;
+
+pub use config::{Config, ConfigError};
+pub use runtime::{Builder, Mode, Runtime, Stats, SyscallStats};

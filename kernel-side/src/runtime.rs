@@ -1,0 +1,400 @@
+//! A runtime: the shared pages, the service threads on their cores, the blocking workers,
+//! and its statistics.
+
+use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use flexsc_shim::page::COUNTED_NRS;
+use flexsc_shim::{RegisterError, Shared, SubmitOptions, Submitter};
+
+use crate::config::{Config, ConfigError};
+use crate::pool::Pool;
+use crate::service::ServiceThread;
+
+/// Where a runtime's calls run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Service threads on these cores run delegated calls.
+    Service {
+        /// The cores, one service thread each.
+        cpus: Vec<usize>,
+    },
+    /// Every call runs on its caller, for this reason.
+    Direct {
+        /// Why no service thread runs (one core, cores not usable, ...).
+        reason: String,
+    },
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mode::Service { cpus } => write!(f, "service threads on cores {cpus:?}"),
+            Mode::Direct { reason } => write!(f, "direct calls ({reason})"),
+        }
+    }
+}
+
+/// Builds a [`Runtime`].
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// The defaults: one service thread on the highest-numbered usable core.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// The defaults overridden by the `FLEXSC_*` environment variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Builder {
+            config: Config::from_env()?,
+        })
+    }
+
+    /// Starts from a whole configuration.
+    pub fn from_config(config: Config) -> Self {
+        Builder { config }
+    }
+
+    /// Service threads on these cores, one each.
+    pub fn cpus(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.config.cpus = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// No service thread: every call runs on its caller.
+    pub fn direct(mut self) -> Self {
+        self.config.cpus = Some(Vec::new());
+        self
+    }
+
+    /// The most blocking-call workers (at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers.max(1);
+        self
+    }
+
+    /// How long an idle service thread spins before it sleeps.
+    pub fn idle_spin(mut self, spin: Duration) -> Self {
+        self.config.idle_spin = spin;
+        self
+    }
+
+    /// How many times a waiting caller polls before it sleeps.
+    pub fn wait_spins(mut self, spins: u32) -> Self {
+        self.config.wait_spins = spins;
+        self
+    }
+
+    /// Starts the runtime. Never fails for lack of cores: with no usable core it runs
+    /// every call on its caller and says why in [`Runtime::mode`].
+    pub fn build(self) -> std::io::Result<Runtime> {
+        let mode = choose_cores(self.config.cpus.as_deref());
+        let direct_only = matches!(mode, Mode::Direct { .. });
+        let options = SubmitOptions {
+            direct_only,
+            wait_spins: self.config.wait_spins,
+        };
+        let shared = Arc::new(Shared::new(options));
+        let pool = Pool::new(Arc::clone(&shared), self.config.workers);
+        let mut threads = Vec::new();
+        if let Mode::Service { cpus } = &mode {
+            for &cpu in cpus {
+                let service = ServiceThread::new(
+                    Arc::clone(&shared),
+                    Arc::clone(&pool),
+                    self.config.idle_spin,
+                );
+                let spawned = std::thread::Builder::new()
+                    .name(format!("flexsc-svc-{cpu}"))
+                    .spawn(move || {
+                        // Checked usable in `choose_cores`; if pinning fails anyway, serving
+                        // from an unpinned thread is still correct.
+                        let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                        service.run()
+                    });
+                match spawned {
+                    Ok(handle) => threads.push(handle),
+                    Err(e) => {
+                        shared.doorbell.stop();
+                        threads
+                            .into_iter()
+                            .for_each(|t: JoinHandle<()>| drop(t.join()));
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(Runtime {
+            shared,
+            pool,
+            threads,
+            mode,
+            config: self.config,
+        })
+    }
+}
+
+/// The cores the service threads may use: the configured ones the process may run on, or
+/// the highest-numbered such core.
+fn choose_cores(wanted: Option<&[usize]>) -> Mode {
+    let allowed = allowed_cpus();
+    match wanted {
+        Some([]) => Mode::Direct {
+            reason: "no service cores configured".into(),
+        },
+        Some(list) => {
+            let usable: Vec<usize> = list
+                .iter()
+                .copied()
+                .filter(|c| allowed.contains(c))
+                .collect();
+            if usable.is_empty() {
+                Mode::Direct {
+                    reason: format!(
+                        "service cores {list:?} are not among the usable cores {allowed:?}"
+                    ),
+                }
+            } else if allowed.len() < 2 {
+                Mode::Direct {
+                    reason: "the process may use only one core".into(),
+                }
+            } else {
+                Mode::Service { cpus: usable }
+            }
+        }
+        None if allowed.len() < 2 => Mode::Direct {
+            reason: "the process may use only one core".into(),
+        },
+        None => Mode::Service {
+            cpus: vec![*allowed.last().expect("two or more cores")],
+        },
+    }
+}
+
+/// The cores this process may run on.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// A running flexsc runtime. Dropping it shuts it down (see [`Runtime::shutdown`]).
+pub struct Runtime {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    threads: Vec<JoinHandle<()>>,
+    mode: Mode,
+    config: Config,
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Where calls run.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The shared state (for submitters built by hand, and for tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A submitter for the calling thread, with a syscall page of its own.
+    pub fn submitter(&self) -> Result<Submitter, RegisterError> {
+        Submitter::new(Arc::clone(&self.shared))
+    }
+
+    /// Waits until every posted call has been taken and every call that does not wait for
+    /// an event has finished (at most `limit`). True if that happened in time.
+    pub fn quiesce(&self, limit: Duration) -> bool {
+        self.shared.quiesce(limit)
+    }
+
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> Stats {
+        Stats::collect(&self.shared, &self.mode)
+    }
+
+    /// Stops the runtime: the service threads run everything already posted, the
+    /// workers finish every call handed to them, and only then does this return. Calls
+    /// posted afterwards run on their callers.
+    pub fn shutdown(mut self) -> Stats {
+        self.stop();
+        self.stats()
+    }
+
+    fn stop(&mut self) {
+        self.shared.doorbell.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.pool.stop();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One syscall's counters, summed over every thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallStats {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls run by a service thread or worker.
+    pub delegated: u64,
+    /// Calls run on their caller.
+    pub direct: u64,
+    /// Calls that returned an error.
+    pub errors: u64,
+}
+
+/// A snapshot of a runtime's statistics.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    /// Where calls run.
+    pub mode: Mode,
+    /// Counters by syscall number (numbers from 511 up share the last row).
+    pub syscalls: Vec<SyscallStats>,
+    /// Passes that found work.
+    pub batches: u64,
+    /// Entries those passes ran or handed on.
+    pub batched_entries: u64,
+    /// Batches by size: `[1, 2-3, 4-7, 8-15, 16-31, 32-63, 64+]`.
+    pub batch_sizes: [u64; 7],
+    /// Calls handed to blocking workers.
+    pub handoffs: u64,
+    /// Calls handed back to their callers because every worker was busy.
+    pub declined: u64,
+}
+
+impl Stats {
+    fn collect(shared: &Shared, mode: &Mode) -> Stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut syscalls = vec![SyscallStats::default(); COUNTED_NRS];
+        for page in shared.pages() {
+            for (sum, c) in syscalls.iter_mut().zip(page.all_counters().iter()) {
+                sum.calls += c.calls.load(Relaxed);
+                sum.delegated += c.delegated.load(Relaxed);
+                sum.direct += c.direct.load(Relaxed);
+                sum.errors += c.errors.load(Relaxed);
+            }
+        }
+        let b = shared.batches();
+        Stats {
+            mode: mode.clone(),
+            syscalls,
+            batches: b.batches.load(Relaxed),
+            batched_entries: b.entries.load(Relaxed),
+            batch_sizes: std::array::from_fn(|i| b.by_size[i].load(Relaxed)),
+            handoffs: b.handoffs.load(Relaxed),
+            declined: b.declined.load(Relaxed),
+        }
+    }
+
+    /// The counters summed over every syscall.
+    pub fn totals(&self) -> SyscallStats {
+        self.syscalls
+            .iter()
+            .fold(SyscallStats::default(), |a, s| SyscallStats {
+                calls: a.calls + s.calls,
+                delegated: a.delegated + s.delegated,
+                direct: a.direct + s.direct,
+                errors: a.errors + s.errors,
+            })
+    }
+
+    /// Mean entries per batch (0 when there was none).
+    pub fn mean_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.batched_entries as f64 / self.batches as f64
+        }
+    }
+
+    /// An `strace -c`-style table: one row per syscall that was made, then totals.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(out, "flexsc: {}", self.mode);
+        let _ = writeln!(
+            out,
+            "{:>10} {:>10} {:>10} {:>8}  syscall",
+            "calls", "delegated", "direct", "errors"
+        );
+        let _ = writeln!(
+            out,
+            "{:->10} {:->10} {:->10} {:->8}  {:->16}",
+            "", "", "", "", ""
+        );
+        let mut rows: Vec<(usize, &SyscallStats)> = self
+            .syscalls
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.calls > 0)
+            .collect();
+        rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
+        for (nr, s) in rows {
+            let name = flexsc_shim::table::name(nr as u64)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("#{nr}"));
+            let _ = writeln!(
+                out,
+                "{:>10} {:>10} {:>10} {:>8}  {}",
+                s.calls, s.delegated, s.direct, s.errors, name
+            );
+        }
+        let t = self.totals();
+        let _ = writeln!(
+            out,
+            "{:->10} {:->10} {:->10} {:->8}  {:->16}",
+            "", "", "", "", ""
+        );
+        let _ = writeln!(
+            out,
+            "{:>10} {:>10} {:>10} {:>8}  total",
+            t.calls, t.delegated, t.direct, t.errors
+        );
+        let _ = writeln!(
+            out,
+            "batches: {} (mean {:.2} calls; sizes 1:{} 2-3:{} 4-7:{} 8-15:{} 16-31:{} 32-63:{} 64+:{}); handed to workers: {}; declined: {}",
+            self.batches,
+            self.mean_batch(),
+            self.batch_sizes[0],
+            self.batch_sizes[1],
+            self.batch_sizes[2],
+            self.batch_sizes[3],
+            self.batch_sizes[4],
+            self.batch_sizes[5],
+            self.batch_sizes[6],
+            self.handoffs,
+            self.declined
+        );
+        out
+    }
+}

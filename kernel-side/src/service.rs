@@ -1,0 +1,148 @@
+//! A service thread: FlexSC's syscall thread, pinned to its own core.
+//!
+//! Each pass takes every posted entry the doorbell names and runs them as one batch.
+//! Between passes it spins while work keeps coming, backs off, and after
+//! `idle_spin` without work it sleeps on the doorbell (a futex wake across cores costs
+//! ~70 µs in this kind of guest, so sleeping early would cost more than it saves;
+//! sleeping late keeps an idle application from burning the core).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flexsc_shim::entry::Claim;
+use flexsc_shim::Shared;
+
+use crate::execute::{self, Resume, Step};
+use crate::pool::{Job, Pool};
+use crate::signals;
+
+/// One service thread's state.
+pub struct ServiceThread {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    idle_spin: Duration,
+    /// The entries of the current batch; reused, so a pass never allocates.
+    batch: Vec<(usize, usize, u32, [u64; 6])>,
+}
+
+impl ServiceThread {
+    /// A service thread for `shared`'s pages, handing blocking calls to `pool`.
+    pub fn new(shared: Arc<Shared>, pool: Arc<Pool>, idle_spin: Duration) -> Self {
+        ServiceThread {
+            shared,
+            pool,
+            idle_spin,
+            batch: Vec::with_capacity(256),
+        }
+    }
+
+    /// Serves until the runtime stops and nothing posted is left.
+    pub fn run(mut self) {
+        signals::block_async_signals();
+        loop {
+            if self.pass() > 0 {
+                continue;
+            }
+            if self.shared.doorbell.is_stopping() {
+                // Every submitter that did not see `stopping` posted before this fence
+                // in the SeqCst order, so this last look finds its entries.
+                self.shared.doorbell.fence_before_last_look();
+                if self.pass() == 0 {
+                    return;
+                }
+                continue;
+            }
+            self.idle();
+        }
+    }
+
+    /// Waits for work: spins for `idle_spin`, then sleeps on the doorbell.
+    fn idle(&mut self) {
+        let start = Instant::now();
+        loop {
+            for _ in 0..128 {
+                if self.shared.doorbell.has_work() || self.shared.doorbell.is_stopping() {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= self.idle_spin {
+                break;
+            }
+        }
+        self.shared.doorbell.sleep();
+    }
+
+    /// One pass: takes every posted entry and runs them as one batch. Returns the batch
+    /// size.
+    pub fn pass(&mut self) -> usize {
+        let shared = &*self.shared;
+        shared.pass_begin();
+        let batch = &mut self.batch;
+        batch.clear();
+        shared.doorbell.take(|index| {
+            let Some(page) = shared.page(index) else {
+                return;
+            };
+            let mut bits = page.take_pending();
+            while bits != 0 {
+                let slot = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                match page.entry(slot).claim() {
+                    Claim::Call { nr, args } => batch.push((index, slot, nr, args)),
+                    Claim::Empty | Claim::Corrupt => {}
+                }
+            }
+        });
+        let n = batch.len();
+        for &(index, slot, nr, args) in batch.iter() {
+            let Some(page) = shared.page(index) else {
+                continue;
+            };
+            let entry = page.entry(slot);
+            // SAFETY: the entry was posted through the submit API by its owner, whose
+            // thread it belongs to; `execute::run` refuses numbers that must run on it.
+            match unsafe { execute::run(nr, args) } {
+                Step::Done(ret) => entry.complete(ret),
+                Step::HandOff(resume) => {
+                    let disk = resume == Resume::Disk;
+                    if disk {
+                        shared.finishing_begin();
+                    }
+                    let job = Job {
+                        page: index,
+                        slot,
+                        nr,
+                        args,
+                        resume,
+                    };
+                    let counters = shared.batches();
+                    if self.pool.hand_off(job).is_ok() {
+                        counters
+                            .handoffs
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    } else {
+                        if disk {
+                            shared.finishing_end();
+                        }
+                        counters
+                            .declined
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        match resume {
+                            // Part of it already moved: running it again would repeat
+                            // that part, so answer the short count, which a transfer
+                            // may always return.
+                            Resume::Rest { done } => entry.complete(done),
+                            Resume::Whole | Resume::Disk => entry.decline(),
+                        }
+                    }
+                }
+            }
+        }
+        shared.pass_end();
+        if n > 0 {
+            shared.batches().record(n);
+        }
+        n
+    }
+}

@@ -1,0 +1,31 @@
+//! Signal masks of the runtime's own threads.
+//!
+//! Process-directed signals (SIGINT, SIGCHLD, SIGTERM, ...) belong to the application's
+//! threads, so service threads and workers block them. They leave unblocked the signals
+//! the kernel sends to the thread that made a call: SIGPIPE (write to a closed pipe) and
+//! SIGXFSZ (file size limit), so that their default action (ending the process) happens
+//! as it would have for the caller, and the synchronous fault signals.
+
+/// Blocks every signal except SIGPIPE, SIGXFSZ and the synchronous faults on the calling
+/// thread. (glibc keeps its own internal signals deliverable whatever the mask asks.)
+pub fn block_async_signals() {
+    // SAFETY: sigset_t is plain data that sigfillset initialises; pthread_sigmask only
+    // changes the calling thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for sig in [
+            libc::SIGPIPE,
+            libc::SIGXFSZ,
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGSYS,
+        ] {
+            libc::sigdelset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}

@@ -1,0 +1,337 @@
+//! One syscall-page entry: a cache line that carries one system call from the thread that
+//! posts it to the service thread that runs it, and its result back.
+//!
+//! ```text
+//!  byte 0      4      8                                              56      64
+//!       +------+------+-----------------------------------------------+-------+
+//!       |status|  nr  | args[0] .. args[5]                             |  ret  |
+//!       +------+------+-----------------------------------------------+-------+
+//! ```
+//!
+//! # The state machine
+//!
+//! ```text
+//!            owner posts                service claims             service completes
+//!   FREE ------------------> SUBMITTED ----------------> BUSY ----------------------> DONE
+//!    ^  \                        |                         |                            |
+//!    |   \ owner reclaims after  |                         | no blocking worker free    |
+//!    |    `- shutdown (SUBMITTED -> FREE, runs it itself)  v                            |
+//!    |                                                  DECLINED (owner runs it itself) |
+//!    +------------------------------------------- owner reaps <-------------------------+
+//! ```
+//!
+//! Besides the state, the status word has one flag, [`PARKED`]: the owner set it before
+//! sleeping on the word with a futex, so whoever completes the entry must wake it.
+//!
+//! # Memory ordering
+//!
+//! - The owner writes `nr` and `args` (Relaxed), then publishes them with the `Release`
+//!   store of SUBMITTED; the service thread's `Acquire` CAS SUBMITTED -> BUSY pairs with it,
+//!   so it reads the arguments the owner wrote.
+//! - The service thread writes `ret` (Relaxed), then publishes it with the `Release` swap to
+//!   DONE; the owner's `Acquire` load of DONE pairs with it, so it reads that result.
+//! - Claim and reclaim are both CASes from SUBMITTED, so exactly one of them wins.
+//! - Parking: the owner's CAS that adds PARKED and the completer's swap to DONE are RMWs
+//!   on the same word, so one is ordered first: either the swap sees PARKED and wakes, or
+//!   the CAS fails because the word is already DONE. The futex wait itself re-checks the
+//!   word in the kernel, so a wake between CAS and wait is never lost.
+//!
+//! Payload fields are atomics accessed with `Relaxed` (plain `mov`s on x86-64) so that an
+//! application scribbling over its own page is a logic error, never undefined behaviour in
+//! the service thread.
+
+use crate::primitive::{futex_wait, futex_wake, spin_hint, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// The entry is unused; its owner may post into it.
+pub const FREE: u32 = 0;
+/// The owner has posted a call; no service thread has taken it yet.
+pub const SUBMITTED: u32 = 1;
+/// A service thread has taken the call and is running it (or has handed it to a worker).
+pub const BUSY: u32 = 2;
+/// The call has run; `ret` holds its result.
+pub const DONE: u32 = 3;
+/// The service side gave the call back: the owner must run it itself.
+pub const DECLINED: u32 = 4;
+/// Flag: the owner sleeps on the status word and must be woken on completion.
+pub const PARKED: u32 = 1 << 8;
+/// The bits of the status word that hold the state.
+pub const STATE_MASK: u32 = 0xff;
+
+/// One 64-byte syscall entry. See the module docs for the protocol.
+#[repr(C, align(64))]
+pub struct Entry {
+    status: AtomicU32,
+    nr: AtomicU32,
+    args: [AtomicU64; 6],
+    ret: AtomicI64,
+}
+
+/// What the owner finds when it looks at a posted entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still queued or running.
+    Pending,
+    /// Finished with this raw result (value or negated errno).
+    Done(i64),
+    /// Handed back: the owner must run the call itself.
+    Declined,
+}
+
+/// What a service thread finds when it tries to claim an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The call is now BUSY and belongs to the claimer.
+    Call {
+        /// Syscall number.
+        nr: u32,
+        /// Its six arguments.
+        args: [u64; 6],
+    },
+    /// Nothing to do: the entry was not SUBMITTED (a stale doorbell bit, or the owner
+    /// reclaimed it).
+    Empty,
+    /// The status word held no valid state: the entry has been completed with -EINVAL.
+    Corrupt,
+}
+
+impl Entry {
+    /// A FREE entry.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Entry {
+            status: AtomicU32::new(FREE),
+            nr: AtomicU32::new(0),
+            args: [(); 6].map(|_| AtomicU64::new(0)),
+            ret: AtomicI64::new(0),
+        }
+    }
+
+    /// The raw status word (state and flags).
+    pub fn status(&self) -> u32 {
+        self.status.load(Ordering::Acquire)
+    }
+
+    /// Owner: fills a FREE entry and marks it SUBMITTED.
+    pub fn post(&self, nr: u32, args: [u64; 6]) {
+        debug_assert_eq!(self.status.load(Ordering::Relaxed) & STATE_MASK, FREE);
+        self.nr.store(nr, Ordering::Relaxed);
+        for (slot, value) in self.args.iter().zip(args) {
+            slot.store(value, Ordering::Relaxed);
+        }
+        self.status.store(SUBMITTED, Ordering::Release);
+    }
+
+    /// Owner: takes back an entry no service thread has claimed (used when the runtime is
+    /// stopping). True if the owner now holds it as FREE and must run the call itself.
+    pub fn reclaim(&self) -> bool {
+        self.status
+            .compare_exchange(SUBMITTED, FREE, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Owner, after a successful `reclaim` and running the call itself: FREE -> DONE, so
+    /// the result is reaped like any other.
+    pub fn complete_by_owner(&self, ret: i64) {
+        self.ret.store(ret, Ordering::Relaxed);
+        self.status.store(DONE, Ordering::Release);
+    }
+
+    /// Service thread: SUBMITTED -> BUSY, returning the call.
+    pub fn claim(&self) -> Claim {
+        let mut s = self.status.load(Ordering::Relaxed);
+        loop {
+            match s & STATE_MASK {
+                SUBMITTED => {}
+                FREE | BUSY | DONE | DECLINED => return Claim::Empty,
+                _ => {
+                    // A corrupted status: answer it, so an owner waiting on it wakes with an
+                    // error instead of hanging, and move on.
+                    self.ret.store(-(libc::EINVAL as i64), Ordering::Relaxed);
+                    return match self.status.compare_exchange(s, DONE, Ordering::AcqRel, Ordering::Relaxed) {
+                        Ok(old) => {
+                            if old & PARKED != 0 {
+                                futex_wake(&self.status, 1);
+                            }
+                            Claim::Corrupt
+                        }
+                        Err(now) => {
+                            s = now;
+                            continue;
+                        }
+                    };
+                }
+            }
+            let busy = BUSY | (s & PARKED);
+            match self.status.compare_exchange_weak(s, busy, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        let (nr, args) = self.contents();
+        Claim::Call { nr, args }
+    }
+
+    /// Service side: BUSY -> DONE with `ret`, waking a parked owner.
+    pub fn complete(&self, ret: i64) {
+        self.ret.store(ret, Ordering::Relaxed);
+        self.finish(DONE);
+    }
+
+    /// Service side: BUSY -> DECLINED, waking a parked owner, who runs the call itself.
+    pub fn decline(&self) {
+        self.finish(DECLINED);
+    }
+
+    fn finish(&self, state: u32) {
+        let old = self.status.swap(state, Ordering::Release);
+        if old & PARKED != 0 {
+            futex_wake(&self.status, 1);
+        }
+    }
+
+    /// Owner: looks once. On `Done` or `Declined` the entry is FREE again.
+    #[inline]
+    pub fn poll(&self) -> Outcome {
+        let s = self.status.load(Ordering::Acquire);
+        match s & STATE_MASK {
+            DONE => {
+                let ret = self.ret.load(Ordering::Relaxed);
+                self.status.store(FREE, Ordering::Relaxed);
+                Outcome::Done(ret)
+            }
+            DECLINED => {
+                self.status.store(FREE, Ordering::Relaxed);
+                Outcome::Declined
+            }
+            _ => Outcome::Pending,
+        }
+    }
+
+    /// Owner: waits for the outcome, spinning `spins` times before sleeping on a futex.
+    pub fn wait(&self, spins: u32) -> Outcome {
+        for _ in 0..spins {
+            match self.poll() {
+                Outcome::Pending => spin_hint(),
+                done => return done,
+            }
+        }
+        loop {
+            match self.poll() {
+                Outcome::Pending => {}
+                done => return done,
+            }
+            self.park();
+        }
+    }
+
+    /// Owner: sleeps until the entry leaves SUBMITTED/BUSY (or spuriously).
+    fn park(&self) {
+        let s = self.status.load(Ordering::Relaxed);
+        if !matches!(s & STATE_MASK, SUBMITTED | BUSY) {
+            return;
+        }
+        let parked = s | PARKED;
+        if s == parked
+            || self
+                .status
+                .compare_exchange(s, parked, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            futex_wait(&self.status, parked);
+        }
+    }
+
+    /// Owner: the number and arguments last posted (valid while the owner holds the entry).
+    pub fn contents(&self) -> (u32, [u64; 6]) {
+        let nr = self.nr.load(Ordering::Relaxed);
+        (nr, [0, 1, 2, 3, 4, 5].map(|i| self.args[i].load(Ordering::Relaxed)))
+    }
+
+    /// Writes arbitrary values into every field: a model of an application that scribbles
+    /// over its own syscall page. Only for tests of the service side's robustness.
+    #[doc(hidden)]
+    pub fn scribble(&self, words: [u64; 8]) {
+        self.status.store(words[0] as u32, Ordering::Release);
+        self.nr.store((words[0] >> 32) as u32, Ordering::Relaxed);
+        for i in 0..6 {
+            self.args[i].store(words[1 + i], Ordering::Relaxed);
+        }
+        self.ret.store(words[7] as i64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+        assert_eq!(std::mem::align_of::<Entry>(), 64);
+        assert_eq!(std::mem::offset_of!(Entry, status), 0);
+        assert_eq!(std::mem::offset_of!(Entry, nr), 4);
+        assert_eq!(std::mem::offset_of!(Entry, args), 8);
+        assert_eq!(std::mem::offset_of!(Entry, ret), 56);
+    }
+
+    fn zeroed() -> Box<Entry> {
+        // SAFETY: all-zero bytes are a valid Entry (atomics of 0): a FREE entry.
+        unsafe { Box::new(std::mem::zeroed()) }
+    }
+
+    #[test]
+    fn full_cycle() {
+        let e = zeroed();
+        e.post(39, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(e.poll(), Outcome::Pending);
+        assert_eq!(e.claim(), Claim::Call { nr: 39, args: [1, 2, 3, 4, 5, 6] });
+        assert_eq!(e.claim(), Claim::Empty, "a BUSY entry is claimed once");
+        e.complete(-9);
+        assert_eq!(e.poll(), Outcome::Done(-9));
+        assert_eq!(e.status(), FREE);
+        assert_eq!(e.poll(), Outcome::Pending, "a result is reaped once");
+    }
+
+    #[test]
+    fn reclaim_and_claim_exclude_each_other() {
+        let e = zeroed();
+        e.post(1, [0; 6]);
+        assert!(e.reclaim());
+        assert_eq!(e.claim(), Claim::Empty);
+        e.post(1, [0; 6]);
+        assert!(matches!(e.claim(), Claim::Call { .. }));
+        assert!(!e.reclaim());
+    }
+
+    #[test]
+    fn corrupt_status_is_answered_with_einval() {
+        let e = zeroed();
+        e.scribble([0xdead_beef_0000_0077, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(e.claim(), Claim::Corrupt);
+        assert_eq!(e.poll(), Outcome::Done(-(libc::EINVAL as i64)));
+    }
+
+    #[test]
+    fn decline_hands_the_call_back() {
+        let e = zeroed();
+        e.post(0, [0; 6]);
+        assert!(matches!(e.claim(), Claim::Call { .. }));
+        e.decline();
+        assert_eq!(e.poll(), Outcome::Declined);
+        assert_eq!(e.status(), FREE);
+    }
+
+    #[test]
+    fn parked_owner_is_woken() {
+        let e: &'static Entry = Box::leak(zeroed());
+        e.post(0, [0; 6]);
+        let waiter = std::thread::spawn(move || e.wait(0));
+        // Let the owner park, then complete.
+        while e.status() & PARKED == 0 {
+            std::thread::yield_now();
+        }
+        assert!(matches!(e.claim(), Claim::Call { .. }));
+        e.complete(42);
+        assert_eq!(waiter.join().unwrap(), Outcome::Done(42));
+    }
+}

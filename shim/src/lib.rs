@@ -1,0 +1,40 @@
+//! # flexsc-shim: the syscall pages
+//!
+//! The application side of exception-less system calls. A thread posts a call into a
+//! 64-byte [`Entry`] of its own [`SyscallPage`], rings the [`Doorbell`], and later reaps
+//! the result; service threads (in `flexsc-kernel-side`) find posted entries through the
+//! doorbell, run them in batches and mark them DONE.
+//!
+//! ```text
+//!   app thread ──post──> SyscallPage (64 × Entry) ──doorbell──> service thread
+//!        ^                                                            │
+//!        └───────────────────── DONE + result ────────────────────────┘
+//! ```
+//!
+//! - [`entry`]: the entry and its state machine, with the memory orderings;
+//! - [`page`]: a thread's page and its counters;
+//! - [`doorbell`]: finding work without sweeping, and the sleep/wake handshake;
+//! - [`shared`]: what one runtime's threads share;
+//! - [`submitter`]: the submit/reap API;
+//! - [`table`]: which calls may be delegated, for every x86-64 syscall number;
+//! - [`sys`]: the raw `syscall` instruction, mappings, futex.
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+
+pub mod doorbell;
+pub mod entry;
+pub mod page;
+pub(crate) mod primitive;
+pub mod shared;
+pub mod submitter;
+pub mod sys;
+pub mod table;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use doorbell::Doorbell;
+pub use entry::Entry;
+pub use page::SyscallPage;
+pub use shared::{RegisterError, Shared, SubmitOptions};
+pub use submitter::{Call, Push, Submitter, Ticket};
+pub use table::Class;

@@ -1,0 +1,174 @@
+//! A syscall page: one thread's 64 entries, in private anonymous memory, with its
+//! doorbell bits and its statistics.
+//!
+//! The entries fill exactly one 4 KiB page. The owner's per-syscall counters follow in the
+//! same mapping; only the owner writes them, so they never bounce between cores.
+
+use std::io;
+use std::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use crate::entry::Entry;
+use crate::primitive::{AtomicU64, Ordering};
+
+/// Entries in one syscall page.
+pub const ENTRIES_PER_PAGE: usize = if cfg!(loom) { 2 } else { 64 };
+
+/// Syscall numbers that get their own counters; larger numbers share the last row.
+pub const COUNTED_NRS: usize = 512;
+
+/// One syscall number's counters, written only by the page's owner.
+#[repr(C)]
+#[derive(Default)]
+pub struct Counters {
+    /// Calls made.
+    pub calls: std::sync::atomic::AtomicU64,
+    /// Calls that ran on a service thread or worker.
+    pub delegated: std::sync::atomic::AtomicU64,
+    /// Calls that ran on the calling thread.
+    pub direct: std::sync::atomic::AtomicU64,
+    /// Calls that returned an error.
+    pub errors: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    /// Adds one call. Single writer, so a load and a store are enough (no locked RMW).
+    #[inline]
+    pub(crate) fn record(&self, delegated: bool, ret: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let bump = |c: &std::sync::atomic::AtomicU64| c.store(c.load(Relaxed) + 1, Relaxed);
+        bump(&self.calls);
+        bump(if delegated { &self.delegated } else { &self.direct });
+        if (-4095..0).contains(&ret) {
+            bump(&self.errors);
+        }
+    }
+}
+
+/// What one page's mapping holds.
+#[repr(C)]
+struct PageMemory {
+    entries: [Entry; ENTRIES_PER_PAGE],
+    counters: [Counters; COUNTED_NRS],
+}
+
+/// A syscall page and its doorbell bits.
+pub struct SyscallPage {
+    mem: NonNull<PageMemory>,
+    /// Entries posted and not yet taken by a service thread, one bit each. The owner sets
+    /// bits (`Release`, after the entry's own `Release` store); a service thread takes
+    /// them all with an `Acquire` swap.
+    pending: CachePadded<AtomicU64>,
+}
+
+// SAFETY: the mapping is only reached through atomics; see `entry` for the protocol.
+unsafe impl Send for SyscallPage {}
+// SAFETY: as above: every shared field is an atomic.
+unsafe impl Sync for SyscallPage {}
+
+impl SyscallPage {
+    /// Maps a new page of FREE entries and zeroed counters.
+    pub fn new() -> io::Result<Self> {
+        Ok(SyscallPage { mem: Self::map()?, pending: CachePadded::new(AtomicU64::new(0)) })
+    }
+
+    #[cfg(not(loom))]
+    fn map() -> io::Result<NonNull<PageMemory>> {
+        // Zeroed anonymous memory is a valid PageMemory: every field is an atomic whose
+        // zero is FREE or a count of 0.
+        Ok(crate::sys::map_anonymous(std::mem::size_of::<PageMemory>())?.cast())
+    }
+
+    #[cfg(loom)]
+    fn map() -> io::Result<NonNull<PageMemory>> {
+        let mem = Box::new(PageMemory {
+            entries: [(); ENTRIES_PER_PAGE].map(|_| Entry::new()),
+            counters: std::array::from_fn(|_| Counters::default()),
+        });
+        Ok(NonNull::from(Box::leak(mem)))
+    }
+
+    /// Entry `i` (`i < ENTRIES_PER_PAGE`).
+    #[inline]
+    pub fn entry(&self, i: usize) -> &Entry {
+        // SAFETY: `mem` is mapped for as long as `self` lives.
+        unsafe { &self.mem.as_ref().entries[i] }
+    }
+
+    /// The counters of syscall `nr` (numbers past the table share the last row).
+    #[inline]
+    pub fn counters(&self, nr: u64) -> &Counters {
+        let row = (nr as usize).min(COUNTED_NRS - 1);
+        // SAFETY: as in `entry`.
+        unsafe { &self.mem.as_ref().counters[row] }
+    }
+
+    /// All counters, indexed by syscall number.
+    pub fn all_counters(&self) -> &[Counters; COUNTED_NRS] {
+        // SAFETY: as in `entry`.
+        unsafe { &self.mem.as_ref().counters }
+    }
+
+    /// Owner: marks `bits` as posted. True if the page had nothing pending before, so the
+    /// caller must ring the runtime's doorbell for this page.
+    #[inline]
+    pub(crate) fn mark_pending(&self, bits: u64) -> bool {
+        self.pending.fetch_or(bits, Ordering::Release) == 0
+    }
+
+    /// Service thread: takes every posted bit.
+    #[inline]
+    pub fn take_pending(&self) -> u64 {
+        if self.pending.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.pending.swap(0, Ordering::Acquire)
+    }
+}
+
+impl Drop for SyscallPage {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        // SAFETY: the mapping came from `map_anonymous` with this size, and the page is
+        // being dropped, so nothing refers to it any more.
+        unsafe {
+            crate::sys::unmap(self.mem.cast(), std::mem::size_of::<PageMemory>())
+        };
+        #[cfg(loom)]
+        // SAFETY: the memory came from `Box::leak` in `map`.
+        drop(unsafe { Box::from_raw(self.mem.as_ptr()) });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_fill_one_page() {
+        assert_eq!(std::mem::size_of::<[Entry; ENTRIES_PER_PAGE]>(), 4096);
+        assert_eq!(std::mem::offset_of!(PageMemory, counters), 4096);
+    }
+
+    #[test]
+    fn page_is_private_anonymous_memory() {
+        let page = SyscallPage::new().unwrap();
+        let addr = page.entry(0) as *const Entry as usize;
+        assert_eq!(addr % 4096, 0, "entries start on a page boundary");
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let line = maps
+            .lines()
+            .find(|l| {
+                let range = l.split_whitespace().next().unwrap();
+                let (lo, hi) = range.split_once('-').unwrap();
+                let (lo, hi) = (usize::from_str_radix(lo, 16).unwrap(), usize::from_str_radix(hi, 16).unwrap());
+                (lo..hi).contains(&addr)
+            })
+            .expect("the page is mapped");
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&fields[1][3..4], "p", "private mapping: {line}");
+        assert_eq!(fields[4], "0", "no inode behind it: {line}");
+        assert!(fields.len() < 6 || !fields[5].starts_with('/'), "no file behind it: {line}");
+    }
+}

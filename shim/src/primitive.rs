@@ -1,0 +1,53 @@
+//! The synchronisation primitives the shim is built on, in one place, so that the
+//! `loom` model checker can swap in its own (`RUSTFLAGS="--cfg loom"`), as crossbeam does.
+//!
+//! The futex calls are here too: under loom they are modelled by a mutex and a condition
+//! variable with the futex's contract (a wait returns at once unless the word still holds
+//! the expected value; a wake after a change of the word is never lost).
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// One step of a busy wait. Under loom a spin must yield, or the model never ends.
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// Sleeps while `word` holds `expected`. May return spuriously; callers re-check.
+#[cfg(not(loom))]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
+    crate::sys::futex_wait(word, expected);
+}
+
+/// Wakes up to `count` threads sleeping on `word`.
+#[cfg(not(loom))]
+pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
+    crate::sys::futex_wake(word, count);
+}
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref FUTEX: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+        (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
+}
+
+#[cfg(loom)]
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
+    let guard = FUTEX.0.lock().unwrap();
+    if word.load(Ordering::SeqCst) == expected {
+        drop(FUTEX.1.wait(guard).unwrap());
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn futex_wake(_word: &AtomicU32, _count: u32) {
+    let _guard = FUTEX.0.lock().unwrap();
+    FUTEX.1.notify_all();
+}

@@ -1,0 +1,222 @@
+//! What submitters and service threads of one runtime share: the pages, the doorbell, and
+//! the counters that say whether anything is still in flight.
+
+use std::io;
+use std::sync::atomic::{AtomicPtr, AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64};
+use std::sync::Mutex;
+
+use crossbeam_utils::CachePadded;
+
+use crate::doorbell::{Doorbell, MAX_PAGES};
+use crate::page::SyscallPage;
+use crate::primitive::{AtomicU32, Ordering};
+
+/// Why a thread could not get a syscall page.
+#[derive(Debug)]
+pub enum RegisterError {
+    /// Every one of the runtime's pages is owned by a live thread.
+    TooManyThreads,
+    /// Mapping a new page failed.
+    Map(io::Error),
+}
+
+impl std::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterError::TooManyThreads => {
+                write!(f, "all {MAX_PAGES} syscall pages are owned by live threads")
+            }
+            RegisterError::Map(e) => write!(f, "cannot map a syscall page: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// Tunables the submit side reads.
+#[derive(Clone, Copy, Debug)]
+pub struct SubmitOptions {
+    /// Run every call on its caller: no service thread is running (one core, or the
+    /// configured cores are unusable).
+    pub direct_only: bool,
+    /// How many times an owner polls its entry before sleeping on it.
+    pub wait_spins: u32,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> Self {
+        SubmitOptions { direct_only: false, wait_spins: 20_000 }
+    }
+}
+
+/// The state one runtime's submitters and service threads share.
+pub struct Shared {
+    /// How service threads find work and how submitters wake them.
+    pub doorbell: Doorbell,
+    pages: Box<[AtomicPtr<SyscallPage>]>,
+    free: Mutex<FreeList>,
+    options: SubmitOptions,
+    /// Service threads inside a pass (between taking bits and finishing their batch).
+    /// Incremented with SeqCst before a pass looks at the doorbell, so `quiesce` never sees
+    /// both "no bits" and "no pass" while a taken call is unfinished.
+    passes: CachePadded<AtomicU32>,
+    /// Calls handed to workers that do not wait for an event (the rest of a short
+    /// regular-file transfer) and are not finished yet. Blocking calls are not counted:
+    /// exit does not wait for them, as it would not wait for a thread blocked in `read`.
+    finishing: CachePadded<StdAtomicU32>,
+    /// Calls a service thread ran or handed on, and how many passes found work.
+    batches: CachePadded<BatchCounters>,
+}
+
+/// How many batches the service threads ran, and how big they were.
+#[derive(Default)]
+pub struct BatchCounters {
+    /// Passes that found at least one entry.
+    pub batches: StdAtomicU64,
+    /// Entries taken by those passes.
+    pub entries: StdAtomicU64,
+    /// Batches by size: bucket i counts sizes in `2^i ..= 2^(i+1)-1` (bucket 6: 64 and up).
+    pub by_size: [StdAtomicU64; 7],
+    /// Calls handed to the blocking workers.
+    pub handoffs: StdAtomicU64,
+    /// Calls handed back to their owner because every blocking worker was busy.
+    pub declined: StdAtomicU64,
+}
+
+impl BatchCounters {
+    /// Counts one batch of `n` entries (n > 0).
+    pub fn record(&self, n: usize) {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.batches.fetch_add(1, relaxed);
+        self.entries.fetch_add(n as u64, relaxed);
+        let bucket = (usize::BITS - 1 - n.leading_zeros()).min(6) as usize;
+        self.by_size[bucket].fetch_add(1, relaxed);
+    }
+}
+
+#[derive(Default)]
+struct FreeList {
+    free: Vec<u32>,
+    next: u32,
+}
+
+impl Shared {
+    /// Shared state with no pages yet.
+    pub fn new(options: SubmitOptions) -> Self {
+        Shared {
+            doorbell: Doorbell::new(),
+            pages: (0..MAX_PAGES).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            free: Mutex::new(FreeList::default()),
+            options,
+            passes: CachePadded::new(AtomicU32::new(0)),
+            finishing: CachePadded::new(StdAtomicU32::new(0)),
+            batches: CachePadded::new(BatchCounters::default()),
+        }
+    }
+
+    /// The submit-side options.
+    pub fn options(&self) -> SubmitOptions {
+        self.options
+    }
+
+    /// Batch statistics, written by the service side.
+    pub fn batches(&self) -> &BatchCounters {
+        &self.batches
+    }
+
+    /// Gives a thread a page of its own: a page another thread released, or a new one.
+    pub(crate) fn acquire_page(&self) -> Result<(usize, &SyscallPage), RegisterError> {
+        let mut list = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = list.free.pop() {
+            let index = index as usize;
+            return Ok((index, self.page(index).expect("a released page stays mapped")));
+        }
+        let index = list.next as usize;
+        if index >= MAX_PAGES {
+            return Err(RegisterError::TooManyThreads);
+        }
+        let page = Box::new(SyscallPage::new().map_err(RegisterError::Map)?);
+        self.pages[index].store(Box::into_raw(page), std::sync::atomic::Ordering::Release);
+        list.next += 1;
+        Ok((index, self.page(index).expect("just stored")))
+    }
+
+    /// Returns a page whose owner is gone. Its entries are all FREE.
+    pub(crate) fn release_page(&self, index: usize) {
+        let mut list = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        list.free.push(index as u32);
+    }
+
+    /// Page `index`, if it was ever handed out. Pages stay mapped until the runtime's
+    /// shared state is dropped, so a service thread may hold the reference while the
+    /// owner exits.
+    #[inline]
+    pub fn page(&self, index: usize) -> Option<&SyscallPage> {
+        let ptr = self.pages.get(index)?.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: a non-null pointer came from `Box::into_raw` in `acquire_page` and is
+        // freed only in `drop`, which needs `&mut self`.
+        unsafe { ptr.as_ref() }
+    }
+
+    /// Every page handed out so far (for statistics).
+    pub fn pages(&self) -> impl Iterator<Item = &SyscallPage> {
+        (0..MAX_PAGES).map_while(|i| self.page(i))
+    }
+
+    /// Service thread: a pass begins. Call before looking at the doorbell.
+    #[inline]
+    pub fn pass_begin(&self) {
+        self.passes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Service thread: the pass's batch is finished or handed on.
+    #[inline]
+    pub fn pass_end(&self) {
+        self.passes.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Service thread: a handed-on call that does not wait for events is under way.
+    pub fn finishing_begin(&self) {
+        self.finishing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A call counted by `finishing_begin` is done.
+    pub fn finishing_end(&self) {
+        self.finishing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether every posted call has been taken and every taken call that does not wait
+    /// for an event has finished.
+    pub fn is_quiet(&self) -> bool {
+        crate::primitive::fence(Ordering::SeqCst);
+        !self.doorbell.has_work()
+            && self.passes.load(Ordering::SeqCst) == 0
+            && self.finishing.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+
+    /// Waits until `is_quiet` (used before the process exits, so that no posted call is
+    /// lost). Gives up after `limit` so that a stuck call can never hang exit forever.
+    pub fn quiesce(&self, limit: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        while !self.is_quiet() {
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+        true
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for slot in self.pages.iter() {
+            let ptr = slot.load(std::sync::atomic::Ordering::Acquire);
+            if !ptr.is_null() {
+                // SAFETY: from `Box::into_raw`, dropped once, and `&mut self` proves no
+                // submitter or service thread holds the page.
+                drop(unsafe { Box::from_raw(ptr) });
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The submit side: a thread's handle on its own syscall page.
+//!
+//! [`Submitter::call`] is the synchronous path (post, wait, reap: the raw syscall's
+//! convention); [`Submitter::call_batch`] posts many calls, rings once, and waits for all;
+//! [`Submitter::push`], [`Submitter::submit`] and [`Submitter::poll`] are the pieces they
+//! are made of, for runtimes that overlap calls with other work.
+//!
+//! Every call is first classified (see [`crate::table`]): calls whose meaning depends on
+//! the calling thread run right here, on the caller; calls that change the thread's
+//! identity or confinement (setuid, seccomp, ...) run here and stop this thread's
+//! delegation for good, so a service thread never acts with privileges the thread gave up.
+
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::entry::Outcome;
+use crate::page::{SyscallPage, ENTRIES_PER_PAGE};
+use crate::shared::{RegisterError, Shared};
+use crate::sys;
+use crate::table::{classify, Class};
+
+/// One system call: its number and six arguments (unused ones are ignored by the kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// Syscall number (`libc::SYS_*`).
+    pub nr: u64,
+    /// Arguments, in the kernel's order.
+    pub args: [u64; 6],
+}
+
+impl Call {
+    /// A call with the given number and arguments.
+    pub fn new(nr: impl Into<i64>, args: [u64; 6]) -> Self {
+        Call { nr: nr.into() as u64, args }
+    }
+}
+
+/// A posted call's place in the page. Redeem it with [`Submitter::poll`] or
+/// [`Submitter::wait`]; until then its entry stays in use.
+#[must_use = "a posted call's entry stays in use until it is reaped"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ticket {
+    slot: u8,
+    nr: u32,
+    args: [u64; 6],
+}
+
+/// What [`Submitter::push`] did with a call.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Push {
+    /// Posted to the page: redeem the ticket after [`Submitter::submit`].
+    Posted(Ticket),
+    /// Ran on the caller already, with this raw result.
+    Ran(i64),
+    /// Every entry of the page is in flight: reap one and push again (back-pressure).
+    Full,
+}
+
+/// A thread's handle on its own syscall page. Not `Send`: a page has one owner thread.
+pub struct Submitter {
+    shared: Arc<Shared>,
+    index: usize,
+    page: NonNull<SyscallPage>,
+    /// Entries this owner may post into (bit set = FREE). Owner-local: never shared.
+    free: u64,
+    /// Entries posted since the last `submit`.
+    unsubmitted: u64,
+    /// This thread changed its identity or confinement: every call runs on it from now on.
+    isolated: bool,
+    _not_send: PhantomData<*mut ()>,
+}
+
+const ALL_FREE: u64 = if ENTRIES_PER_PAGE == 64 { u64::MAX } else { (1 << ENTRIES_PER_PAGE) - 1 };
+
+impl Submitter {
+    /// Gives the calling thread a syscall page of `shared`'s runtime.
+    pub fn new(shared: Arc<Shared>) -> Result<Self, RegisterError> {
+        let (index, page) = shared.acquire_page()?;
+        let page = NonNull::from(page);
+        Ok(Submitter {
+            shared,
+            index,
+            page,
+            free: ALL_FREE,
+            unsubmitted: 0,
+            isolated: false,
+            _not_send: PhantomData,
+        })
+    }
+
+    #[inline]
+    fn page(&self) -> &SyscallPage {
+        // SAFETY: pages live as long as `shared`, which `self` keeps alive.
+        unsafe { self.page.as_ref() }
+    }
+
+    /// The page's index in the runtime.
+    pub fn page_index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether this thread stopped delegating because it changed its credentials or
+    /// confinement.
+    pub fn is_isolated(&self) -> bool {
+        self.isolated
+    }
+
+    /// Runs system call `nr` with `args` and returns the raw result: the value, or a
+    /// negated errno, exactly as the `syscall` instruction would on this thread.
+    ///
+    /// # Safety
+    /// As for the `syscall` instruction: the call may unmap memory, close descriptors or
+    /// end the thread, and pointer arguments must be valid for what the call does with
+    /// them (the kernel answers EFAULT for unmapped ones, as it would directly).
+    #[inline]
+    pub unsafe fn call(&mut self, nr: u64, args: [u64; 6]) -> i64 {
+        // SAFETY: forwarded from this function's contract.
+        match unsafe { self.push(nr, args) } {
+            Push::Ran(ret) => ret,
+            Push::Posted(ticket) => {
+                self.submit();
+                self.wait(ticket)
+            }
+            Push::Full => {
+                // Only reachable when tickets were pushed and not reaped: run it here
+                // rather than wait for calls the caller may never reap.
+                // SAFETY: forwarded.
+                unsafe { self.run_here(nr, args) }
+            }
+        }
+    }
+
+    /// Runs many calls: posts them all, rings the service threads once, waits for all,
+    /// and writes each result to the same index of `results`.
+    ///
+    /// The calls of one batch are independent, as in io_uring without links: they may run
+    /// in any order and at the same time. More calls than a page holds are fine: when the
+    /// page is full, the oldest call is reaped before the next is posted.
+    ///
+    /// # Safety
+    /// As for [`Submitter::call`], for every call of the batch.
+    pub unsafe fn call_batch(&mut self, calls: &[Call], results: &mut [i64]) {
+        assert_eq!(calls.len(), results.len(), "one result slot per call");
+        // In-flight tickets, oldest first, with the index of their call.
+        let mut ring: [Option<(Ticket, usize)>; ENTRIES_PER_PAGE] = [const { None }; ENTRIES_PER_PAGE];
+        let (mut head, mut len) = (0usize, 0usize);
+        for (i, call) in calls.iter().enumerate() {
+            loop {
+                // SAFETY: forwarded from this function's contract.
+                match unsafe { self.push(call.nr, call.args) } {
+                    Push::Ran(ret) => results[i] = ret,
+                    Push::Posted(ticket) => {
+                        ring[(head + len) % ENTRIES_PER_PAGE] = Some((ticket, i));
+                        len += 1;
+                    }
+                    Push::Full if len > 0 => {
+                        self.submit();
+                        let (ticket, j) = ring[head].take().expect("ring slot in use");
+                        head = (head + 1) % ENTRIES_PER_PAGE;
+                        len -= 1;
+                        results[j] = self.wait(ticket);
+                        continue;
+                    }
+                    // SAFETY: forwarded.
+                    Push::Full => results[i] = unsafe { self.run_here(call.nr, call.args) },
+                }
+                break;
+            }
+        }
+        self.submit();
+        while len > 0 {
+            let (ticket, j) = ring[head].take().expect("ring slot in use");
+            head = (head + 1) % ENTRIES_PER_PAGE;
+            len -= 1;
+            results[j] = self.wait(ticket);
+        }
+    }
+
+    /// Posts one call without waking anyone yet, or runs it here if it must run on the
+    /// caller. Call [`Submitter::submit`] after pushing.
+    ///
+    /// # Safety
+    /// As for [`Submitter::call`]; pointer arguments must stay valid until the ticket is
+    /// reaped.
+    #[inline]
+    pub unsafe fn push(&mut self, nr: u64, args: [u64; 6]) -> Push {
+        let class = classify(nr, &args);
+        let delegable = matches!(class, Class::Delegate | Class::Block);
+        if !delegable || self.isolated || self.shared.options().direct_only {
+            // SAFETY: forwarded.
+            return Push::Ran(unsafe { self.run_here_classified(nr, args, class) });
+        }
+        if self.free == 0 {
+            return Push::Full;
+        }
+        if self.shared.doorbell.is_stopping() {
+            // SAFETY: forwarded.
+            return Push::Ran(unsafe { self.run_here(nr, args) });
+        }
+        let slot = self.free.trailing_zeros() as usize;
+        let bit = 1u64 << slot;
+        self.free &= !bit;
+        self.unsubmitted |= bit;
+        // `classify` said the number is a delegable one, so it fits in 32 bits.
+        let nr32 = nr as u32;
+        self.page().entry(slot).post(nr32, args);
+        if self.page().mark_pending(bit) {
+            self.shared.doorbell.mark_page(self.index);
+        }
+        Push::Posted(Ticket { slot: slot as u8, nr: nr32, args })
+    }
+
+    /// Makes every pushed call visible and wakes a sleeping service thread if there is one.
+    /// If the runtime is stopping, takes back the pushed calls no service thread took and
+    /// runs them here, so none is lost.
+    #[inline]
+    pub fn submit(&mut self) {
+        if self.unsubmitted == 0 {
+            return;
+        }
+        let pushed = std::mem::take(&mut self.unsubmitted);
+        if !self.shared.doorbell.after_post() {
+            return;
+        }
+        let mut bits = pushed;
+        while bits != 0 {
+            let slot = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let entry = self.page().entry(slot);
+            if entry.reclaim() {
+                // The owner holds the entry again; the arguments are still in it.
+                let (nr, args) = entry.contents();
+                // SAFETY: the caller of `push` vouched for this call.
+                let ret = unsafe { sys::syscall6(nr as u64, args) };
+                entry.complete_by_owner(ret);
+            }
+        }
+    }
+
+    /// Looks once at a posted call. `Some(result)` when it finished (the ticket is spent).
+    ///
+    /// # Panics
+    /// If the ticket is not one of this submitter's in-flight tickets.
+    #[inline]
+    pub fn poll(&mut self, ticket: &Ticket) -> Option<i64> {
+        let slot = ticket.slot as usize;
+        assert!(self.free & (1 << slot) == 0, "ticket is not in flight on this page");
+        let ret = match self.page().entry(slot).poll() {
+            Outcome::Pending => return None,
+            Outcome::Done(ret) => {
+                self.page().counters(ticket.nr as u64).record(true, ret);
+                ret
+            }
+            // SAFETY: the caller of `push` vouched for this call.
+            Outcome::Declined => unsafe { self.run_here(ticket.nr as u64, ticket.args) },
+        };
+        self.free |= 1 << slot;
+        Some(ret)
+    }
+
+    /// Waits for a posted call and returns its result: spins first, then sleeps.
+    #[inline]
+    pub fn wait(&mut self, ticket: Ticket) -> i64 {
+        if let Some(ret) = self.poll(&ticket) {
+            return ret;
+        }
+        let spins = self.shared.options().wait_spins;
+        let slot = ticket.slot as usize;
+        match self.page().entry(slot).wait(spins) {
+            Outcome::Done(ret) => {
+                self.page().counters(ticket.nr as u64).record(true, ret);
+                self.free |= 1 << slot;
+                ret
+            }
+            Outcome::Declined => {
+                self.free |= 1 << slot;
+                // SAFETY: the caller of `push` vouched for this call.
+                unsafe { self.run_here(ticket.nr as u64, ticket.args) }
+            }
+            Outcome::Pending => unreachable!("Entry::wait returns only a final outcome"),
+        }
+    }
+
+    /// Runs a call on this thread and counts it.
+    unsafe fn run_here(&mut self, nr: u64, args: [u64; 6]) -> i64 {
+        let class = classify(nr, &args);
+        // SAFETY: forwarded.
+        unsafe { self.run_here_classified(nr, args, class) }
+    }
+
+    unsafe fn run_here_classified(&mut self, nr: u64, args: [u64; 6], class: Class) -> i64 {
+        if nr == libc::SYS_exit_group as u64 {
+            // The process is about to end: let every posted call finish first.
+            self.shared.quiesce(Duration::from_secs(10));
+        }
+        // SAFETY: forwarded from the caller's contract.
+        let ret = unsafe { sys::syscall6(nr, args) };
+        if class == Class::Isolate && ret >= 0 {
+            self.isolated = true;
+        }
+        self.page().counters(nr).record(false, ret);
+        ret
+    }
+}
+
+impl Drop for Submitter {
+    fn drop(&mut self) {
+        self.submit();
+        // Wait for every call still in flight: its buffers may be ours, and the page must
+        // be all FREE before another thread gets it.
+        let spins = self.shared.options().wait_spins;
+        let mut busy = !self.free & ALL_FREE;
+        while busy != 0 {
+            let slot = busy.trailing_zeros() as usize;
+            busy &= busy - 1;
+            let entry = self.page().entry(slot);
+            if let Outcome::Declined = entry.wait(spins) {
+                let (nr, args) = entry.contents();
+                // SAFETY: the call was pushed under `push`'s contract; running it here is
+                // what a decline asks for.
+                let _ = unsafe { sys::syscall6(nr as u64, args) };
+            }
+        }
+        self.shared.release_page(self.index);
+    }
+}

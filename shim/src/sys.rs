@@ -1,0 +1,97 @@
+//! The few OS calls the shim makes itself: the raw `syscall` instruction, anonymous
+//! mappings for the pages, and the futex. Nothing here goes through libc's wrappers, so
+//! the shim never recurses into an interposed libc.
+
+use core::arch::asm;
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+
+/// Executes system call `nr` with six arguments on the calling thread.
+///
+/// Returns the kernel's raw answer: the result, or a negated errno in `-4095..=-1`.
+///
+/// # Safety
+/// The call may do anything the kernel allows to this process: unmap memory the caller
+/// still uses, close descriptors others own, exit the thread. The caller vouches that the
+/// number and arguments are what the program asked for.
+#[inline(always)]
+pub unsafe fn syscall6(nr: u64, args: [u64; 6]) -> i64 {
+    let ret: i64;
+    // SAFETY: the x86-64 Linux syscall ABI: number in rax, arguments in rdi, rsi, rdx,
+    // r10, r8, r9; the kernel clobbers rcx and r11 and returns in rax. It does not touch
+    // the user stack. Whatever the call itself does is the caller's contract above.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr as i64 => ret,
+            in("rdi") args[0],
+            in("rsi") args[1],
+            in("rdx") args[2],
+            in("r10") args[3],
+            in("r8") args[4],
+            in("r9") args[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack, preserves_flags)
+        );
+    }
+    ret
+}
+
+/// Turns a raw kernel answer into an `io::Result`.
+pub fn check(ret: i64) -> io::Result<i64> {
+    if (-4095..0).contains(&ret) {
+        Err(io::Error::from_raw_os_error(-ret as i32))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Maps `len` bytes of private, anonymous, zeroed memory: memory no other process can open.
+pub fn map_anonymous(len: usize) -> io::Result<NonNull<u8>> {
+    let args = [
+        0,
+        len as u64,
+        (libc::PROT_READ | libc::PROT_WRITE) as u64,
+        (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+        u64::MAX, // fd -1
+        0,
+    ];
+    // SAFETY: a fresh anonymous mapping at an address the kernel chooses touches no
+    // existing memory.
+    let addr = check(unsafe { syscall6(libc::SYS_mmap as u64, args) })?;
+    NonNull::new(addr as *mut u8).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))
+}
+
+/// Unmaps memory from [`map_anonymous`].
+///
+/// # Safety
+/// `ptr..ptr+len` came from `map_anonymous(len)` and nothing refers to it any more.
+pub unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller's contract: the range is ours and unused.
+    let _ = unsafe { syscall6(libc::SYS_munmap as u64, [ptr.as_ptr() as u64, len as u64, 0, 0, 0, 0]) };
+}
+
+const FUTEX_WAIT_PRIVATE: u64 = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
+const FUTEX_WAKE_PRIVATE: u64 = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64;
+
+/// Sleeps while `word` holds `expected` (spurious returns possible, as with any futex).
+pub fn futex_wait(word: &AtomicU32, expected: u32) {
+    let addr = word as *const AtomicU32 as u64;
+    // SAFETY: FUTEX_WAIT only reads the word, which lives as long as the borrow.
+    let _ = unsafe { syscall6(libc::SYS_futex as u64, [addr, FUTEX_WAIT_PRIVATE, expected as u64, 0, 0, 0]) };
+}
+
+/// Wakes up to `count` threads sleeping on `word`.
+pub fn futex_wake(word: &AtomicU32, count: u32) {
+    let addr = word as *const AtomicU32 as u64;
+    // SAFETY: FUTEX_WAKE does not access the word's memory.
+    let _ = unsafe { syscall6(libc::SYS_futex as u64, [addr, FUTEX_WAKE_PRIVATE, count as u64, 0, 0, 0]) };
+}
+
+/// The calling thread's kernel thread id.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments and no side effects.
+    unsafe { syscall6(libc::SYS_gettid as u64, [0; 6]) as i32 }
+}

@@ -1,0 +1,103 @@
+//! The process-wide runtime, built on first use from the `FLEXSC_*` variables, and each
+//! thread's submitter on it.
+//!
+//! Bad configuration never panics: [`global`] returns the error, and [`syscall`] runs
+//! calls on their caller after saying once on stderr what was wrong.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use flexsc_kernel_side::{Builder, Runtime};
+use flexsc_shim::{sys, Call, Submitter};
+
+static GLOBAL: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+thread_local! {
+    static SUBMITTER: RefCell<Option<Submitter>> = const { RefCell::new(None) };
+}
+
+/// The process-wide runtime, started on first use. Its configuration comes from the
+/// `FLEXSC_*` environment variables; an invalid one is returned as an error, every time.
+pub fn global() -> Result<&'static Runtime, &'static str> {
+    GLOBAL
+        .get_or_init(|| {
+            let runtime = Builder::from_env()
+                .map_err(|e| e.to_string())?
+                .build()
+                .map_err(|e| format!("cannot start the flexsc runtime: {e}"))?;
+            // Process exit must not lose a posted call.
+            // SAFETY: `drain_at_exit` is an `extern "C" fn()` that never unwinds.
+            unsafe { libc::atexit(drain_at_exit) };
+            Ok(runtime)
+        })
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+extern "C" fn drain_at_exit() {
+    if let Some(Ok(runtime)) = GLOBAL.get() {
+        runtime.quiesce(Duration::from_secs(10));
+    }
+}
+
+fn warn_once(msg: &str) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| eprintln!("flexsc: {msg}; running system calls directly"));
+}
+
+/// Runs `f` with this thread's submitter on the global runtime, or returns `None` when
+/// there is none (bad configuration, too many threads, or a re-entrant call from a
+/// signal handler while this thread is inside `f`).
+fn with_submitter<R>(f: impl FnOnce(&mut Submitter) -> R) -> Option<R> {
+    let runtime = match global() {
+        Ok(rt) => rt,
+        Err(msg) => {
+            warn_once(msg);
+            return None;
+        }
+    };
+    SUBMITTER
+        .try_with(|cell| {
+            let mut slot = cell.try_borrow_mut().ok()?;
+            if slot.is_none() {
+                match runtime.submitter() {
+                    Ok(s) => *slot = Some(s),
+                    Err(e) => {
+                        warn_once(&e.to_string());
+                        return None;
+                    }
+                }
+            }
+            slot.as_mut().map(f)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Runs system call `nr` through the calling thread's syscall page and returns the raw
+/// result: the value or a negated errno, as the `syscall` instruction would.
+///
+/// # Safety
+/// As for the `syscall` instruction: see [`Submitter::call`].
+pub unsafe fn syscall(nr: impl Into<i64>, args: [u64; 6]) -> i64 {
+    let nr = nr.into() as u64;
+    // SAFETY: forwarded from this function's contract.
+    with_submitter(|s| unsafe { s.call(nr, args) })
+        .unwrap_or_else(|| unsafe { sys::syscall6(nr, args) })
+}
+
+/// Runs a batch of calls through the calling thread's page: see [`Submitter::call_batch`].
+///
+/// # Safety
+/// As for [`syscall`], for every call.
+pub unsafe fn syscall_batch(calls: &[Call], results: &mut [i64]) {
+    // SAFETY: forwarded from this function's contract.
+    let done = with_submitter(|s| unsafe { s.call_batch(calls, results) });
+    if done.is_none() {
+        for (call, result) in calls.iter().zip(results.iter_mut()) {
+            // SAFETY: forwarded.
+            *result = unsafe { sys::syscall6(call.nr, call.args) };
+        }
+    }
+}
