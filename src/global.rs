@@ -83,8 +83,7 @@ fn with_submitter<R>(f: impl FnOnce(&mut Submitter) -> R) -> Option<R> {
 pub unsafe fn syscall(nr: impl Into<i64>, args: [u64; 6]) -> i64 {
     let nr = nr.into() as u64;
     // SAFETY: forwarded from this function's contract.
-    with_submitter(|s| unsafe { s.call(nr, args) })
-        .unwrap_or_else(|| unsafe { sys::syscall6(nr, args) })
+    with_submitter(|s| unsafe { s.call(nr, args) }).unwrap_or_else(|| unsafe { sys::syscall6(nr, args) })
 }
 
 /// Runs a batch of calls through the calling thread's page: see [`Submitter::call_batch`].

@@ -80,13 +80,8 @@ impl Config {
             config.workers = parse_number("FLEXSC_WORKERS", &v, 1, 4096, WORKERS_FORM)? as usize;
         }
         if let Some(v) = get("FLEXSC_IDLE_SPIN_US") {
-            config.idle_spin = Duration::from_micros(parse_number(
-                "FLEXSC_IDLE_SPIN_US",
-                &v,
-                0,
-                1_000_000,
-                SPIN_FORM,
-            )?);
+            config.idle_spin =
+                Duration::from_micros(parse_number("FLEXSC_IDLE_SPIN_US", &v, 0, 1_000_000, SPIN_FORM)?);
         }
         if let Some(v) = get("FLEXSC_WAIT_SPINS") {
             config.wait_spins =
@@ -146,12 +141,7 @@ mod tests {
     use super::*;
 
     fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     }
 
     #[test]

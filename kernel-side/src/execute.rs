@@ -163,14 +163,7 @@ unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
     let ret = unsafe {
         syscall6(
             sys,
-            [
-                rw.fd,
-                iov,
-                count,
-                rw.offset as u64,
-                0,
-                rw.flags | RWF_NOWAIT,
-            ],
+            [rw.fd, iov, count, rw.offset as u64, 0, rw.flags | RWF_NOWAIT],
         )
     };
     if ret == EAGAIN || ret == EOPNOTSUPP {
@@ -186,11 +179,7 @@ unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
     if ret < 0 {
         return Step::Done(ret);
     }
-    let wanted = if rw.vectored {
-        None
-    } else {
-        Some(rw.len as i64)
-    };
+    let wanted = if rw.vectored { None } else { Some(rw.len as i64) };
     if wanted == Some(ret) || (ret == 0 && !rw.write) {
         return Step::Done(ret);
     }
@@ -309,9 +298,9 @@ unsafe fn rest(nr: u64, a: [u64; 6], done: i64) -> i64 {
                 syscall6(nr, [a[0], a[1] + d, a[2] - d, a[3] + d, 0, 0])
             }
             libc::SYS_sendto => syscall6(nr, [a[0], a[1] + d, a[2] - d, a[3], a[4], a[5]]),
-            libc::SYS_readv | libc::SYS_writev => with_rest(a[1], a[2], d, |iov, n| {
-                syscall6(nr, [a[0], iov, n, 0, 0, 0])
-            }),
+            libc::SYS_readv | libc::SYS_writev => {
+                with_rest(a[1], a[2], d, |iov, n| syscall6(nr, [a[0], iov, n, 0, 0, 0]))
+            }
             libc::SYS_preadv | libc::SYS_pwritev => with_rest(a[1], a[2], d, |iov, n| {
                 syscall6(nr, [a[0], iov, n, a[3] + d, 0, 0])
             }),
@@ -328,10 +317,7 @@ unsafe fn rest(nr: u64, a: [u64; 6], done: i64) -> i64 {
                     let mut rest: libc::msghdr = std::mem::zeroed();
                     rest.msg_iov = iov as *mut libc::iovec;
                     rest.msg_iovlen = n as usize;
-                    syscall6(
-                        nr,
-                        [a[0], &rest as *const libc::msghdr as u64, a[2], 0, 0, 0],
-                    )
+                    syscall6(nr, [a[0], &rest as *const libc::msghdr as u64, a[2], 0, 0, 0])
                 })
             }
             _ => 0,

@@ -105,11 +105,8 @@ impl Builder {
         let mut threads = Vec::new();
         if let Mode::Service { cpus } = &mode {
             for &cpu in cpus {
-                let service = ServiceThread::new(
-                    Arc::clone(&shared),
-                    Arc::clone(&pool),
-                    self.config.idle_spin,
-                );
+                let service =
+                    ServiceThread::new(Arc::clone(&shared), Arc::clone(&pool), self.config.idle_spin);
                 let spawned = std::thread::Builder::new()
                     .name(format!("flexsc-svc-{cpu}"))
                     .spawn(move || {
@@ -122,9 +119,7 @@ impl Builder {
                     Ok(handle) => threads.push(handle),
                     Err(e) => {
                         shared.doorbell.stop();
-                        threads
-                            .into_iter()
-                            .for_each(|t: JoinHandle<()>| drop(t.join()));
+                        threads.into_iter().for_each(|t: JoinHandle<()>| drop(t.join()));
                         return Err(e);
                     }
                 }
@@ -149,16 +144,10 @@ fn choose_cores(wanted: Option<&[usize]>) -> Mode {
             reason: "no service cores configured".into(),
         },
         Some(list) => {
-            let usable: Vec<usize> = list
-                .iter()
-                .copied()
-                .filter(|c| allowed.contains(c))
-                .collect();
+            let usable: Vec<usize> = list.iter().copied().filter(|c| allowed.contains(c)).collect();
             if usable.is_empty() {
                 Mode::Direct {
-                    reason: format!(
-                        "service cores {list:?} are not among the usable cores {allowed:?}"
-                    ),
+                    reason: format!("service cores {list:?} are not among the usable cores {allowed:?}"),
                 }
             } else if allowed.len() < 2 {
                 Mode::Direct {
@@ -347,11 +336,7 @@ impl Stats {
             "{:>10} {:>10} {:>10} {:>8}  syscall",
             "calls", "delegated", "direct", "errors"
         );
-        let _ = writeln!(
-            out,
-            "{:->10} {:->10} {:->10} {:->8}  {:->16}",
-            "", "", "", "", ""
-        );
+        let _ = writeln!(out, "{:->10} {:->10} {:->10} {:->8}  {:->16}", "", "", "", "", "");
         let mut rows: Vec<(usize, &SyscallStats)> = self
             .syscalls
             .iter()
@@ -370,11 +355,7 @@ impl Stats {
             );
         }
         let t = self.totals();
-        let _ = writeln!(
-            out,
-            "{:->10} {:->10} {:->10} {:->8}  {:->16}",
-            "", "", "", "", ""
-        );
+        let _ = writeln!(out, "{:->10} {:->10} {:->10} {:->8}  {:->16}", "", "", "", "", "");
         let _ = writeln!(
             out,
             "{:>10} {:>10} {:>10} {:>8}  total",

@@ -147,7 +147,10 @@ impl Entry {
                     // A corrupted status: answer it, so an owner waiting on it wakes with an
                     // error instead of hanging, and move on.
                     self.ret.store(-(libc::EINVAL as i64), Ordering::Relaxed);
-                    return match self.status.compare_exchange(s, DONE, Ordering::AcqRel, Ordering::Relaxed) {
+                    return match self
+                        .status
+                        .compare_exchange(s, DONE, Ordering::AcqRel, Ordering::Relaxed)
+                    {
                         Ok(old) => {
                             if old & PARKED != 0 {
                                 futex_wake(&self.status, 1);
@@ -162,7 +165,10 @@ impl Entry {
                 }
             }
             let busy = BUSY | (s & PARKED);
-            match self.status.compare_exchange_weak(s, busy, Ordering::Acquire, Ordering::Relaxed) {
+            match self
+                .status
+                .compare_exchange_weak(s, busy, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(now) => s = now,
             }
@@ -244,7 +250,10 @@ impl Entry {
     /// Owner: the number and arguments last posted (valid while the owner holds the entry).
     pub fn contents(&self) -> (u32, [u64; 6]) {
         let nr = self.nr.load(Ordering::Relaxed);
-        (nr, [0, 1, 2, 3, 4, 5].map(|i| self.args[i].load(Ordering::Relaxed)))
+        (
+            nr,
+            [0, 1, 2, 3, 4, 5].map(|i| self.args[i].load(Ordering::Relaxed)),
+        )
     }
 
     /// Writes arbitrary values into every field: a model of an application that scribbles
@@ -284,7 +293,13 @@ mod tests {
         let e = zeroed();
         e.post(39, [1, 2, 3, 4, 5, 6]);
         assert_eq!(e.poll(), Outcome::Pending);
-        assert_eq!(e.claim(), Claim::Call { nr: 39, args: [1, 2, 3, 4, 5, 6] });
+        assert_eq!(
+            e.claim(),
+            Claim::Call {
+                nr: 39,
+                args: [1, 2, 3, 4, 5, 6]
+            }
+        );
         assert_eq!(e.claim(), Claim::Empty, "a BUSY entry is claimed once");
         e.complete(-9);
         assert_eq!(e.poll(), Outcome::Done(-9));

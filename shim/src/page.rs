@@ -70,7 +70,10 @@ unsafe impl Sync for SyscallPage {}
 impl SyscallPage {
     /// Maps a new page of FREE entries and zeroed counters.
     pub fn new() -> io::Result<Self> {
-        Ok(SyscallPage { mem: Self::map()?, pending: CachePadded::new(AtomicU64::new(0)) })
+        Ok(SyscallPage {
+            mem: Self::map()?,
+            pending: CachePadded::new(AtomicU64::new(0)),
+        })
     }
 
     #[cfg(not(loom))]
@@ -162,13 +165,19 @@ mod tests {
             .find(|l| {
                 let range = l.split_whitespace().next().unwrap();
                 let (lo, hi) = range.split_once('-').unwrap();
-                let (lo, hi) = (usize::from_str_radix(lo, 16).unwrap(), usize::from_str_radix(hi, 16).unwrap());
+                let (lo, hi) = (
+                    usize::from_str_radix(lo, 16).unwrap(),
+                    usize::from_str_radix(hi, 16).unwrap(),
+                );
                 (lo..hi).contains(&addr)
             })
             .expect("the page is mapped");
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(&fields[1][3..4], "p", "private mapping: {line}");
         assert_eq!(fields[4], "0", "no inode behind it: {line}");
-        assert!(fields.len() < 6 || !fields[5].starts_with('/'), "no file behind it: {line}");
+        assert!(
+            fields.len() < 6 || !fields[5].starts_with('/'),
+            "no file behind it: {line}"
+        );
     }
 }

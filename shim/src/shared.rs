@@ -45,7 +45,10 @@ pub struct SubmitOptions {
 
 impl Default for SubmitOptions {
     fn default() -> Self {
-        SubmitOptions { direct_only: false, wait_spins: 20_000 }
+        SubmitOptions {
+            direct_only: false,
+            wait_spins: 20_000,
+        }
     }
 }
 
@@ -105,7 +108,9 @@ impl Shared {
     pub fn new(options: SubmitOptions) -> Self {
         Shared {
             doorbell: Doorbell::new(),
-            pages: (0..MAX_PAGES).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            pages: (0..MAX_PAGES)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
             free: Mutex::new(FreeList::default()),
             options,
             passes: CachePadded::new(AtomicU32::new(0)),

@@ -33,7 +33,10 @@ pub struct Call {
 impl Call {
     /// A call with the given number and arguments.
     pub fn new(nr: impl Into<i64>, args: [u64; 6]) -> Self {
-        Call { nr: nr.into() as u64, args }
+        Call {
+            nr: nr.into() as u64,
+            args,
+        }
     }
 }
 
@@ -72,7 +75,11 @@ pub struct Submitter {
     _not_send: PhantomData<*mut ()>,
 }
 
-const ALL_FREE: u64 = if ENTRIES_PER_PAGE == 64 { u64::MAX } else { (1 << ENTRIES_PER_PAGE) - 1 };
+const ALL_FREE: u64 = if ENTRIES_PER_PAGE == 64 {
+    u64::MAX
+} else {
+    (1 << ENTRIES_PER_PAGE) - 1
+};
 
 impl Submitter {
     /// Gives the calling thread a syscall page of `shared`'s runtime.
@@ -209,7 +216,11 @@ impl Submitter {
         if self.page().mark_pending(bit) {
             self.shared.doorbell.mark_page(self.index);
         }
-        Push::Posted(Ticket { slot: slot as u8, nr: nr32, args })
+        Push::Posted(Ticket {
+            slot: slot as u8,
+            nr: nr32,
+            args,
+        })
     }
 
     /// Makes every pushed call visible and wakes a sleeping service thread if there is one.
@@ -246,7 +257,10 @@ impl Submitter {
     #[inline]
     pub fn poll(&mut self, ticket: &Ticket) -> Option<i64> {
         let slot = ticket.slot as usize;
-        assert!(self.free & (1 << slot) == 0, "ticket is not in flight on this page");
+        assert!(
+            self.free & (1 << slot) == 0,
+            "ticket is not in flight on this page"
+        );
         let ret = match self.page().entry(slot).poll() {
             Outcome::Pending => return None,
             Outcome::Done(ret) => {

@@ -70,7 +70,12 @@ pub fn map_anonymous(len: usize) -> io::Result<NonNull<u8>> {
 /// `ptr..ptr+len` came from `map_anonymous(len)` and nothing refers to it any more.
 pub unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     // SAFETY: the caller's contract: the range is ours and unused.
-    let _ = unsafe { syscall6(libc::SYS_munmap as u64, [ptr.as_ptr() as u64, len as u64, 0, 0, 0, 0]) };
+    let _ = unsafe {
+        syscall6(
+            libc::SYS_munmap as u64,
+            [ptr.as_ptr() as u64, len as u64, 0, 0, 0, 0],
+        )
+    };
 }
 
 const FUTEX_WAIT_PRIVATE: u64 = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
@@ -80,14 +85,24 @@ const FUTEX_WAKE_PRIVATE: u64 = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as
 pub fn futex_wait(word: &AtomicU32, expected: u32) {
     let addr = word as *const AtomicU32 as u64;
     // SAFETY: FUTEX_WAIT only reads the word, which lives as long as the borrow.
-    let _ = unsafe { syscall6(libc::SYS_futex as u64, [addr, FUTEX_WAIT_PRIVATE, expected as u64, 0, 0, 0]) };
+    let _ = unsafe {
+        syscall6(
+            libc::SYS_futex as u64,
+            [addr, FUTEX_WAIT_PRIVATE, expected as u64, 0, 0, 0],
+        )
+    };
 }
 
 /// Wakes up to `count` threads sleeping on `word`.
 pub fn futex_wake(word: &AtomicU32, count: u32) {
     let addr = word as *const AtomicU32 as u64;
     // SAFETY: FUTEX_WAKE does not access the word's memory.
-    let _ = unsafe { syscall6(libc::SYS_futex as u64, [addr, FUTEX_WAKE_PRIVATE, count as u64, 0, 0, 0]) };
+    let _ = unsafe {
+        syscall6(
+            libc::SYS_futex as u64,
+            [addr, FUTEX_WAKE_PRIVATE, count as u64, 0, 0, 0],
+        )
+    };
 }
 
 /// The calling thread's kernel thread id.

@@ -119,8 +119,8 @@ pub fn classify(nr: u64, args: &[u64; 6]) -> Class {
         // (seccomp, no_new_privs, bounding set, securebits, ambient caps, keepcaps): Isolate.
         // Every other option is per-thread or rare: Caller.
         NR_PRCTL => match int(args[0]) {
-            PR_SET_KEEPCAPS | PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_SECUREBITS
-            | PR_SET_NO_NEW_PRIVS | PR_CAP_AMBIENT => Class::Isolate,
+            PR_SET_KEEPCAPS | PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_SECUREBITS | PR_SET_NO_NEW_PRIVS
+            | PR_CAP_AMBIENT => Class::Isolate,
             _ => Class::Caller,
         },
 
@@ -239,8 +239,8 @@ pub fn classify(nr: u64, args: &[u64; 6]) -> Class {
         // calling thread (CLOCK_THREAD_CPUTIME_ID, or a dynamic clock id for thread 0) measures
         // whichever thread runs the call. Dynamic ids naming another thread are sent to the
         // caller too (rare, and clock_nanosleep treats the caller's own id specially).
-        NR_TIMER_CREATE | NR_CLOCK_SETTIME | NR_CLOCK_GETTIME | NR_CLOCK_GETRES
-        | NR_CLOCK_NANOSLEEP | NR_CLOCK_ADJTIME => {
+        NR_TIMER_CREATE | NR_CLOCK_SETTIME | NR_CLOCK_GETTIME | NR_CLOCK_GETRES | NR_CLOCK_NANOSLEEP
+        | NR_CLOCK_ADJTIME => {
             if is_thread_clock(args[0]) {
                 Class::Caller
             } else {
@@ -270,8 +270,9 @@ fn int(reg: u64) -> i32 {
 fn futex_class(op: u64) -> Class {
     match int(op) & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME) {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => Class::Block,
-        FUTEX_WAKE | FUTEX_FD | FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP
-        | FUTEX_WAKE_BITSET => Class::Delegate,
+        FUTEX_WAKE | FUTEX_FD | FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP | FUTEX_WAKE_BITSET => {
+            Class::Delegate
+        }
         _ => Class::Caller,
     }
 }
@@ -409,10 +410,7 @@ static INDEX: [u16; SLOTS] = build_index(ROWS);
 /// Builds [`INDEX`] and, at compile time, checks that the rows are strictly sorted, within
 /// `0..=MAX_NR`, named and explained.
 const fn build_index(rows: &[Row]) -> [u16; SLOTS] {
-    assert!(
-        rows.len() < NO_ROW as usize,
-        "too many rows for a u16 index"
-    );
+    assert!(rows.len() < NO_ROW as usize, "too many rows for a u16 index");
     let mut index = [NO_ROW; SLOTS];
     let mut i = 0;
     while i < rows.len() {
@@ -432,12 +430,7 @@ const fn build_index(rows: &[Row]) -> [u16; SLOTS] {
 
 /// A table row.
 const fn r(nr: u32, name: &'static str, class: Class, why: &'static str) -> Row {
-    Row {
-        nr,
-        name,
-        class,
-        why,
-    }
+    Row { nr, name, class, why }
 }
 
 // Short names for the classes, for the table only.
@@ -1309,11 +1302,7 @@ mod tests {
             assert!(expected.insert(nr, name).is_none(), "{nr} twice in LIBC");
         }
         for &(nr, name) in NOT_IN_LIBC {
-            assert_eq!(
-                row(u64::from(nr)).map(|r| r.name),
-                Some(name),
-                "{name} = {nr}"
-            );
+            assert_eq!(row(u64::from(nr)).map(|r| r.name), Some(name), "{name} = {nr}");
             if let Some(prev) = expected.insert(nr, name) {
                 assert_eq!(prev, name, "{nr} named differently in LIBC and NOT_IN_LIBC");
             }
@@ -1336,17 +1325,13 @@ mod tests {
         let mut seen = 0;
         for line in text.lines() {
             let mut words = line.split_whitespace();
-            let (Some("#define"), Some(sym), Some(value)) =
-                (words.next(), words.next(), words.next())
-            else {
+            let (Some("#define"), Some(sym), Some(value)) = (words.next(), words.next(), words.next()) else {
                 continue;
             };
             let Some(sys) = sym.strip_prefix("__NR_") else {
                 continue;
             };
-            let nr: u64 = value
-                .parse()
-                .unwrap_or_else(|_| panic!("bad line {line:?}"));
+            let nr: u64 = value.parse().unwrap_or_else(|_| panic!("bad line {line:?}"));
             assert_eq!(name(nr), Some(sys), "{PATH}: {line}");
             seen += 1;
         }
@@ -1421,10 +1406,7 @@ mod tests {
         assert_eq!(LOCK_NB, libc::LOCK_NB);
         assert_eq!(LOCK_UN, libc::LOCK_UN);
         assert_eq!(IPC_NOWAIT, libc::IPC_NOWAIT);
-        assert_eq!(
-            CLOSE_RANGE_UNSHARE as libc::c_uint,
-            libc::CLOSE_RANGE_UNSHARE
-        );
+        assert_eq!(CLOSE_RANGE_UNSHARE as libc::c_uint, libc::CLOSE_RANGE_UNSHARE);
         assert_eq!(PROT_EXEC, libc::PROT_EXEC as u64);
         assert_eq!(PROT_GROWSDOWN, libc::PROT_GROWSDOWN as u64);
         assert_eq!(PROT_GROWSUP, libc::PROT_GROWSUP as u64);
@@ -1461,10 +1443,7 @@ mod tests {
         let private = |op: i32| args(&[0x1000, (op | libc::FUTEX_PRIVATE_FLAG) as u64]);
         assert_eq!(class_of("futex", private(libc::FUTEX_WAIT)), Class::Block);
         assert_eq!(class_of("futex", args(&[0, 0])), Class::Block);
-        assert_eq!(
-            class_of("futex", private(libc::FUTEX_WAIT_BITSET)),
-            Class::Block
-        );
+        assert_eq!(class_of("futex", private(libc::FUTEX_WAIT_BITSET)), Class::Block);
         let realtime = libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME;
         assert_eq!(class_of("futex", private(realtime)), Class::Block);
         for op in [
@@ -1556,11 +1535,7 @@ mod tests {
                 "{call}(1234)"
             );
             // pid_t is an int: high bits are ignored.
-            assert_eq!(
-                class_of(call, args(&[1 << 32])),
-                Class::Caller,
-                "{call}(1 << 32)"
-            );
+            assert_eq!(class_of(call, args(&[1 << 32])), Class::Caller, "{call}(1 << 32)");
         }
         assert_eq!(class_of("sched_get_priority_max", NO_ARGS), Class::Delegate);
         assert_eq!(class_of("sched_yield", NO_ARGS), Class::Caller);
@@ -1569,34 +1544,19 @@ mod tests {
     #[test]
     fn getrusage_rule() {
         let who = |w: i32| args(&[w as u64, 0x1000]);
-        assert_eq!(
-            class_of("getrusage", who(libc::RUSAGE_THREAD)),
-            Class::Caller
-        );
-        assert_eq!(
-            class_of("getrusage", who(libc::RUSAGE_SELF)),
-            Class::Delegate
-        );
-        assert_eq!(
-            class_of("getrusage", who(libc::RUSAGE_CHILDREN)),
-            Class::Delegate
-        );
+        assert_eq!(class_of("getrusage", who(libc::RUSAGE_THREAD)), Class::Caller);
+        assert_eq!(class_of("getrusage", who(libc::RUSAGE_SELF)), Class::Delegate);
+        assert_eq!(class_of("getrusage", who(libc::RUSAGE_CHILDREN)), Class::Delegate);
     }
 
     #[test]
     fn wait_rule() {
         let nothread = libc::__WNOTHREAD as u64;
         let nohang = libc::WNOHANG as u64;
-        assert_eq!(
-            class_of("wait4", args(&[u64::MAX, 0x1000, 0, 0])),
-            Class::Block
-        );
+        assert_eq!(class_of("wait4", args(&[u64::MAX, 0x1000, 0, 0])), Class::Block);
         assert_eq!(class_of("wait4", args(&[5, 0, nothread])), Class::Caller);
         assert_eq!(class_of("wait4", args(&[5, 0, nohang])), Class::Delegate);
-        assert_eq!(
-            class_of("wait4", args(&[5, 0, nohang | nothread])),
-            Class::Caller
-        );
+        assert_eq!(class_of("wait4", args(&[5, 0, nohang | nothread])), Class::Caller);
         let exited = libc::WEXITED as u64;
         assert_eq!(class_of("waitid", args(&[0, 0, 0, exited])), Class::Block);
         assert_eq!(
@@ -1616,10 +1576,7 @@ mod tests {
         assert_eq!(class_of("poll", args(&[0x1000, 1, forever])), Class::Block);
         assert_eq!(class_of("poll", args(&[0x1000, 1, 10])), Class::Block);
         assert_eq!(class_of("poll", args(&[0x1000, 1, u64::MAX])), Class::Block);
-        assert_eq!(
-            class_of("epoll_wait", args(&[3, 0x1000, 8, 0])),
-            Class::Delegate
-        );
+        assert_eq!(class_of("epoll_wait", args(&[3, 0x1000, 8, 0])), Class::Delegate);
         assert_eq!(
             class_of("epoll_wait", args(&[3, 0x1000, 8, forever])),
             Class::Block
@@ -1632,19 +1589,10 @@ mod tests {
             class_of("epoll_pwait", args(&[3, 0x1000, 8, 5, 0, 8])),
             Class::Block
         );
-        assert_eq!(
-            class_of("ppoll", args(&[0x1000, 1, 0x2000, 0, 8])),
-            Class::Block
-        );
+        assert_eq!(class_of("ppoll", args(&[0x1000, 1, 0x2000, 0, 8])), Class::Block);
         assert_eq!(class_of("ppoll", args(&[0x1000, 1, 0, 0, 8])), Class::Block);
-        assert_eq!(
-            class_of("select", args(&[1, 0x1000, 0, 0, 0])),
-            Class::Block
-        );
-        assert_eq!(
-            class_of("pselect6", args(&[1, 0x1000, 0, 0, 0, 0])),
-            Class::Block
-        );
+        assert_eq!(class_of("select", args(&[1, 0x1000, 0, 0, 0])), Class::Block);
+        assert_eq!(class_of("pselect6", args(&[1, 0x1000, 0, 0, 0, 0])), Class::Block);
         assert_eq!(
             class_of("epoll_pwait2", args(&[3, 0x1000, 8, 0x2000, 0, 8])),
             Class::Block
@@ -1658,10 +1606,7 @@ mod tests {
     #[test]
     fn signal_mask_rule() {
         let mask = 0x7fff_0000_1000;
-        assert_eq!(
-            class_of("ppoll", args(&[0x1000, 1, 0, mask, 8])),
-            Class::Caller
-        );
+        assert_eq!(class_of("ppoll", args(&[0x1000, 1, 0, mask, 8])), Class::Caller);
         assert_eq!(
             class_of("pselect6", args(&[1, 0x1000, 0, 0, 0, mask])),
             Class::Caller
@@ -1707,14 +1652,8 @@ mod tests {
 
         let nowait = libc::IPC_NOWAIT as u64;
         assert_eq!(class_of("msgsnd", args(&[1, 0x1000, 8, 0])), Class::Block);
-        assert_eq!(
-            class_of("msgsnd", args(&[1, 0x1000, 8, nowait])),
-            Class::Delegate
-        );
-        assert_eq!(
-            class_of("msgrcv", args(&[1, 0x1000, 8, 0, 0])),
-            Class::Block
-        );
+        assert_eq!(class_of("msgsnd", args(&[1, 0x1000, 8, nowait])), Class::Delegate);
+        assert_eq!(class_of("msgrcv", args(&[1, 0x1000, 8, 0, 0])), Class::Block);
         assert_eq!(
             class_of("msgrcv", args(&[1, 0x1000, 8, 0, nowait])),
             Class::Delegate
@@ -1726,10 +1665,7 @@ mod tests {
     fn close_range_rule() {
         let unshare = u64::from(libc::CLOSE_RANGE_UNSHARE);
         let cloexec = u64::from(libc::CLOSE_RANGE_CLOEXEC);
-        assert_eq!(
-            class_of("close_range", args(&[3, u64::MAX, 0])),
-            Class::Delegate
-        );
+        assert_eq!(class_of("close_range", args(&[3, u64::MAX, 0])), Class::Delegate);
         assert_eq!(
             class_of("close_range", args(&[3, u64::MAX, cloexec])),
             Class::Delegate
@@ -1758,14 +1694,8 @@ mod tests {
             class_of("mmap", args(&[0, 4096, exec, flags, u64::MAX, 0])),
             Class::Caller
         );
-        assert_eq!(
-            class_of("mprotect", args(&[0x1000, 4096, rx])),
-            Class::Delegate
-        );
-        assert_eq!(
-            class_of("mprotect", args(&[0x1000, 4096, exec])),
-            Class::Caller
-        );
+        assert_eq!(class_of("mprotect", args(&[0x1000, 4096, rx])), Class::Delegate);
+        assert_eq!(class_of("mprotect", args(&[0x1000, 4096, exec])), Class::Caller);
         let down = libc::PROT_GROWSDOWN as u64;
         assert_eq!(
             class_of("mprotect", args(&[0x1000, 4096, exec | down])),
@@ -1789,20 +1719,11 @@ mod tests {
         // of process `pid`: (~id << 3) | type, with bit 2 set for a thread.
         let thread_clock = |tid: i32| id((!tid << 3) | 4 | 2);
         let process_clock = |pid: i32| id((!pid << 3) | 2);
-        for call in [
-            "clock_gettime",
-            "clock_getres",
-            "timer_create",
-            "clock_settime",
-        ] {
+        for call in ["clock_gettime", "clock_getres", "timer_create", "clock_settime"] {
             let base = class_of(call, id(libc::CLOCK_MONOTONIC));
             assert_eq!(base, Class::Delegate, "{call}");
             assert_eq!(class_of(call, id(libc::CLOCK_REALTIME)), base, "{call}");
-            assert_eq!(
-                class_of(call, id(libc::CLOCK_PROCESS_CPUTIME_ID)),
-                base,
-                "{call}"
-            );
+            assert_eq!(class_of(call, id(libc::CLOCK_PROCESS_CPUTIME_ID)), base, "{call}");
             assert_eq!(class_of(call, process_clock(0)), base, "{call}");
             assert_eq!(class_of(call, process_clock(1234)), base, "{call}");
             assert_eq!(

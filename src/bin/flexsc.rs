@@ -81,8 +81,7 @@ fn demo(args: &[String]) -> Result<(), Failure> {
                     4096,
                     flexsc_kernel_side::config::WORKERS_FORM,
                 )
-                .map_err(|e| Failure::Usage(e.to_string()))?
-                    as usize
+                .map_err(|e| Failure::Usage(e.to_string()))? as usize
             }
             other => return Err(Failure::Usage(format!("unknown option {other:?}"))),
         }
@@ -90,11 +89,8 @@ fn demo(args: &[String]) -> Result<(), Failure> {
     let runtime = Builder::from_config(config)
         .build()
         .map_err(|e| Failure::Run(format!("cannot start: {e}")))?;
-    let mut me = runtime
-        .submitter()
-        .map_err(|e| Failure::Run(e.to_string()))?;
-    let run =
-        |what: &str, ret: i64| flexsc::check(ret).map_err(|e| Failure::Run(format!("{what}: {e}")));
+    let mut me = runtime.submitter().map_err(|e| Failure::Run(e.to_string()))?;
+    let run = |what: &str, ret: i64| flexsc::check(ret).map_err(|e| Failure::Run(format!("{what}: {e}")));
 
     // A scratch file in a fresh directory.
     let dir = std::env::temp_dir().join(format!("flexsc-demo-{}", std::process::id()));
@@ -162,9 +158,7 @@ fn demo(args: &[String]) -> Result<(), Failure> {
             .collect();
         unsafe { me.call_batch(&reads, &mut results[..n]) };
         if results[..n].iter().any(|&r| r != 64) || buf[..n * 64].iter().any(|&b| b != b'x') {
-            return Err(Failure::Run(
-                "pread64 did not read back what was written".into(),
-            ));
+            return Err(Failure::Run("pread64 did not read back what was written".into()));
         }
         done += n as u64;
     }
@@ -207,9 +201,7 @@ fn demo(args: &[String]) -> Result<(), Failure> {
     })?;
     let _ = feeder.join();
     if &got[..n as usize] != b"hello" {
-        return Err(Failure::Run(
-            "the pipe read returned the wrong bytes".into(),
-        ));
+        return Err(Failure::Run("the pipe read returned the wrong bytes".into()));
     }
     for fd in pipe {
         run("close", unsafe {

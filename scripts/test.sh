@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: every unit and integration test, then the loom models of the page
+# protocol (a separate build: loom swaps in its own atomics under --cfg loom).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace --all-targets
+echo "== loom models (shim) =="
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p flexsc-shim --release --lib loom
