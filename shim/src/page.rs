@@ -120,6 +120,11 @@ impl SyscallPage {
         self.pending.fetch_or(bits, Ordering::Release) == 0
     }
 
+    /// The posted bits, without taking them (for statistics and benches).
+    pub fn pending_bits(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Service thread: takes every posted bit.
     #[inline]
     pub fn take_pending(&self) -> u64 {
