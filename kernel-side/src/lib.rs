@@ -22,3 +22,4 @@ pub mod signals;
 
 pub use config::{Config, ConfigError};
 pub use runtime::{Builder, Mode, Runtime, Stats, SyscallStats};
+pub use service::Blocking;

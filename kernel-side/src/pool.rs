@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use flexsc_shim::Shared;
 
-use crate::execute::{resume, Resume};
 use crate::signals;
+use flexsc_shim::resume::{resume, Resume};
 
 /// One handed-off call: where its entry is, what to run.
 #[derive(Clone, Copy, Debug)]

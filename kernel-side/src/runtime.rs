@@ -10,8 +10,11 @@ use flexsc_shim::page::COUNTED_NRS;
 use flexsc_shim::{RegisterError, Shared, SubmitOptions, Submitter};
 
 use crate::config::{Config, ConfigError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
 use crate::pool::Pool;
-use crate::service::ServiceThread;
+use crate::service::{Blocking, ServiceCounters, ServiceThread};
 
 /// Where a runtime's calls run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +44,8 @@ impl fmt::Display for Mode {
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     config: Config,
+    blocking: Blocking,
+    lazy: bool,
 }
 
 impl Builder {
@@ -53,12 +58,29 @@ impl Builder {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Builder {
             config: Config::from_env()?,
+            ..Builder::default()
         })
     }
 
     /// Starts from a whole configuration.
     pub fn from_config(config: Config) -> Self {
-        Builder { config }
+        Builder {
+            config,
+            ..Builder::default()
+        }
+    }
+
+    /// Where calls that would wait for an event run (default: blocking workers).
+    pub fn blocking(mut self, blocking: Blocking) -> Self {
+        self.blocking = blocking;
+        self
+    }
+
+    /// Start no service thread until [`Runtime::start`]: for callers that may never
+    /// delegate (an adaptive policy), so an idle runtime costs no thread.
+    pub fn lazy(mut self) -> Self {
+        self.lazy = true;
+        self
     }
 
     /// Service threads on these cores, one each.
@@ -102,36 +124,20 @@ impl Builder {
         };
         let shared = Arc::new(Shared::new(options));
         let pool = Pool::new(Arc::clone(&shared), self.config.workers);
-        let mut threads = Vec::new();
-        if let Mode::Service { cpus } = &mode {
-            for &cpu in cpus {
-                let service =
-                    ServiceThread::new(Arc::clone(&shared), Arc::clone(&pool), self.config.idle_spin);
-                let spawned = std::thread::Builder::new()
-                    .name(format!("flexsc-svc-{cpu}"))
-                    .spawn(move || {
-                        // Checked usable in `choose_cores`; if pinning fails anyway, serving
-                        // from an unpinned thread is still correct.
-                        let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-                        service.run()
-                    });
-                match spawned {
-                    Ok(handle) => threads.push(handle),
-                    Err(e) => {
-                        shared.doorbell.stop();
-                        threads.into_iter().for_each(|t: JoinHandle<()>| drop(t.join()));
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Ok(Runtime {
+        let runtime = Runtime {
             shared,
             pool,
-            threads,
+            threads: Mutex::new(Vec::new()),
+            started: AtomicBool::new(false),
+            counters: Mutex::new(Vec::new()),
             mode,
             config: self.config,
-        })
+            blocking: self.blocking,
+        };
+        if !self.lazy {
+            runtime.start()?;
+        }
+        Ok(runtime)
     }
 }
 
@@ -184,15 +190,60 @@ pub fn allowed_cpus() -> Vec<usize> {
 pub struct Runtime {
     shared: Arc<Shared>,
     pool: Arc<Pool>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    started: AtomicBool,
+    counters: Mutex<Vec<Arc<ServiceCounters>>>,
     mode: Mode,
     config: Config,
+    blocking: Blocking,
 }
 
 impl Runtime {
     /// A builder with the defaults.
     pub fn builder() -> Builder {
         Builder::new()
+    }
+
+    /// Starts the service threads, if the mode has any and they are not running yet.
+    /// Until they run, a submitter must not post (see [`Runtime::is_serving`]).
+    pub fn start(&self) -> std::io::Result<()> {
+        let Mode::Service { cpus } = &self.mode else {
+            return Ok(());
+        };
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        if self.started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        for &cpu in cpus {
+            let counters = Arc::new(ServiceCounters::default());
+            let service = ServiceThread::new(
+                Arc::clone(&self.shared),
+                Arc::clone(&self.pool),
+                self.config.idle_spin,
+                self.blocking,
+                Arc::clone(&counters),
+            );
+            let handle = std::thread::Builder::new()
+                .name(format!("flexsc-svc-{cpu}"))
+                .spawn(move || {
+                    // Checked usable in `choose_cores`; if pinning fails anyway, serving from an
+                    // unpinned thread is still correct.
+                    let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                    service.run()
+                })?;
+            threads.push(handle);
+            self.counters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(counters);
+        }
+        self.started.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether service threads are running, so posted calls will be served.
+    pub fn is_serving(&self) -> bool {
+        self.started.load(Ordering::Acquire)
     }
 
     /// Where calls run.
@@ -223,7 +274,8 @@ impl Runtime {
 
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
-        Stats::collect(&self.shared, &self.mode)
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        Stats::collect(&self.shared, &self.mode, &counters)
     }
 
     /// Stops the runtime: the service threads run everything already posted, the
@@ -236,7 +288,8 @@ impl Runtime {
 
     fn stop(&mut self) {
         self.shared.doorbell.stop();
-        for t in self.threads.drain(..) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
             let _ = t.join();
         }
         self.pool.stop();
@@ -260,6 +313,19 @@ pub struct SyscallStats {
     pub direct: u64,
     /// Calls that returned an error.
     pub errors: u64,
+    /// Sum over delegated calls of the size of the batch each ran in.
+    pub batch_sum: u64,
+}
+
+impl SyscallStats {
+    /// Mean size of the batches this syscall's delegated calls ran in (0 if none).
+    pub fn mean_batch(&self) -> f64 {
+        if self.delegated == 0 {
+            0.0
+        } else {
+            self.batch_sum as f64 / self.delegated as f64
+        }
+    }
 }
 
 /// A snapshot of a runtime's statistics.
@@ -282,7 +348,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn collect(shared: &Shared, mode: &Mode) -> Stats {
+    fn collect(shared: &Shared, mode: &Mode, services: &[Arc<ServiceCounters>]) -> Stats {
         use std::sync::atomic::Ordering::Relaxed;
         let mut syscalls = vec![SyscallStats::default(); COUNTED_NRS];
         for page in shared.pages() {
@@ -291,6 +357,11 @@ impl Stats {
                 sum.delegated += c.delegated.load(Relaxed);
                 sum.direct += c.direct.load(Relaxed);
                 sum.errors += c.errors.load(Relaxed);
+            }
+        }
+        for service in services {
+            for (sum, b) in syscalls.iter_mut().zip(service.batch_sum.iter()) {
+                sum.batch_sum += b.load(Relaxed);
             }
         }
         let b = shared.batches();
@@ -314,6 +385,7 @@ impl Stats {
                 delegated: a.delegated + s.delegated,
                 direct: a.direct + s.direct,
                 errors: a.errors + s.errors,
+                batch_sum: a.batch_sum + s.batch_sum,
             })
     }
 

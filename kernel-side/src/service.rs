@@ -9,10 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
 use flexsc_shim::entry::Claim;
+use flexsc_shim::page::COUNTED_NRS;
 use flexsc_shim::Shared;
 
-use crate::execute::{self, Resume, Step};
+use flexsc_shim::resume::Resume;
+
+use crate::execute::{self, Step};
 use crate::pool::{Job, Pool};
 use crate::signals;
 
@@ -21,17 +27,27 @@ pub struct ServiceThread {
     shared: Arc<Shared>,
     pool: Arc<Pool>,
     idle_spin: Duration,
+    blocking: Blocking,
+    counters: Arc<ServiceCounters>,
     /// The entries of the current batch; reused, so a pass never allocates.
     batch: Vec<(usize, usize, u32, [u64; 6])>,
 }
 
 impl ServiceThread {
     /// A service thread for `shared`'s pages, handing blocking calls to `pool`.
-    pub fn new(shared: Arc<Shared>, pool: Arc<Pool>, idle_spin: Duration) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        pool: Arc<Pool>,
+        idle_spin: Duration,
+        blocking: Blocking,
+        counters: Arc<ServiceCounters>,
+    ) -> Self {
         ServiceThread {
             shared,
             pool,
             idle_spin,
+            blocking,
+            counters,
             batch: Vec::with_capacity(256),
         }
     }
@@ -95,7 +111,7 @@ impl ServiceThread {
             }
         });
         let n = batch.len();
-        for &(index, slot, nr, args) in batch.iter() {
+        for &(index, slot, nr, args) in self.batch.iter() {
             let Some(page) = shared.page(index) else {
                 continue;
             };
@@ -104,45 +120,85 @@ impl ServiceThread {
             // thread it belongs to; `execute::run` refuses numbers that must run on it.
             match unsafe { execute::run(nr, args) } {
                 Step::Done(ret) => entry.complete(ret),
-                Step::HandOff(resume) => {
-                    let disk = resume == Resume::Disk;
-                    if disk {
-                        shared.finishing_begin();
-                    }
-                    let job = Job {
-                        page: index,
-                        slot,
-                        nr,
-                        args,
-                        resume,
-                    };
-                    let counters = shared.batches();
-                    if self.pool.hand_off(job).is_ok() {
-                        counters
-                            .handoffs
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    } else {
-                        if disk {
-                            shared.finishing_end();
-                        }
-                        counters
-                            .declined
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        match resume {
-                            // Part of it already moved: running it again would repeat
-                            // that part, so answer the short count, which a transfer
-                            // may always return.
-                            Resume::Rest { done } => entry.complete(done),
-                            Resume::Whole | Resume::Disk => entry.decline(),
-                        }
-                    }
-                }
+                Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
             }
         }
         shared.pass_end();
         if n > 0 {
             shared.batches().record(n);
+            let sums = &self.counters.batch_sum;
+            for &(_, _, nr, _) in self.batch.iter() {
+                let sum = &sums[(nr as usize).min(COUNTED_NRS - 1)];
+                sum.store(sum.load(Relaxed) + n as u64, Relaxed);
+            }
         }
         n
+    }
+
+    /// A call that would wait: to a blocking worker, or back to its caller.
+    fn hand_off(&self, index: usize, slot: usize, nr: u32, args: [u64; 6], resume: Resume) {
+        let shared = &*self.shared;
+        let Some(page) = shared.page(index) else { return };
+        let entry = page.entry(slot);
+        let counters = shared.batches();
+        let done = match resume {
+            Resume::Rest { done } => done,
+            Resume::Whole | Resume::Disk => 0,
+        };
+        if self.blocking == Blocking::Caller {
+            counters.declined.fetch_add(1, Relaxed);
+            entry.decline(done);
+            return;
+        }
+        let disk = resume == Resume::Disk;
+        if disk {
+            shared.finishing_begin();
+        }
+        if self
+            .pool
+            .hand_off(Job {
+                page: index,
+                slot,
+                nr,
+                args,
+                resume,
+            })
+            .is_ok()
+        {
+            counters.handoffs.fetch_add(1, Relaxed);
+            return;
+        }
+        if disk {
+            shared.finishing_end();
+        }
+        counters.declined.fetch_add(1, Relaxed);
+        entry.decline(done);
+    }
+}
+
+/// Where calls that would wait for an event run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Blocking {
+    /// On blocking workers, so the caller's thread could do other work meanwhile (the
+    /// default; what user-level threads and async callers need).
+    #[default]
+    Workers,
+    /// Back on the caller's own thread, where a signal interrupts it exactly as it would
+    /// interrupt a direct call (what the LD_PRELOAD library uses for 1:1 threads).
+    Caller,
+}
+
+/// A service thread's own counters: one writer, so plain loads and stores.
+pub struct ServiceCounters {
+    /// For each syscall number, the sum over its delegated calls of the size of the batch
+    /// each was in: divided by the delegated count, the mean batch size of that syscall.
+    pub batch_sum: Box<[AtomicU64]>,
+}
+
+impl Default for ServiceCounters {
+    fn default() -> Self {
+        ServiceCounters {
+            batch_sum: (0..COUNTED_NRS).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 }

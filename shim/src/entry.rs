@@ -73,8 +73,12 @@ pub enum Outcome {
     Pending,
     /// Finished with this raw result (value or negated errno).
     Done(i64),
-    /// Handed back: the owner must run the call itself.
-    Declined,
+    /// Handed back: the owner must run the call itself, or, when `done > 0`, the rest of
+    /// a transfer of which `done` bytes already moved (see [`crate::resume`]).
+    Declined {
+        /// Bytes a non-blocking attempt already moved.
+        done: i64,
+    },
 }
 
 /// What a service thread finds when it tries to claim an entry.
@@ -183,8 +187,10 @@ impl Entry {
         self.finish(DONE);
     }
 
-    /// Service side: BUSY -> DECLINED, waking a parked owner, who runs the call itself.
-    pub fn decline(&self) {
+    /// Service side: BUSY -> DECLINED, waking a parked owner, who runs the call itself
+    /// (or its rest, after `done` bytes moved).
+    pub fn decline(&self, done: i64) {
+        self.ret.store(done, Ordering::Relaxed);
         self.finish(DECLINED);
     }
 
@@ -206,8 +212,9 @@ impl Entry {
                 Outcome::Done(ret)
             }
             DECLINED => {
+                let done = self.ret.load(Ordering::Relaxed);
                 self.status.store(FREE, Ordering::Relaxed);
-                Outcome::Declined
+                Outcome::Declined { done }
             }
             _ => Outcome::Pending,
         }
@@ -331,8 +338,8 @@ mod tests {
         let e = zeroed();
         e.post(0, [0; 6]);
         assert!(matches!(e.claim(), Claim::Call { .. }));
-        e.decline();
-        assert_eq!(e.poll(), Outcome::Declined);
+        e.decline(0);
+        assert_eq!(e.poll(), Outcome::Declined { done: 0 });
         assert_eq!(e.status(), FREE);
     }
 

@@ -17,6 +17,7 @@
 //! - [`shared`]: what one runtime's threads share;
 //! - [`submitter`]: the submit/reap API;
 //! - [`table`]: which calls may be delegated, for every x86-64 syscall number;
+//! - [`resume`]: finishing a transfer that stopped part-way;
 //! - [`sys`]: the raw `syscall` instruction, mappings, futex.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod doorbell;
 pub mod entry;
 pub mod page;
 pub(crate) mod primitive;
+pub mod resume;
 pub mod shared;
 pub mod submitter;
 pub mod sys;

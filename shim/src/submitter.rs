@@ -267,8 +267,11 @@ impl Submitter {
                 self.page().counters(ticket.nr as u64).record(true, ret);
                 ret
             }
-            // SAFETY: the caller of `push` vouched for this call.
-            Outcome::Declined => unsafe { self.run_here(ticket.nr as u64, ticket.args) },
+            Outcome::Declined { done } => {
+                self.free |= 1 << slot;
+                // SAFETY: the caller of `push` vouched for this call.
+                return Some(unsafe { self.finish_declined(ticket, done) });
+            }
         };
         self.free |= 1 << slot;
         Some(ret)
@@ -288,13 +291,42 @@ impl Submitter {
                 self.free |= 1 << slot;
                 ret
             }
-            Outcome::Declined => {
+            Outcome::Declined { done } => {
                 self.free |= 1 << slot;
                 // SAFETY: the caller of `push` vouched for this call.
-                unsafe { self.run_here(ticket.nr as u64, ticket.args) }
+                unsafe { self.finish_declined(&ticket, done) }
             }
             Outcome::Pending => unreachable!("Entry::wait returns only a final outcome"),
         }
+    }
+
+    /// Runs a declined call here: the whole call, or the rest after `done` bytes moved.
+    unsafe fn finish_declined(&mut self, ticket: &Ticket, done: i64) -> i64 {
+        if done <= 0 {
+            // SAFETY: forwarded.
+            return unsafe { self.run_here(ticket.nr as u64, ticket.args) };
+        }
+        // SAFETY: forwarded: the rest of the caller's own transfer.
+        let ret =
+            unsafe { crate::resume::resume(ticket.nr, ticket.args, crate::resume::Resume::Rest { done }) };
+        self.page().counters(ticket.nr as u64).record(true, ret);
+        ret
+    }
+
+    /// Runs a call on this thread, as the `syscall` instruction would, and counts it as run
+    /// on the caller. Exit waits for posted calls first; calls that change the thread's
+    /// identity stop its delegation.
+    ///
+    /// # Safety
+    /// As for [`Submitter::call`].
+    pub unsafe fn call_direct(&mut self, nr: u64, args: [u64; 6]) -> i64 {
+        // SAFETY: forwarded.
+        unsafe { self.run_here(nr, args) }
+    }
+
+    /// Counts a call that the caller ran itself some other way (through libc, say).
+    pub fn count_direct(&mut self, nr: u64, ret: i64) {
+        self.page().counters(nr).record(false, ret);
     }
 
     /// Runs a call on this thread and counts it.
@@ -330,11 +362,16 @@ impl Drop for Submitter {
             let slot = busy.trailing_zeros() as usize;
             busy &= busy - 1;
             let entry = self.page().entry(slot);
-            if let Outcome::Declined = entry.wait(spins) {
+            if let Outcome::Declined { done } = entry.wait(spins) {
                 let (nr, args) = entry.contents();
+                let how = if done > 0 {
+                    crate::resume::Resume::Rest { done }
+                } else {
+                    crate::resume::Resume::Whole
+                };
                 // SAFETY: the call was pushed under `push`'s contract; running it here is
                 // what a decline asks for.
-                let _ = unsafe { sys::syscall6(nr as u64, args) };
+                let _ = unsafe { crate::resume::resume(nr, args, how) };
             }
         }
         self.shared.release_page(self.index);

@@ -1,0 +1,1271 @@
+//! Behaviour of a whole runtime: service threads, blocking workers, back-pressure,
+//! statistics, corrupted pages, shutdown, direct mode, process exit and idling.
+//!
+//! No test asserts how long something takes. Every wait is bounded by [`TIMEOUT`] and
+//! fails the test when exceeded, so a lost wake-up or a deadlock shows up as a failure
+//! rather than a hung test run.
+//!
+//! The tests of this file take one lock ([`serial`]): they count calls, batches and
+//! threads of their own runtime, and some of them need a core that is not shared with
+//! 32 threads of another test.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use flexsc_kernel_side::pool::Pool;
+use flexsc_kernel_side::runtime::allowed_cpus;
+use flexsc_kernel_side::service::ServiceThread;
+use flexsc_kernel_side::{Builder, Mode, Runtime, Stats};
+use flexsc_shim::entry::{DONE, FREE, STATE_MASK, SUBMITTED};
+use flexsc_shim::page::ENTRIES_PER_PAGE;
+use flexsc_shim::{Call, Push, Shared, SubmitOptions, Submitter, Ticket};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// The bound of every wait in this file.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+const ENOSYS: i64 = -(libc::ENOSYS as i64);
+const EINVAL: i64 = -(libc::EINVAL as i64);
+const EBADF: i64 = -(libc::EBADF as i64);
+
+/// Environment variable that tells a re-executed test binary which test's child to play.
+const CHILD_ENV: &str = "FLEXSC_RUNTIME_TEST_CHILD";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs the tests of this file one at a time (a failed test must not stop the others).
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits until `done()` holds; fails the test after [`TIMEOUT`].
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < TIMEOUT,
+            "gave up after {TIMEOUT:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Joins a thread, failing the test (instead of hanging) if it does not finish in time.
+fn join<T>(handle: JoinHandle<T>, what: &str) -> T {
+    wait_until(what, || handle.is_finished());
+    match handle.join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Spawns a thread that gets a syscall page of its own in `shared`'s runtime.
+fn spawn_submitter<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    name: &str,
+    f: impl FnOnce(&mut Submitter) -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let mut sub = Submitter::new(shared).expect("a syscall page");
+            f(&mut sub)
+        })
+        .expect("spawn a thread")
+}
+
+/// A runtime with service threads, or `None` (and a message) on a one-core machine.
+fn service_runtime(builder: Builder) -> Option<Runtime> {
+    if allowed_cpus().len() < 2 {
+        eprintln!("skipped: this test needs two usable cores to run service threads");
+        return None;
+    }
+    let rt = builder.build().expect("build a runtime");
+    assert!(
+        matches!(rt.mode(), Mode::Service { .. }),
+        "expected service threads: {}",
+        rt.mode()
+    );
+    Some(rt)
+}
+
+/// Runs its closure once: when asked, or when dropped. Releases blocked calls when a
+/// test fails half-way, so the runtime's drop (which waits for its workers) cannot hang.
+struct Release(Option<Box<dyn FnOnce()>>);
+
+impl Release {
+    fn new(f: impl FnOnce() + 'static) -> Self {
+        Release(Some(Box::new(f)))
+    }
+
+    fn now(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
+fn ppid() -> i64 {
+    i64::from(std::os::unix::process::parent_id())
+}
+
+/// An 8-byte record that differs for every `i`.
+fn record(i: u64) -> [u8; 8] {
+    (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0123_4567_89ab_cdef).to_le_bytes()
+}
+
+/// An unlinked temporary file holding `n` records, record `i` at offset `8 * i`.
+fn records_file(n: u64) -> File {
+    let mut file = tempfile::tempfile().expect("a temporary file");
+    let bytes: Vec<u8> = (0..n).flat_map(record).collect();
+    file.write_all(&bytes).expect("write the records");
+    file
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the two-element array.
+    let ret = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(ret, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just created and nothing else owns them.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+fn nr(n: libc::c_long) -> u64 {
+    n as u64
+}
+
+fn getppid(sub: &mut Submitter) -> i64 {
+    // SAFETY: getppid takes no arguments and changes nothing.
+    unsafe { sub.call(nr(libc::SYS_getppid), [0; 6]) }
+}
+
+fn pread(sub: &mut Submitter, fd: RawFd, buf: &mut [u8], offset: u64) -> i64 {
+    let args = [fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64, offset, 0, 0];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which is borrowed
+    // mutably for the whole (synchronous) call.
+    unsafe { sub.call(nr(libc::SYS_pread64), args) }
+}
+
+fn read(sub: &mut Submitter, fd: RawFd, buf: &mut [u8]) -> i64 {
+    let args = [fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0];
+    // SAFETY: as in `pread`.
+    unsafe { sub.call(nr(libc::SYS_read), args) }
+}
+
+fn pwrite_call(fd: RawFd, buf: &[u8], offset: u64) -> Call {
+    Call::new(
+        libc::SYS_pwrite64,
+        [fd as u64, buf.as_ptr() as u64, buf.len() as u64, offset, 0, 0],
+    )
+}
+
+/// Pushes a call whose buffers the caller keeps alive until the ticket is reaped.
+fn push_posted(sub: &mut Submitter, call: Call) -> Ticket {
+    // SAFETY: every caller keeps the call's buffers alive (and unaliased) until it reaps
+    // the ticket or the process ends.
+    match unsafe { sub.push(call.nr, call.args) } {
+        Push::Posted(ticket) => ticket,
+        other => panic!("expected the call to be posted, got {other:?}"),
+    }
+}
+
+/// `2 * pairs` calls through `sub`: getppid, and pread64 of record `k % records` of
+/// `file`, each checked. Stops early when `stop` returns true; returns the calls made.
+fn busy_calls(
+    sub: &mut Submitter,
+    file: &File,
+    records: u64,
+    pairs: u64,
+    mut stop: impl FnMut() -> bool,
+) -> u64 {
+    let expected_ppid = ppid();
+    let mut made = 0;
+    for k in 0..pairs {
+        if stop() {
+            break;
+        }
+        assert_eq!(getppid(sub), expected_ppid, "getppid #{k}");
+        let mut buf = [0u8; 8];
+        let r = k % records;
+        assert_eq!(pread(sub, file.as_raw_fd(), &mut buf, 8 * r), 8, "pread64 #{k}");
+        assert_eq!(buf, record(r), "pread64 #{k}: record {r}");
+        made += 2;
+    }
+    made
+}
+
+/// Sum of the counters of every page of `shared` for syscall `nr`: (delegated, direct).
+fn page_counts(shared: &Shared, nr: libc::c_long) -> (u64, u64) {
+    shared.pages().fold((0, 0), |(d, r), page| {
+        let c = page.counters(nr as u64);
+        (d + c.delegated.load(SeqCst), r + c.direct.load(SeqCst))
+    })
+}
+
+/// Re-executes this test binary to run only `test`, in child role, with `env` added.
+/// Returns its exit status and everything it printed.
+fn run_child(test: &str, env: &[(&str, &OsStr)]) -> (ExitStatus, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = tempfile::tempfile().expect("a temporary file");
+    let mut command = Command::new(exe);
+    command
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out.try_clone().expect("dup"));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("re-execute the test binary");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child for {test} did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Read from the start: the shared file offset is where the child stopped writing.
+    let mut bytes = vec![0u8; out.metadata().map(|m| m.len() as usize).unwrap_or(0)];
+    let _ = out.read_exact_at(&mut bytes, 0);
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn is_child(test: &str) -> bool {
+    std::env::var_os(CHILD_ENV).is_some_and(|v| v == test)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. A call that blocks never holds up other threads
+// ---------------------------------------------------------------------------------------
+
+/// Starts `block` on a thread of its own, waits until it reached a blocking worker, makes
+/// 10,000 checked calls on another thread, checks that `block` has not returned, then
+/// releases it and returns its result.
+fn while_blocked<T: Send + 'static>(
+    rt: &Runtime,
+    block: impl FnOnce(&mut Submitter) -> T + Send + 'static,
+    release: Release,
+) -> T {
+    let mut release = release;
+    let shared = rt.shared();
+    let handoffs_before = rt.stats().handoffs;
+    let returned = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&returned);
+    let blocker = spawn_submitter(shared, "blocker", move |sub| {
+        let result = block(sub);
+        flag.store(true, SeqCst);
+        result
+    });
+    wait_until("the blocking call to be handed to a worker", || {
+        rt.stats().handoffs > handoffs_before
+    });
+
+    let file = records_file(64);
+    let busy = spawn_submitter(shared, "busy", move |sub| {
+        busy_calls(sub, &file, 64, 5_000, || false)
+    });
+    assert_eq!(join(busy, "10,000 calls of another thread"), 10_000);
+    assert!(
+        !returned.load(SeqCst),
+        "the blocking call returned before it was released"
+    );
+    release.now();
+    join(blocker, "the blocking call to return once released")
+}
+
+#[test]
+fn blocked_pipe_read_does_not_hold_up_other_threads() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let (r, w) = pipe();
+    let release = Release::new(move || {
+        File::from(w).write_all(b"released").expect("write the pipe");
+    });
+    let (n, buf) = while_blocked(
+        &rt,
+        move |sub| {
+            let mut buf = [0u8; 32];
+            let n = read(sub, r.as_raw_fd(), &mut buf);
+            (n, buf)
+        },
+        release,
+    );
+    assert_eq!(n, 8);
+    assert_eq!(&buf[..8], b"released");
+    let read_stats = rt.stats().syscalls[libc::SYS_read as usize];
+    assert_eq!((read_stats.delegated, read_stats.direct), (1, 0));
+}
+
+#[test]
+fn blocked_accept_does_not_hold_up_other_threads() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let addr = listener.local_addr().expect("the bound address");
+    let release = Release::new(move || {
+        let mut peer = TcpStream::connect(addr).expect("connect");
+        peer.write_all(b"ping").expect("send");
+    });
+    let (fd, n, buf) = while_blocked(
+        &rt,
+        move |sub| {
+            // SAFETY: accept with null address pointers writes no user memory.
+            let fd = unsafe { sub.call(nr(libc::SYS_accept), [listener.as_raw_fd() as u64, 0, 0, 0, 0, 0]) };
+            let mut buf = [0u8; 4];
+            let n = if fd >= 0 {
+                read(sub, fd as RawFd, &mut buf)
+            } else {
+                0
+            };
+            (fd, n, buf)
+        },
+        release,
+    );
+    assert!(fd >= 0, "accept: {fd}");
+    assert_eq!((n, &buf), (4, b"ping"));
+    // The accepted socket belongs to this test now.
+    // SAFETY: `fd` was just returned by accept and nothing else owns it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+}
+
+#[test]
+fn blocked_futex_wait_does_not_hold_up_other_threads() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let word = Arc::new(AtomicU32::new(0));
+    let waker_word = Arc::clone(&word);
+    let shared = Arc::clone(rt.shared());
+    let release = Release::new(move || {
+        // Wake through a submitter of this thread (FUTEX_WAKE is delegated), until the
+        // wake finds the waiter: that proves it was asleep on the word.
+        let mut sub = Submitter::new(shared).expect("a syscall page");
+        let addr = Arc::as_ptr(&waker_word) as u64;
+        let wake = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64;
+        wait_until("FUTEX_WAKE to find the waiter", || {
+            // SAFETY: FUTEX_WAKE does not access the word's memory.
+            let woken = unsafe { sub.call(nr(libc::SYS_futex), [addr, wake, 1, 0, 0, 0]) };
+            assert!(woken >= 0, "FUTEX_WAKE: {woken}");
+            woken == 1
+        });
+    });
+    let ret = while_blocked(
+        &rt,
+        move |sub| {
+            let addr = Arc::as_ptr(&word) as u64;
+            let wait = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
+            // SAFETY: FUTEX_WAIT reads the word, which `word` keeps alive; no timeout.
+            unsafe { sub.call(nr(libc::SYS_futex), [addr, wait, 0, 0, 0, 0]) }
+        },
+        release,
+    );
+    assert_eq!(ret, 0, "FUTEX_WAIT returns 0 when woken");
+}
+
+#[test]
+fn nanosleep_does_not_hold_up_other_threads() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let shared = rt.shared();
+    let handoffs_before = rt.stats().handoffs;
+    let returned = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&returned);
+    let sleeper = spawn_submitter(shared, "sleeper", move |sub| {
+        let ts = libc::timespec {
+            tv_sec: 2,
+            tv_nsec: 0,
+        };
+        // SAFETY: nanosleep reads `ts`, which outlives the call; no remainder pointer.
+        let ret = unsafe {
+            sub.call(
+                nr(libc::SYS_nanosleep),
+                [&ts as *const libc::timespec as u64, 0, 0, 0, 0, 0],
+            )
+        };
+        flag.store(true, SeqCst);
+        ret
+    });
+    wait_until("nanosleep to be handed to a worker", || {
+        rt.stats().handoffs > handoffs_before
+    });
+    let file = records_file(64);
+    let asleep = Arc::clone(&returned);
+    let busy = spawn_submitter(shared, "busy", move |sub| {
+        busy_calls(sub, &file, 64, 5_000, || asleep.load(SeqCst))
+    });
+    let made = join(busy, "calls of another thread during the sleep");
+    // If the sleep held up the service thread, hardly any call would complete while it
+    // sleeps; a thousand in two seconds is far below what an unblocked runtime does.
+    assert!(
+        made >= 1_000,
+        "only {made} calls completed during a 2 s delegated nanosleep"
+    );
+    assert_eq!(join(sleeper, "nanosleep to return"), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. The worker bound: a blocking call beyond it runs on its caller
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn blocking_calls_beyond_the_worker_bound_run_on_their_callers() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder().workers(2)) else {
+        return;
+    };
+    let shared = rt.shared();
+    let returned = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    let mut readers = Vec::new();
+    for i in 0..3 {
+        let (r, w) = pipe();
+        writers.push(File::from(w));
+        let returned = Arc::clone(&returned);
+        readers.push(spawn_submitter(shared, &format!("reader-{i}"), move |sub| {
+            let mut buf = [0u8; 32];
+            let n = read(sub, r.as_raw_fd(), &mut buf);
+            returned.fetch_add(1, SeqCst);
+            (n, buf)
+        }));
+    }
+    let mut release = Release::new(move || {
+        for (i, mut w) in writers.into_iter().enumerate() {
+            w.write_all(format!("pipe {i}").as_bytes()).expect("write a pipe");
+        }
+    });
+    // Two reads occupy both workers; the third is declined and blocks on its caller.
+    wait_until("two hand-offs and one decline", || {
+        let s = rt.stats();
+        s.handoffs >= 2 && s.declined >= 1
+    });
+    let s = rt.stats();
+    assert_eq!(
+        s.handoffs + s.declined,
+        3,
+        "each read is handed off or declined once"
+    );
+    assert_eq!(returned.load(SeqCst), 0, "a read returned before any write");
+    release.now();
+    for (i, reader) in readers.into_iter().enumerate() {
+        let (n, buf) = join(reader, "every read to return after the writes");
+        let want = format!("pipe {i}");
+        assert_eq!(n, want.len() as i64, "read {i}");
+        assert_eq!(&buf[..want.len()], want.as_bytes(), "read {i}");
+    }
+    let s = rt.stats();
+    assert!(s.declined >= 1);
+    let read_stats = s.syscalls[libc::SYS_read as usize];
+    assert_eq!(read_stats.calls, 3);
+    assert_eq!(
+        read_stats.direct, s.declined,
+        "a declined read runs on its caller"
+    );
+    assert_eq!(read_stats.delegated, s.handoffs);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Back-pressure
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn call_batch_larger_than_a_page() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let mut sub = rt.submitter().expect("a syscall page");
+    let file = tempfile::tempfile().expect("a temporary file");
+    let fd = file.as_raw_fd();
+    const N: usize = 1_000;
+    // A permutation of 0..N (7919 is prime, so coprime with N): distinct offsets, not in
+    // the order of the calls.
+    let place = |i: usize| ((i * 7919) % N) as u64;
+    let records: Vec<[u8; 8]> = (0..N as u64).map(record).collect();
+
+    let writes: Vec<Call> = (0..N)
+        .map(|i| pwrite_call(fd, &records[i], 8 * place(i)))
+        .collect();
+    let mut results = vec![i64::MIN; N];
+    // SAFETY: every call reads 8 bytes of `records`, which outlives the batch.
+    unsafe { sub.call_batch(&writes, &mut results) };
+    for (i, &r) in results.iter().enumerate() {
+        assert_eq!(r, 8, "pwrite64 #{i}");
+    }
+    let mut content = vec![0u8; 8 * N];
+    file.read_exact_at(&mut content, 0).expect("read the file");
+    assert_eq!(file.metadata().unwrap().len(), 8 * N as u64);
+    for (i, rec) in records.iter().enumerate() {
+        let at = 8 * place(i) as usize;
+        assert_eq!(&content[at..at + 8], rec, "record {i} at offset {at}");
+    }
+
+    let mut bufs = vec![[0u8; 8]; N];
+    let base = bufs.as_mut_ptr() as u64;
+    let reads: Vec<Call> = (0..N)
+        .map(|i| {
+            Call::new(
+                libc::SYS_pread64,
+                [fd as u64, base + 8 * i as u64, 8, 8 * place(i), 0, 0],
+            )
+        })
+        .collect();
+    let mut results = vec![i64::MIN; N];
+    // SAFETY: call i writes 8 bytes into `bufs[i]`; the buffers are disjoint and `bufs`
+    // is neither moved nor read until the batch returns.
+    unsafe { sub.call_batch(&reads, &mut results) };
+    for i in 0..N {
+        assert_eq!(results[i], 8, "pread64 #{i}");
+        assert_eq!(bufs[i], records[i], "pread64 #{i}");
+    }
+
+    // Results land at the index of their call: a mix whose results tell the calls apart.
+    let mut one = [0u8; 8];
+    let one_ptr = one.as_mut_ptr() as u64;
+    let mixed: Vec<Call> = (0..N)
+        .map(|i| match i % 3 {
+            0 => Call::new(libc::SYS_getppid, [0; 6]),
+            1 => Call::new(
+                libc::SYS_pread64,
+                [fd as u64, one_ptr, 8 - (i % 8) as u64, 0, 0, 0],
+            ),
+            _ => Call::new(libc::SYS_pread64, [u64::MAX, one_ptr, 8, 0, 0, 0]),
+        })
+        .collect();
+    let mut results = vec![i64::MIN; N];
+    // SAFETY: the reads write at most 8 bytes into `one`, which outlives the batch and is
+    // not read until it returns (concurrent writes into it are fine for the test).
+    unsafe { sub.call_batch(&mixed, &mut results) };
+    for (i, &r) in results.iter().enumerate() {
+        let want = match i % 3 {
+            0 => ppid(),
+            1 => 8 - (i % 8) as i64,
+            _ => EBADF,
+        };
+        assert_eq!(r, want, "mixed call #{i}");
+    }
+}
+
+#[test]
+fn push_reports_full_after_a_page_of_unreaped_calls() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let mut sub = rt.submitter().expect("a syscall page");
+    let getppid_call = Call::new(libc::SYS_getppid, [0; 6]);
+    for round in 0..2 {
+        let tickets: Vec<Ticket> = (0..ENTRIES_PER_PAGE)
+            .map(|_| push_posted(&mut sub, getppid_call))
+            .collect();
+        assert_eq!(tickets.len(), 64);
+        // SAFETY: getppid has no arguments.
+        let full = unsafe { sub.push(getppid_call.nr, getppid_call.args) };
+        assert_eq!(full, Push::Full, "round {round}: the 65th push");
+        sub.submit();
+        for (i, t) in tickets.into_iter().enumerate() {
+            assert_eq!(sub.wait(t), ppid(), "round {round}: ticket {i}");
+        }
+    }
+    // After reaping, pushing works again, and polling reaps as well as waiting does.
+    let t = push_posted(&mut sub, getppid_call);
+    sub.submit();
+    let mut got = None;
+    wait_until("poll to see the result", || {
+        got = sub.poll(&t);
+        got.is_some()
+    });
+    assert_eq!(got, Some(ppid()));
+    let s = rt.stats().syscalls[libc::SYS_getppid as usize];
+    assert_eq!(s.calls, 129);
+    assert_eq!(s.delegated, 129, "no push ran on the caller");
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Many threads: nothing lost, nothing duplicated
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn many_threads_every_result_counted_once() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    const THREADS: u64 = 32;
+    const CALLS: u64 = 5_000;
+    const PER_THREAD: u64 = 64;
+    let file = Arc::new(records_file(THREADS * PER_THREAD));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let file = Arc::clone(&file);
+            spawn_submitter(rt.shared(), &format!("many-{t}"), move |sub| {
+                let expected_ppid = ppid();
+                for i in 0..CALLS {
+                    if i % 2 == 0 {
+                        assert_eq!(getppid(sub), expected_ppid, "thread {t} call {i}");
+                    } else {
+                        let r = t * PER_THREAD + (i / 2) % PER_THREAD;
+                        let mut buf = [0u8; 8];
+                        let n = pread(sub, file.as_raw_fd(), &mut buf, 8 * r);
+                        assert_eq!(n, 8, "thread {t} call {i}");
+                        assert_eq!(buf, record(r), "thread {t} call {i}: record {r}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        join(t, "a thread's 5,000 calls");
+    }
+    // Shutting down joins the service threads, so their batch counters are final.
+    let stats: Stats = rt.shutdown();
+    let total = THREADS * CALLS;
+    let t = stats.totals();
+    assert_eq!(t.calls, total, "calls made through submitters");
+    assert_eq!(t.delegated + t.direct, total);
+    assert_eq!(t.errors, 0);
+    assert_eq!(stats.syscalls[libc::SYS_getppid as usize].calls, total / 2);
+    assert_eq!(stats.syscalls[libc::SYS_pread64 as usize].calls, total / 2);
+    assert!(stats.batches > 0);
+    // Every call was posted (none of these runs on its caller), so each was claimed by
+    // exactly one pass. A claimed call is then completed by the service thread or a
+    // worker (counted delegated when reaped) or declined because every worker was busy
+    // (run and counted direct by its owner). Nothing was reclaimed: no shutdown ran
+    // while these threads posted.
+    assert_eq!(
+        t.direct, stats.declined,
+        "only declined calls ran on their callers"
+    );
+    assert_eq!(
+        stats.batched_entries,
+        t.delegated + stats.declined,
+        "every call was in exactly one batch"
+    );
+    assert_eq!(stats.batched_entries, total);
+    assert_eq!(stats.batch_sizes.iter().sum::<u64>(), stats.batches);
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Unknown syscall numbers
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn unknown_syscall_numbers_answer_enosys() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let mut sub = rt.submitter().expect("a syscall page");
+    for n in [470u64, 1000, 1 << 32, u64::MAX] {
+        // SAFETY: no such system call exists; the kernel answers ENOSYS.
+        assert_eq!(unsafe { sub.call(n, [1, 2, 3, 4, 5, 6]) }, ENOSYS, "nr {n}");
+        // SAFETY: as above.
+        assert_eq!(unsafe { sub.push(n, [0; 6]) }, Push::Ran(ENOSYS), "nr {n}");
+    }
+    // The same numbers reaching a service thread through a page (only possible by
+    // writing the page outside the API) also get ENOSYS.
+    let mut hand = HandDriven::new();
+    let mut sub = Submitter::new(Arc::clone(&hand.shared)).expect("a syscall page");
+    let page = sub.page_index();
+    let mut posted = Vec::new();
+    for n in [470u32, 1000, u32::MAX] {
+        let t = push_posted(&mut sub, Call::new(libc::SYS_getppid, [0; 6]));
+        let slot = slot_of(&hand.shared, page, &posted);
+        scribble_submitted(&hand.shared, page, slot, n, [0; 6]);
+        posted.push((slot, t));
+    }
+    sub.submit();
+    assert_eq!(hand.pass(), 3);
+    for (slot, t) in posted {
+        assert_eq!(sub.poll(&t), Some(ENOSYS), "slot {slot}");
+    }
+    drop(sub);
+    hand.finish();
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Corrupted entries
+// ---------------------------------------------------------------------------------------
+
+/// A service thread driven by the test, one pass at a time, over shared state of its own.
+///
+/// API gap: a submitter marks an entry's pending bit in `push` (`SyscallPage::mark_pending`
+/// is `pub(crate)`), so a scribbled entry reaches a service thread only if it is scribbled
+/// over an entry `push` just posted, before a pass takes it. With a running service
+/// thread that is a race; with this one it is not.
+struct HandDriven {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    service: Option<ServiceThread>,
+}
+
+impl HandDriven {
+    fn new() -> Self {
+        let shared = Arc::new(Shared::new(SubmitOptions::default()));
+        let pool = Pool::new(Arc::clone(&shared), 4);
+        let service = ServiceThread::new(Arc::clone(&shared), Arc::clone(&pool), Duration::from_micros(50));
+        HandDriven {
+            shared,
+            pool,
+            service: Some(service),
+        }
+    }
+
+    /// Runs one pass on a thread of its own (if a scribbled call ended that thread, the
+    /// pass never returns and the test fails instead of losing the test's thread).
+    fn pass(&mut self) -> usize {
+        let mut service = self.service.take().expect("service thread state");
+        let handle = std::thread::Builder::new()
+            .name("hand-pass".into())
+            .spawn(move || {
+                let n = service.pass();
+                // Still alive and still itself after the pass.
+                // SAFETY: gettid has no arguments.
+                let tid = unsafe { flexsc_shim::sys::syscall6(nr(libc::SYS_gettid), [0; 6]) };
+                assert!(tid > 0);
+                (service, n)
+            })
+            .expect("spawn");
+        let (service, n) = join(handle, "a hand-driven pass to return");
+        self.service = Some(service);
+        n
+    }
+
+    /// Runs the service thread for real until `finish`.
+    fn start(&mut self) -> JoinHandle<()> {
+        let service = self.service.take().expect("service thread state");
+        std::thread::Builder::new()
+            .name("hand-svc".into())
+            .spawn(move || service.run())
+            .expect("spawn")
+    }
+
+    fn finish(self) {
+        self.shared.doorbell.stop();
+        self.pool.stop();
+    }
+}
+
+/// The slot `push` used last: the lowest slot not in `taken` whose entry is SUBMITTED.
+fn slot_of(shared: &Shared, page: usize, taken: &[(usize, Ticket)]) -> usize {
+    let page = shared.page(page).expect("the page");
+    (0..ENTRIES_PER_PAGE)
+        .find(|s| !taken.iter().any(|(t, _)| t == s) && page.entry(*s).status() == SUBMITTED)
+        .expect("a posted entry")
+}
+
+fn scribble_submitted(shared: &Shared, page: usize, slot: usize, nr: u32, args: [u64; 6]) {
+    let words = [
+        (u64::from(nr) << 32) | u64::from(SUBMITTED),
+        args[0],
+        args[1],
+        args[2],
+        args[3],
+        args[4],
+        args[5],
+        0,
+    ];
+    shared.page(page).expect("the page").entry(slot).scribble(words);
+}
+
+#[test]
+fn corrupted_posted_entries_are_answered_and_never_run() {
+    let _serial = serial();
+    let mut hand = HandDriven::new();
+    let mut sub = Submitter::new(Arc::clone(&hand.shared)).expect("a syscall page");
+    let page = sub.page_index();
+    let uid = u64::from(65534u32);
+    // (what is written over a posted getppid, the answer its owner must get)
+    let cases: Vec<(&str, Option<(u32, [u64; 6])>, u64, i64)> = vec![
+        ("unknown state 0x77", None, 0x77, EINVAL),
+        ("state 0xff", None, 0xff, EINVAL),
+        ("out-of-range nr 9999", Some((9999, [0; 6])), 0, ENOSYS),
+        ("SYS_exit", Some((libc::SYS_exit as u32, [0; 6])), 0, ENOSYS),
+        (
+            "SYS_exit_group",
+            Some((libc::SYS_exit_group as u32, [3, 0, 0, 0, 0, 0])),
+            0,
+            ENOSYS,
+        ),
+        ("SYS_gettid", Some((libc::SYS_gettid as u32, [0; 6])), 0, ENOSYS),
+        (
+            "SYS_setuid",
+            Some((libc::SYS_setuid as u32, [uid, 0, 0, 0, 0, 0])),
+            0,
+            ENOSYS,
+        ),
+        (
+            "SYS_rt_sigprocmask",
+            Some((
+                libc::SYS_rt_sigprocmask as u32,
+                [libc::SIG_BLOCK as u64, 0, 0, 8, 0, 0],
+            )),
+            0,
+            ENOSYS,
+        ),
+        (
+            "FUTEX_LOCK_PI",
+            Some((
+                libc::SYS_futex as u32,
+                [0x1000, libc::FUTEX_LOCK_PI as u64, 0, 0, 0, 0],
+            )),
+            0,
+            ENOSYS,
+        ),
+    ];
+    let mut posted: Vec<(usize, Ticket)> = Vec::new();
+    let mut submitted_scribbles = 0;
+    for (what, call, status, _) in &cases {
+        let t = push_posted(&mut sub, Call::new(libc::SYS_getppid, [0; 6]));
+        let slot = slot_of(&hand.shared, page, &posted);
+        match call {
+            Some((n, args)) => {
+                scribble_submitted(&hand.shared, page, slot, *n, *args);
+                submitted_scribbles += 1;
+            }
+            None => {
+                let entry = hand.shared.page(page).unwrap().entry(slot);
+                entry.scribble([0xdead_beef_0000_0000 | status, 1, 2, 3, 4, 5, 6, 7]);
+            }
+        }
+        eprintln!("slot {slot}: {what}");
+        posted.push((slot, t));
+    }
+    // And one untouched call in the same page, which must run normally.
+    let good = push_posted(&mut sub, Call::new(libc::SYS_getppid, [0; 6]));
+    sub.submit();
+
+    // Corrupt states are answered without being claimed; the rest are claimed once.
+    assert_eq!(hand.pass(), submitted_scribbles + 1);
+    for ((slot, t), (what, _, _, want)) in posted.iter().zip(&cases) {
+        assert_eq!(sub.poll(t), Some(*want), "slot {slot}: {what}");
+    }
+    assert_eq!(sub.poll(&good), Some(ppid()));
+    // SAFETY: getuid has no arguments.
+    let uid_now = unsafe { libc::getuid() };
+    assert_ne!(u64::from(uid_now), uid, "the scribbled setuid did not run here");
+
+    // The same service thread, now running for real, serves other threads.
+    let svc = hand.start();
+    let workers: Vec<_> = (0..2)
+        .map(|i| {
+            let file = records_file(16);
+            spawn_submitter(&hand.shared, &format!("after-{i}"), move |sub| {
+                busy_calls(sub, &file, 16, 1_000, || false)
+            })
+        })
+        .collect();
+    for w in workers {
+        assert_eq!(join(w, "calls after the corrupted pass"), 2_000);
+    }
+    assert_eq!(getppid(&mut sub), ppid(), "the scribbled page still works");
+    drop(sub);
+    hand.shared.doorbell.stop();
+    join(svc, "the service thread to stop");
+    hand.finish();
+}
+
+#[test]
+fn scribbled_entries_without_a_pending_bit_are_left_alone() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let mut sub = rt.submitter().expect("a syscall page");
+    let page_index = sub.page_index();
+    assert_eq!(getppid(&mut sub), ppid());
+    let page = rt.shared().page(page_index).expect("the page");
+    // Entries 1.. are FREE for the submitter (a synchronous `call` always uses the
+    // lowest free entry, 0). Write garbage into some of them, including calls that would
+    // end the service thread or the process if they ran.
+    let garbage: [(usize, u64); 5] = [
+        (1, 0x77),
+        (2, (u64::from(libc::SYS_exit as u32) << 32) | u64::from(SUBMITTED)),
+        (
+            3,
+            (u64::from(libc::SYS_exit_group as u32) << 32) | u64::from(SUBMITTED),
+        ),
+        (4, (9999u64 << 32) | u64::from(SUBMITTED)),
+        (
+            5,
+            (u64::from(libc::SYS_getppid as u32) << 32) | u64::from(SUBMITTED),
+        ),
+    ];
+    for (slot, word) in garbage {
+        page.entry(slot).scribble([word, 0, 0, 0, 0, 0, 0, 0x5a5a]);
+    }
+    // Real calls sweep this page many times; another thread's page too.
+    let file = records_file(16);
+    let other = spawn_submitter(rt.shared(), "other", move |sub| {
+        busy_calls(sub, &file, 16, 1_000, || false)
+    });
+    let file = records_file(16);
+    assert_eq!(busy_calls(&mut sub, &file, 16, 1_000, || false), 2_000);
+    assert_eq!(join(other, "the other thread's calls"), 2_000);
+    // The scribbled entries were never looked at: no pending bit names them.
+    for (slot, word) in garbage {
+        assert_eq!(page.entry(slot).status(), word as u32, "entry {slot} was touched");
+    }
+    // Clean up, so the page can be reused.
+    for (slot, _) in garbage {
+        page.entry(slot).scribble([0; 8]);
+    }
+    assert_eq!(page.entry(1).status(), FREE);
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. Shutdown drains
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn shutdown_runs_every_posted_call_and_later_calls_run_directly() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    const THREADS: u64 = 4;
+    const POSTED: u64 = 48;
+    const AFTER: u64 = 16;
+    const PER_THREAD: u64 = POSTED + AFTER;
+    let file = Arc::new(tempfile::tempfile().expect("a temporary file"));
+    let shared = Arc::clone(rt.shared());
+    let (posted_tx, posted_rx) = mpsc::channel::<()>();
+    let mut resume = Vec::new();
+    let mut threads = Vec::new();
+    for t in 0..THREADS {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        resume.push(go_tx);
+        let posted_tx = posted_tx.clone();
+        let file = Arc::clone(&file);
+        threads.push(spawn_submitter(&shared, &format!("poster-{t}"), move |sub| {
+            let fd = file.as_raw_fd();
+            let recs: Vec<[u8; 8]> = (0..PER_THREAD).map(|i| record(t * PER_THREAD + i)).collect();
+            let tickets: Vec<Ticket> = (0..POSTED)
+                .map(|i| {
+                    let off = 8 * (t * PER_THREAD + i);
+                    push_posted(sub, pwrite_call(fd, &recs[i as usize], off))
+                })
+                .collect();
+            sub.submit();
+            posted_tx.send(()).unwrap();
+            go_rx.recv_timeout(TIMEOUT).expect("the runtime to shut down");
+            // Shutdown ran every posted call: each result is there at the first look.
+            for (i, t) in tickets.iter().enumerate() {
+                assert_eq!(sub.poll(t), Some(8), "posted pwrite64 #{i} after shutdown");
+            }
+            // Calls after shutdown run on their caller.
+            for i in POSTED..PER_THREAD {
+                let off = 8 * (t * PER_THREAD + i);
+                let call = pwrite_call(fd, &recs[i as usize], off);
+                // SAFETY: the call reads 8 bytes of `recs`, which outlives it.
+                assert_eq!(unsafe { sub.push(call.nr, call.args) }, Push::Ran(8));
+            }
+        }));
+    }
+    for _ in 0..THREADS {
+        posted_rx.recv_timeout(TIMEOUT).expect("every thread to post");
+    }
+    let stats = rt.shutdown();
+    assert_eq!(
+        stats.batched_entries,
+        THREADS * POSTED,
+        "every posted call was taken by a service thread"
+    );
+    for go in resume {
+        go.send(()).unwrap();
+    }
+    for t in threads {
+        join(t, "a poster to reap");
+    }
+    let mut content = vec![0u8; (8 * THREADS * PER_THREAD) as usize];
+    file.read_exact_at(&mut content, 0).expect("read the file");
+    for i in 0..THREADS * PER_THREAD {
+        let at = 8 * i as usize;
+        assert_eq!(&content[at..at + 8], &record(i), "record {i}");
+    }
+    let (delegated, direct) = page_counts(&shared, libc::SYS_pwrite64);
+    assert_eq!(delegated, THREADS * POSTED);
+    assert_eq!(direct, THREADS * AFTER);
+}
+
+#[test]
+fn dropping_the_runtime_waits_for_a_blocked_worker() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let shared = Arc::clone(rt.shared());
+    let (r, w) = pipe();
+    let (index_tx, index_rx) = mpsc::channel();
+    let reader = spawn_submitter(&shared, "reader", move |sub| {
+        index_tx.send(sub.page_index()).unwrap();
+        let mut buf = [0u8; 16];
+        let n = read(sub, r.as_raw_fd(), &mut buf);
+        (n, buf)
+    });
+    let page = index_rx.recv_timeout(TIMEOUT).expect("the reader's page");
+    wait_until("the read to be handed to a worker", || rt.stats().handoffs >= 1);
+    let written = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&written);
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        flag.store(true, SeqCst);
+        File::from(w).write_all(b"late").expect("write the pipe");
+    });
+    drop(rt);
+    assert!(
+        written.load(SeqCst),
+        "the runtime's drop returned before the blocked read could finish"
+    );
+    let state = shared.page(page).unwrap().entry(0).status() & STATE_MASK;
+    assert!(
+        state == DONE || state == FREE,
+        "the read's entry is finished (DONE, or FREE if already reaped), not {state}"
+    );
+    join(writer, "the writer");
+    let (n, buf) = join(reader, "the read to return");
+    assert_eq!((n, &buf[..4]), (4, &b"late"[..]));
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Direct mode
+// ---------------------------------------------------------------------------------------
+
+/// A few checked calls of every kind through `sub`: getppid, pread64, pipe write/read.
+fn some_calls(sub: &mut Submitter) -> u64 {
+    let file = records_file(8);
+    let made = busy_calls(sub, &file, 8, 8, || false);
+    let (r, w) = pipe();
+    let msg = b"direct";
+    let args = [
+        w.as_raw_fd() as u64,
+        msg.as_ptr() as u64,
+        msg.len() as u64,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: write reads `msg`, which outlives the call.
+    assert_eq!(unsafe { sub.call(nr(libc::SYS_write), args) }, 6);
+    let mut buf = [0u8; 6];
+    assert_eq!(read(sub, r.as_raw_fd(), &mut buf), 6);
+    assert_eq!(&buf, msg);
+    made + 2
+}
+
+#[test]
+fn direct_mode_runs_every_call_on_its_caller() {
+    let _serial = serial();
+    let rt = Runtime::builder().direct().build().expect("build");
+    assert!(
+        matches!(rt.mode(), Mode::Direct { .. }),
+        "direct() gives direct mode: {}",
+        rt.mode()
+    );
+    let mut sub = rt.submitter().expect("a syscall page");
+    let made = some_calls(&mut sub);
+    let s = rt.stats();
+    let t = s.totals();
+    assert_eq!((t.calls, t.direct, t.delegated), (made, made, 0));
+    assert_eq!((s.batches, s.batched_entries, s.handoffs), (0, 0, 0));
+}
+
+#[test]
+fn unusable_service_core_means_direct_mode() {
+    let _serial = serial();
+    let rt = Runtime::builder().cpus([9999]).build().expect("build");
+    match rt.mode() {
+        Mode::Direct { reason } => assert!(reason.contains("9999"), "reason: {reason}"),
+        other => panic!("expected direct mode, got {other}"),
+    }
+    let mut sub = rt.submitter().expect("a syscall page");
+    let made = some_calls(&mut sub);
+    let t = rt.stats().totals();
+    assert_eq!((t.calls, t.direct, t.delegated), (made, made, 0));
+}
+
+#[test]
+fn one_usable_core_means_direct_mode() {
+    const TEST: &str = "one_usable_core_means_direct_mode";
+    if is_child(TEST) {
+        // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; sched_setaffinity
+        // reads it and changes only this thread's affinity.
+        let ret = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        assert_eq!(ret, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+        assert_eq!(allowed_cpus(), vec![0]);
+        for builder in [Runtime::builder(), Runtime::builder().cpus([0])] {
+            let rt = builder.build().expect("build");
+            match rt.mode() {
+                Mode::Direct { reason } => {
+                    assert!(reason.contains("only one core"), "reason: {reason}")
+                }
+                other => panic!("expected direct mode on one core, got {other}"),
+            }
+            let mut sub = rt.submitter().expect("a syscall page");
+            let made = some_calls(&mut sub);
+            let t = rt.stats().totals();
+            assert_eq!((t.calls, t.direct, t.delegated), (made, made, 0));
+        }
+        return;
+    }
+    let _serial = serial();
+    if allowed_cpus().len() < 2 || !allowed_cpus().contains(&0) {
+        eprintln!("skipped: needs two usable cores, core 0 among them");
+        return;
+    }
+    let (status, output) = run_child(TEST, &[]);
+    assert!(status.success(), "child failed ({status}):\n{output}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Process exit never loses a posted call
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn exit_group_through_a_submitter_waits_for_posted_calls() {
+    const TEST: &str = "exit_group_through_a_submitter_waits_for_posted_calls";
+    const WRITES: u64 = 64;
+    const SIZE: usize = 64 * 1024;
+    const EXIT_CODE: u64 = 42;
+    let block = |i: u64| vec![(i as u8).wrapping_mul(37).wrapping_add(1); SIZE];
+    if is_child(TEST) {
+        let path = std::env::var_os("FLEXSC_TEST_FILE").expect("the file to write");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("open the file");
+        let rt = Runtime::builder().build().expect("build");
+        assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
+        let mut sub = rt.submitter().expect("a syscall page");
+        let blocks: Vec<Vec<u8>> = (0..WRITES).map(block).collect();
+        let tickets: Vec<Ticket> = (0..WRITES)
+            .map(|i| {
+                let call = pwrite_call(file.as_raw_fd(), &blocks[i as usize], i * SIZE as u64);
+                push_posted(&mut sub, call)
+            })
+            .collect();
+        sub.submit();
+        // Nothing is reaped, and nothing is dropped: the process ends here.
+        std::mem::forget(tickets);
+        std::mem::forget(rt);
+        // SAFETY: exit_group ends the process; the buffers of the posted calls stay
+        // alive until then.
+        unsafe { sub.call(nr(libc::SYS_exit_group), [EXIT_CODE, 0, 0, 0, 0, 0]) };
+        unreachable!("exit_group returned");
+    }
+    let _serial = serial();
+    if allowed_cpus().len() < 2 {
+        eprintln!("skipped: needs two usable cores to run a service thread");
+        return;
+    }
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    let (status, output) = run_child(TEST, &[("FLEXSC_TEST_FILE", file.path().as_os_str())]);
+    assert_eq!(
+        status.code(),
+        Some(EXIT_CODE as i32),
+        "the child ends through exit_group ({status:?}, signal {:?}):\n{output}",
+        status.signal()
+    );
+    let content = std::fs::read(file.path()).expect("read the file");
+    assert_eq!(content.len(), WRITES as usize * SIZE, "every write landed");
+    for i in 0..WRITES {
+        let at = i as usize * SIZE;
+        assert!(
+            content[at..at + SIZE] == block(i)[..],
+            "block {i} is not what was posted"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. An idle service thread sleeps
+// ---------------------------------------------------------------------------------------
+
+/// Thread ids of this process's threads named `flexsc-svc-*`.
+fn service_tids() -> HashSet<String> {
+    let mut tids = HashSet::new();
+    for entry in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let entry = entry.expect("a task");
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim_end().starts_with("flexsc-svc-") {
+            tids.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    tids
+}
+
+/// The state letter of thread `tid` (R, S, D, ...).
+fn thread_state(tid: &str) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).expect("stat");
+    let after = &stat[stat.rfind(')').expect("comm ends with ')'") + 1..];
+    after.trim_start().chars().next().expect("a state")
+}
+
+#[test]
+fn idle_service_thread_sleeps_and_wakes_for_work() {
+    let _serial = serial();
+    let before = service_tids();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let mut ours = HashSet::new();
+    wait_until("the service thread to be named", || {
+        ours = service_tids().difference(&before).cloned().collect();
+        !ours.is_empty()
+    });
+    assert_eq!(ours.len(), 1, "one service thread by default: {ours:?}");
+    let tid = ours.into_iter().next().unwrap();
+    let mut sub = rt.submitter().expect("a syscall page");
+    for round in 0..3 {
+        assert_eq!(getppid(&mut sub), ppid(), "round {round}");
+        std::thread::sleep(Duration::from_millis(200));
+        let mut state = '?';
+        wait_until("the idle service thread to sleep", || {
+            state = thread_state(&tid);
+            state == 'S'
+        });
+        assert_eq!(state, 'S');
+    }
+    // A sleeping service thread is woken by the next post.
+    let file = records_file(8);
+    assert_eq!(busy_calls(&mut sub, &file, 8, 100, || false), 200);
+}
