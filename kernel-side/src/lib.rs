@@ -23,3 +23,4 @@ pub mod signals;
 pub use config::{Config, ConfigError};
 pub use runtime::{Builder, Mode, Runtime, Stats, SyscallStats};
 pub use service::Blocking;
+pub use signals::is_runtime_thread;

@@ -9,6 +9,7 @@
 /// Blocks every signal except SIGPIPE, SIGXFSZ and the synchronous faults on the calling
 /// thread. (glibc keeps its own internal signals deliverable whatever the mask asks.)
 pub fn block_async_signals() {
+    mark_runtime_thread();
     // SAFETY: sigset_t is plain data that sigfillset initialises; pthread_sigmask only
     // changes the calling thread's mask.
     unsafe {
@@ -28,4 +29,20 @@ pub fn block_async_signals() {
         }
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
+}
+
+thread_local! {
+    static RUNTIME_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as one of the runtime's own (service thread or worker).
+pub(crate) fn mark_runtime_thread() {
+    RUNTIME_THREAD.with(|t| t.set(true));
+}
+
+/// Whether the calling thread is a service thread or worker of some runtime. An
+/// interposing library must run such a thread's calls directly: posting them would make
+/// the runtime wait on itself.
+pub fn is_runtime_thread() -> bool {
+    RUNTIME_THREAD.with(|t| t.get())
 }

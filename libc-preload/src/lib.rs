@@ -1,0 +1,28 @@
+//! # libflexsc_preload.so: exception-less system calls for unmodified programs
+//!
+//! Loaded with `LD_PRELOAD` (by `flexsc run`), it interposes libc's wrappers for the
+//! delegable system calls and routes them through per-thread syscall pages served by the
+//! flexsc runtime's service threads. Calls that must run on their caller pass straight
+//! through to libc.
+//!
+//! - [`interpose`]: the wrappers, one per libc function, each naming the syscall it makes;
+//! - [`route`]: the interposed path: guard, policy, delegate or call the real function;
+//! - [`policy`]: when delegation pays off (the adaptive policy);
+//! - [`lifecycle`]: constructor, fork, exec, exit;
+//! - [`stats`]: the per-process statistics file `flexsc run` merges;
+//! - [`real`]: the real libc symbols.
+//!
+//! It never breaks the host program: on a bad configuration or any failure to start, it
+//! says so once on stderr and every call runs directly.
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+
+pub mod interpose;
+pub mod lifecycle;
+pub mod policy;
+pub mod real;
+pub mod route;
+pub mod stats;
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = lifecycle::constructor;

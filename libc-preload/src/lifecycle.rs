@@ -1,0 +1,53 @@
+//! The process life cycle: load, fork, exec, exit.
+//!
+//! - Load: the constructor resolves the real symbols (dlsym may allocate: never later on
+//!   the interposed path), reads the configuration and builds the runtime, whose service
+//!   threads start only when a call is first delegated.
+//! - fork: the child has none of the parent's service threads. A `pthread_atfork` child
+//!   handler gives it a fresh runtime; the parent's pages are left untouched, so no entry in
+//!   flight in the parent is inherited. (vfork is a fork, see `interpose::vfork`.)
+//! - exec, `_exit`, `exit`: every posted call finishes and the statistics are written
+//!   before the image goes away.
+
+use std::time::Duration;
+
+use crate::route::{self, quietly};
+
+/// Runs before `main` (from `.init_array`).
+pub extern "C" fn constructor() {
+    quietly(|| {
+        crate::interpose::resolve_all();
+        route::init();
+        // SAFETY: plain C callbacks that never unwind.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(child_after_fork));
+            libc::atexit(at_exit);
+        }
+    });
+}
+
+extern "C" fn child_after_fork() {
+    quietly(|| {
+        crate::stats::new_image();
+        route::after_fork_child();
+    });
+}
+
+/// Registered first, so it runs last of the program's atexit handlers.
+extern "C" fn at_exit() {
+    // Flush stdio now, so its last writes are made (and counted) while we still run.
+    // SAFETY: fflush(NULL) flushes every stdio stream; exit would do the same next.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+    image_ends();
+}
+
+/// The image is about to end (exit, `_exit`, exec): let posted calls finish, then write the
+/// statistics.
+pub fn image_ends() {
+    quietly(|| {
+        if let Some(rt) = route::runtime() {
+            rt.quiesce(Duration::from_secs(10));
+        }
+        crate::stats::write();
+    });
+}

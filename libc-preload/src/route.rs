@@ -1,0 +1,319 @@
+//! The interposed path: every wrapper hands its call here, with the syscall it maps to and
+//! a closure that calls the real libc function.
+//!
+//! ```text
+//!   wrapper(args) ──> route(nr, args, real)
+//!                       ├─ disabled, re-entered, runtime thread, isolated ──> real()
+//!                       ├─ classify + policy say delegate ──> Submitter::call ──> errno
+//!                       └─ otherwise ──> real(), counted as run on the caller
+//! ```
+//!
+//! The direct path calls the real libc function, not the bare syscall, so cancellation
+//! points, glibc's own argument handling and errno behave exactly as without us.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+
+use flexsc_kernel_side::{Blocking, Builder, Config, Runtime};
+use flexsc_shim::table::{classify, Class};
+use flexsc_shim::Submitter;
+
+use crate::policy::{Policy, Window};
+
+/// The process's runtime (replaced in a forked child). Null when disabled.
+static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
+/// Set once at start: false means every call passes straight through.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The policy (a `Policy` as u32).
+static POLICY: AtomicU32 = AtomicU32::new(0);
+/// Bumped in a forked child: submitters of an older generation belong to the parent.
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+/// Set when a thread changed its identity or confinement (seccomp, Landlock, a per-thread
+/// setuid, unshare, ...): from then on the process delegates nothing. Conservative: the
+/// confinement is inherited by threads the confined thread creates, which we cannot see.
+static ISOLATED: AtomicBool = AtomicBool::new(false);
+/// The pthread key whose destructor releases a thread's submitter at thread exit.
+static KEY: AtomicU32 = AtomicU32::new(u32::MAX);
+
+struct Local {
+    submitter: Cell<*mut Submitter>,
+    generation: Cell<u32>,
+    /// Inside the shim (re-entry from a signal handler, or our own calls): run directly.
+    busy: Cell<bool>,
+    /// One of the runtime's own threads, or a thread that cannot get a page: always direct.
+    direct: Cell<bool>,
+    tid: Cell<u32>,
+    window: Cell<Window>,
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            submitter: Cell::new(std::ptr::null_mut()),
+            generation: Cell::new(0),
+            busy: Cell::new(false),
+            direct: Cell::new(false),
+            tid: Cell::new(0),
+            window: Cell::new(Window::new()),
+        }
+    };
+}
+
+fn policy() -> Policy {
+    match POLICY.load(Ordering::Relaxed) {
+        1 => Policy::Always,
+        2 => Policy::Never,
+        _ => Policy::Adaptive,
+    }
+}
+
+/// Reads the configuration and builds the runtime (no thread starts until a call is
+/// delegated). On a bad value: one line on stderr, and every call passes through.
+pub fn init() {
+    let config = match (Config::from_env(), Policy::from_env()) {
+        (Ok(c), Ok(p)) => {
+            POLICY.store(
+                match p {
+                    Policy::Adaptive => 0,
+                    Policy::Always => 1,
+                    Policy::Never => 2,
+                },
+                Ordering::Relaxed,
+            );
+            c
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("flexsc: {e}; running system calls directly");
+            return;
+        }
+    };
+    if let Err(e) = build_runtime(config) {
+        eprintln!("flexsc: cannot start the runtime ({e}); running system calls directly");
+        return;
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: creates a key with a destructor that only runs for non-null values.
+    if unsafe { libc::pthread_key_create(&mut key, Some(release_submitter)) } == 0 {
+        KEY.store(key, Ordering::Relaxed);
+    }
+    ENABLED.store(true, Ordering::Release);
+}
+
+fn build_runtime(config: Config) -> std::io::Result<()> {
+    let runtime = Builder::from_config(config).blocking(Blocking::Caller).lazy().build()?;
+    RUNTIME.store(Box::into_raw(Box::new(runtime)), Ordering::Release);
+    Ok(())
+}
+
+/// The runtime, if enabled.
+pub fn runtime() -> Option<&'static Runtime> {
+    // SAFETY: a non-null pointer came from `Box::into_raw` and is never freed (a forked
+    // child replaces it and leaks the parent's).
+    unsafe { RUNTIME.load(Ordering::Acquire).as_ref() }
+}
+
+/// The policy's name, for statistics.
+pub fn policy_name() -> &'static str {
+    policy().name()
+}
+
+/// Whether delegation stopped because a thread isolated itself.
+pub fn isolated() -> bool {
+    ISOLATED.load(Ordering::Relaxed)
+}
+
+/// In a forked child: the parent's service threads do not exist here. Start over with a
+/// fresh runtime; the parent's pages and submitters are left behind, never touched.
+pub fn after_fork_child() {
+    if !ENABLED.load(Ordering::Acquire) {
+        return;
+    }
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    let config = runtime().map(|r| r.config().clone()).unwrap_or_default();
+    if build_runtime(config).is_err() {
+        ENABLED.store(false, Ordering::Release);
+    }
+    LOCAL.with(|l| l.submitter.set(std::ptr::null_mut()));
+}
+
+unsafe extern "C" fn release_submitter(ptr: *mut libc::c_void) {
+    let sub = ptr as *mut Submitter;
+    LOCAL.with(|l| {
+        l.busy.set(true);
+        if l.submitter.get() == sub {
+            l.submitter.set(std::ptr::null_mut());
+        }
+    });
+    // A submitter of an older generation belongs to the parent's runtime: leave it.
+    if sub.is_null() || LOCAL.with(|l| l.generation.get()) != GENERATION.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: `ptr` came from `Box::into_raw` in `submitter()`, and the key's value is
+    // cleared before this runs, so it is dropped once.
+    drop(unsafe { Box::from_raw(sub) });
+}
+
+/// This thread's submitter, created on first use. None when the thread must run directly.
+fn submitter(l: &Local) -> Option<&'static mut Submitter> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let sub = l.submitter.get();
+    if !sub.is_null() && l.generation.get() == generation {
+        // SAFETY: created below for this thread, freed only by the thread's key
+        // destructor; the thread-local is not shared.
+        return Some(unsafe { &mut *sub });
+    }
+    if l.direct.get() {
+        return None;
+    }
+    if flexsc_kernel_side::is_runtime_thread() {
+        l.direct.set(true);
+        return None;
+    }
+    let rt = runtime()?;
+    match rt.submitter() {
+        Ok(s) => {
+            let sub = Box::into_raw(Box::new(s));
+            l.submitter.set(sub);
+            l.generation.set(generation);
+            // SAFETY: gettid has no arguments.
+            l.tid.set(unsafe { libc::syscall(libc::SYS_gettid) } as u32);
+            let key = KEY.load(Ordering::Relaxed);
+            if key != u32::MAX {
+                // SAFETY: a valid key; the value is our own pointer.
+                unsafe { libc::pthread_setspecific(key, sub as *const libc::c_void) };
+            }
+            // SAFETY: just created, owned by this thread.
+            Some(unsafe { &mut *sub })
+        }
+        Err(e) => {
+            l.direct.set(true);
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!("flexsc: {e}; further threads run their system calls directly");
+            }
+            None
+        }
+    }
+}
+
+/// Calls a Block-class call may be tried for inline on a service thread: a non-blocking
+/// form exists. Every other Block-class call runs on its caller.
+fn attemptable(nr: i64) -> bool {
+    matches!(
+        nr,
+        libc::SYS_read
+            | libc::SYS_write
+            | libc::SYS_readv
+            | libc::SYS_writev
+            | libc::SYS_pread64
+            | libc::SYS_pwrite64
+            | libc::SYS_preadv
+            | libc::SYS_pwritev
+            | libc::SYS_recvfrom
+            | libc::SYS_sendto
+            | libc::SYS_recvmsg
+            | libc::SYS_sendmsg
+    )
+}
+
+fn errno() -> i32 {
+    // SAFETY: errno is thread-local and always readable.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(e: i32) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Runs a wrapper's call: delegated through the calling thread's page when the table and
+/// the policy allow, else through `real` (the real libc function). Returns what libc
+/// would: the value, or -1 with errno set.
+///
+/// # Safety
+/// `nr` and `args` are exactly the system call that `real` would make.
+#[inline]
+pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return real();
+    }
+    LOCAL.with(|l| {
+        if l.busy.replace(true) {
+            return real();
+        }
+        // SAFETY: forwarded.
+        let ret = unsafe { route_in(l, nr, args, real) };
+        l.busy.set(false);
+        ret
+    })
+}
+
+#[inline]
+unsafe fn route_in(l: &Local, nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
+    let Some(sub) = submitter(l) else { return real() };
+    let class = classify(nr as u64, &args);
+    let delegable = match class {
+        Class::Delegate => true,
+        Class::Block => attemptable(nr),
+        Class::Caller | Class::Isolate => false,
+    };
+    let delegate = delegable
+        && !ISOLATED.load(Ordering::Relaxed)
+        && match policy() {
+            Policy::Always => true,
+            Policy::Never => false,
+            Policy::Adaptive => {
+                let mut w = l.window.get();
+                let shared = w.tick(l.tid.get());
+                l.window.set(w);
+                shared
+            }
+        }
+        && serving();
+    if delegate {
+        // SAFETY: forwarded: the call `real` would have made.
+        let ret = unsafe { sub.call(nr as u64, args) };
+        if (-4095..0).contains(&ret) {
+            set_errno(-ret as i32);
+            return -1;
+        }
+        return ret;
+    }
+    let ret = real();
+    let raw = if ret == -1 { -(errno() as i64) } else { ret };
+    sub.count_direct(nr as u64, raw);
+    if class == Class::Isolate && ret != -1 {
+        ISOLATED.store(true, Ordering::Relaxed);
+    }
+    ret
+}
+
+/// Whether service threads run (starting them on first need).
+fn serving() -> bool {
+    let Some(rt) = runtime() else { return false };
+    if rt.is_serving() {
+        return true;
+    }
+    if let flexsc_kernel_side::Mode::Direct { .. } = rt.mode() {
+        return false;
+    }
+    match rt.start() {
+        Ok(()) => true,
+        Err(e) => {
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!("flexsc: cannot start service threads ({e}); running system calls directly");
+            }
+            false
+        }
+    }
+}
+
+/// Runs `f` with this thread marked busy, so system calls made inside (writing the
+/// statistics, say) pass straight through and are not counted.
+pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    let was = LOCAL.try_with(|l| l.busy.replace(true)).unwrap_or(true);
+    let r = f();
+    let _ = LOCAL.try_with(|l| l.busy.set(was));
+    r
+}

@@ -1,0 +1,104 @@
+//! Writing this process's statistics for `flexsc run`.
+//!
+//! When `FLEXSC_STATS_DIR` is set, the process writes one JSON file there at exit, at
+//! `_exit`, and before `exec` (an exec'd image is a new file). A file holds cumulative
+//! counts and is rewritten in place if the process writes again (a failed exec, then exit),
+//! so nothing is counted twice. `flexsc run` merges the files of every process of the run.
+//!
+//! One file: `{"pid", "policy", "mode", "isolated", "phases": {"shared", "alone"},
+//! "batches", "batched_entries", "batch_sizes": [7], "declined",
+//! "syscalls": {name: {"nr", "calls", "delegated", "direct", "errors", "batch_sum"}}}`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use crate::policy::{ALONE_PHASES, SHARED_PHASES};
+use crate::route::{isolated, policy_name, quietly, runtime};
+
+/// The file this process image writes, chosen on first write.
+static PATH: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+
+/// Forgets the file name: a forked child or an exec'd image writes its own.
+pub fn new_image() {
+    if let Ok(mut p) = PATH.try_lock() {
+        *p = None;
+    }
+}
+
+/// Writes the statistics file, if `FLEXSC_STATS_DIR` is set.
+pub fn write() {
+    quietly(|| {
+        let Some(dir) = std::env::var_os("FLEXSC_STATS_DIR") else { return };
+        let Some(rt) = runtime() else { return };
+        let Ok(mut path) = PATH.lock() else { return };
+        let path = path.get_or_insert_with(|| {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: writes one timespec.
+            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+            std::path::Path::new(&dir).join(format!(
+                "{}-{}{:09}.json",
+                std::process::id(),
+                ts.tv_sec,
+                ts.tv_nsec
+            ))
+        });
+        let stats = rt.stats();
+        let mut out = String::with_capacity(8192);
+        let _ = write!(
+            out,
+            "{{\"pid\":{},\"policy\":\"{}\",\"mode\":{},\"isolated\":{},\"phases\":{{\"shared\":{},\"alone\":{}}},",
+            std::process::id(),
+            policy_name(),
+            json_string(&stats.mode.to_string()),
+            isolated(),
+            SHARED_PHASES.load(Ordering::Relaxed),
+            ALONE_PHASES.load(Ordering::Relaxed),
+        );
+        let _ = write!(
+            out,
+            "\"batches\":{},\"batched_entries\":{},\"batch_sizes\":{:?},\"declined\":{},\"syscalls\":{{",
+            stats.batches, stats.batched_entries, stats.batch_sizes, stats.declined
+        );
+        let mut first = true;
+        for (nr, s) in stats.syscalls.iter().enumerate().filter(|(_, s)| s.calls > 0) {
+            let name = flexsc_shim::table::name(nr as u64).map(str::to_string).unwrap_or(format!("syscall_{nr}"));
+            let _ = write!(
+                out,
+                "{}\"{}\":{{\"nr\":{},\"calls\":{},\"delegated\":{},\"direct\":{},\"errors\":{},\"batch_sum\":{}}}",
+                if first { "" } else { "," },
+                name,
+                nr,
+                s.calls,
+                s.delegated,
+                s.direct,
+                s.errors,
+                s.batch_sum
+            );
+            first = false;
+        }
+        out.push_str("}}\n");
+        let tmp = path.with_extension("tmp");
+        let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(out.as_bytes()));
+        if written.is_ok() {
+            let _ = std::fs::rename(&tmp, &*path);
+        }
+    });
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
