@@ -21,6 +21,7 @@
 //! [`flexsc_kernel_side`] (the service threads).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod cli;
 pub mod global;
 
 pub use flexsc_kernel_side::{Builder, Config, ConfigError, Mode, Runtime, Stats, SyscallStats};

@@ -2,6 +2,9 @@
 //!
 //! `cargo bench -p flexsc-benches` (HTML reports under target/criterion).
 
+// criterion_group! defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

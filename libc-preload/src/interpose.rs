@@ -11,7 +11,9 @@
 // contracts; each says which system call it makes.
 #![allow(missing_docs, clippy::missing_safety_doc)]
 
-use libc::{c_char, c_int, c_long, c_uint, c_ulong, c_void, mode_t, off_t, size_t, sockaddr, socklen_t, ssize_t};
+use libc::{
+    c_char, c_int, c_long, c_uint, c_ulong, c_void, mode_t, off_t, size_t, sockaddr, socklen_t, ssize_t,
+};
 
 use crate::real::Real;
 use crate::route::route;
@@ -175,9 +177,30 @@ mod special {
 
     pub fn resolve() {
         for r in [
-            &open, &open64, &openat, &openat64, &__open_2, &__open64_2, &__openat_2, &__openat64_2, &fcntl,
-            &fcntl64, &ioctl, &prctl, &syscall, &fstat, &fstat64, &fchmodat, &fork, &_exit, &_Exit, &execve,
-            &execv, &execvp, &execvpe, &fexecve,
+            &open,
+            &open64,
+            &openat,
+            &openat64,
+            &__open_2,
+            &__open64_2,
+            &__openat_2,
+            &__openat64_2,
+            &fcntl,
+            &fcntl64,
+            &ioctl,
+            &prctl,
+            &syscall,
+            &fstat,
+            &fstat64,
+            &fchmodat,
+            &fork,
+            &_exit,
+            &_Exit,
+            &execve,
+            &execv,
+            &execvp,
+            &execvpe,
+            &fexecve,
         ] {
             r.resolve();
         }
@@ -188,6 +211,7 @@ mod special {
 pub fn resolve_all() {
     resolve_fixed();
     special::resolve();
+    fortified_reals::resolve();
 }
 
 fn needs_mode(flags: c_int) -> bool {
@@ -197,7 +221,13 @@ fn needs_mode(flags: c_int) -> bool {
 type OpenAt = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
 type Open = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
 
-unsafe fn open_common(real: &Real, dirfd: Option<c_int>, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+unsafe fn open_common(
+    real: &Real,
+    dirfd: Option<c_int>,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
     let mode = if needs_mode(flags) { mode } else { 0 };
     let call = || match dirfd {
         // SAFETY: the real openat's signature; the caller's arguments.
@@ -207,7 +237,13 @@ unsafe fn open_common(real: &Real, dirfd: Option<c_int>, path: *const c_char, fl
     };
     let dir = dirfd.map_or(AT_FDCWD, |d| d as i64);
     // SAFETY: glibc's open and openat make exactly this openat call.
-    unsafe { route(libc::SYS_openat, [dir as u64, path as u64, flags as u64, mode as u64, 0, 0], call) as c_int }
+    unsafe {
+        route(
+            libc::SYS_openat,
+            [dir as u64, path as u64, flags as u64, mode as u64, 0, 0],
+            call,
+        ) as c_int
+    }
 }
 
 #[no_mangle]
@@ -240,12 +276,18 @@ unsafe fn open_2(real: &Real, dirfd: Option<c_int>, path: *const c_char, flags: 
     if needs_mode(flags) {
         return match dirfd {
             // SAFETY: the real fortified function's signature.
-            Some(d) => unsafe { real.get::<unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int>()(d, path, flags) },
+            Some(d) => unsafe {
+                real.get::<unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int>()(d, path, flags)
+            },
             // SAFETY: as above.
             None => unsafe { real.get::<unsafe extern "C" fn(*const c_char, c_int) -> c_int>()(path, flags) },
         };
     }
-    let plain = if dirfd.is_some() { &special::openat } else { &special::open };
+    let plain = if dirfd.is_some() {
+        &special::openat
+    } else {
+        &special::open
+    };
     // SAFETY: forwarded: a fortified open without a mode is a plain open.
     unsafe { open_common(plain, dirfd, path, flags, 0) }
 }
@@ -284,7 +326,7 @@ unsafe fn fcntl_common(real: &Real, fd: c_int, cmd: c_int, arg: c_ulong) -> c_in
         return call() as c_int;
     }
     // SAFETY: glibc's fcntl makes exactly this call for every other command.
-    unsafe { route(libc::SYS_fcntl, [fd as u64, cmd as u64, arg as u64, 0, 0, 0], call) as c_int }
+    unsafe { route(libc::SYS_fcntl, [fd as u64, cmd as u64, arg, 0, 0, 0], call) as c_int }
 }
 
 #[no_mangle]
@@ -302,7 +344,9 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
     // SAFETY: the real ioctl's signature; the caller's arguments.
-    let call = || unsafe { special::ioctl.get::<unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int>()(fd, request, arg) as i64 };
+    let call = || unsafe {
+        special::ioctl.get::<unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int>()(fd, request, arg) as i64
+    };
     // SAFETY: ioctl runs on its caller (the table says so); this only counts it.
     unsafe { route(libc::SYS_ioctl, [fd as u64, request, arg, 0, 0, 0], call) as c_int }
 }
@@ -318,24 +362,40 @@ pub unsafe extern "C" fn prctl(option: c_int, a2: c_ulong, a3: c_ulong, a4: c_ul
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn syscall(nr: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
+pub unsafe extern "C" fn syscall(
+    nr: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
     // SAFETY: the real syscall's signature; the caller's arguments.
     let call = || unsafe {
-        special::syscall.get::<unsafe extern "C" fn(c_long, ...) -> c_long>()(nr, a1, a2, a3, a4, a5, a6) as i64
+        special::syscall.get::<unsafe extern "C" fn(c_long, ...) -> c_long>()(nr, a1, a2, a3, a4, a5, a6)
     };
     let args = [a1, a2, a3, a4, a5, a6].map(|a| a as u64);
     // SAFETY: syscall() makes exactly this call.
-    unsafe { route(nr as i64, args, call) as c_long }
+    unsafe { route(nr, args, call) as c_long }
 }
 
 unsafe fn fstat_common(real: &Real, fd: c_int, buf: *mut libc::stat) -> c_int {
     // SAFETY: the real fstat's signature; the caller's arguments.
-    let call = || unsafe { real.get::<unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int>()(fd, buf) as i64 };
+    let call =
+        || unsafe { real.get::<unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int>()(fd, buf) as i64 };
     if fd < 0 {
         // glibc answers EBADF itself (a negative fd could be AT_FDCWD to the kernel).
         return call() as c_int;
     }
-    let args = [fd as u64, EMPTY.as_ptr() as u64, buf as u64, libc::AT_EMPTY_PATH as u64, 0, 0];
+    let args = [
+        fd as u64,
+        EMPTY.as_ptr() as u64,
+        buf as u64,
+        libc::AT_EMPTY_PATH as u64,
+        0,
+        0,
+    ];
     // SAFETY: glibc 2.36's fstat makes exactly this newfstatat call for fd >= 0.
     unsafe { route(libc::SYS_newfstatat, args, call) as c_int }
 }
@@ -356,15 +416,22 @@ pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat) -> c_int {
 pub unsafe extern "C" fn fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int {
     // SAFETY: the real fchmodat's signature; the caller's arguments.
     let call = || unsafe {
-        special::fchmodat.get::<unsafe extern "C" fn(c_int, *const c_char, mode_t, c_int) -> c_int>()(dirfd, path, mode, flags)
-            as i64
+        special::fchmodat.get::<unsafe extern "C" fn(c_int, *const c_char, mode_t, c_int) -> c_int>()(
+            dirfd, path, mode, flags,
+        ) as i64
     };
     if flags != 0 {
         // glibc emulates AT_SYMLINK_NOFOLLOW through O_PATH: let it.
         return call() as c_int;
     }
     // SAFETY: with no flags glibc makes exactly this call.
-    unsafe { route(libc::SYS_fchmodat, [dirfd as u64, path as u64, mode as u64, 0, 0, 0], call) as c_int }
+    unsafe {
+        route(
+            libc::SYS_fchmodat,
+            [dirfd as u64, path as u64, mode as u64, 0, 0, 0],
+            call,
+        ) as c_int
+    }
 }
 
 /// vfork's child shares the parent's memory and runs on its stack, where our per-thread
@@ -401,8 +468,9 @@ type Argv = *const *const c_char;
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execve's signature; the caller's arguments.
-    let r = unsafe { special::execve.get::<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>()(path, argv, envp) };
-    r
+    unsafe {
+        special::execve.get::<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>()(path, argv, envp)
+    }
 }
 
 #[no_mangle]
@@ -423,7 +491,9 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execvpe's signature.
-    unsafe { special::execvpe.get::<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>()(file, argv, envp) }
+    unsafe {
+        special::execvpe.get::<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>()(file, argv, envp)
+    }
 }
 
 #[no_mangle]
@@ -431,4 +501,59 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real fexecve's signature.
     unsafe { special::fexecve.get::<unsafe extern "C" fn(c_int, Argv, Argv) -> c_int>()(fd, argv, envp) }
+}
+
+/// The `_FORTIFY_SOURCE` variants (`__read_chk` and friends): when the buffer is smaller
+/// than the length, the real function reports the overflow and aborts, so it gets the
+/// call; otherwise it is the plain call.
+macro_rules! fortified {
+    ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty, overflow: $over:expr => $nr:expr, [$($a:expr),*]; )*) => {
+        #[allow(non_upper_case_globals)]
+        mod fortified_reals {
+            use crate::real::Real;
+            $( pub static $name: Real = Real::new(
+                // SAFETY: a literal with exactly one NUL, at the end.
+                unsafe { std::ffi::CStr::from_bytes_with_nul_unchecked(concat!(stringify!($name), "\0").as_bytes()) }
+            ); )*
+            pub fn resolve() {
+                $( $name.resolve(); )*
+            }
+        }
+        $(
+            #[no_mangle]
+            pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+                let real = || {
+                    // SAFETY: the symbol's C signature is the one declared here.
+                    let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { fortified_reals::$name.get() };
+                    // SAFETY: the caller's arguments, unchanged.
+                    unsafe { f($($arg),*) as i64 }
+                };
+                if $over {
+                    return real() as $ret;
+                }
+                // SAFETY: within bounds, the fortified function makes exactly this call.
+                unsafe { route($nr, pad(&[$($a as u64),*]), real) as $ret }
+            }
+        )*
+    };
+}
+
+fortified! {
+    fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t, overflow: n > buflen
+        => libc::SYS_read, [fd, buf, n];
+    fn __pread_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off_t, buflen: size_t) -> ssize_t, overflow: n > buflen
+        => libc::SYS_pread64, [fd, buf, n, off];
+    fn __pread64_chk(fd: c_int, buf: *mut c_void, n: size_t, off: off_t, buflen: size_t) -> ssize_t, overflow: n > buflen
+        => libc::SYS_pread64, [fd, buf, n, off];
+    fn __readlink_chk(path: *const c_char, buf: *mut c_char, n: size_t, buflen: size_t) -> ssize_t, overflow: n > buflen
+        => libc::SYS_readlink, [path, buf, n];
+    fn __readlinkat_chk(dirfd: c_int, path: *const c_char, buf: *mut c_char, n: size_t, buflen: size_t) -> ssize_t, overflow: n > buflen
+        => libc::SYS_readlinkat, [dirfd, path, buf, n];
+    fn __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int) -> ssize_t, overflow: n > buflen
+        => libc::SYS_recvfrom, [fd, buf, n, flags, 0, 0];
+    fn __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t, overflow: n > buflen
+        => libc::SYS_recvfrom, [fd, buf, n, flags, addr, len];
+    fn __poll_chk(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int, fdslen: size_t) -> c_int,
+        overflow: fdslen / std::mem::size_of::<libc::pollfd>() < n as usize
+        => libc::SYS_poll, [fds, n, timeout];
 }

@@ -85,7 +85,10 @@ impl Policy {
 }
 
 fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes one timespec (vDSO: no system call, not interposed).
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -99,10 +102,20 @@ pub struct Window {
     shared: bool,
 }
 
+impl Default for Window {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Window {
     /// A window that checks at the first call.
     pub const fn new() -> Self {
-        Window { start_ns: 0, left: 0, shared: false }
+        Window {
+            start_ns: 0,
+            left: 0,
+            shared: false,
+        }
     }
 
     /// Counts one call; every `WINDOW_CALLS` calls re-decides. Returns whether this thread
@@ -124,7 +137,11 @@ impl Window {
             let age_ns = (stamp.wrapping_sub(prev_stamp) & 0xffff_ffff) << 10;
             prev != 0 && prev_tid != tid && age_ns <= SHARED_NS
         };
-        let counter = if self.shared { &SHARED_PHASES } else { &ALONE_PHASES };
+        let counter = if self.shared {
+            &SHARED_PHASES
+        } else {
+            &ALONE_PHASES
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         self.shared
     }

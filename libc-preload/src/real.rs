@@ -14,7 +14,10 @@ pub struct Real {
 impl Real {
     /// A symbol not resolved yet.
     pub const fn new(name: &'static CStr) -> Self {
-        Real { name, ptr: AtomicPtr::new(std::ptr::null_mut()) }
+        Real {
+            name,
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+        }
     }
 
     /// Resolves the symbol (idempotent).

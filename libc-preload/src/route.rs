@@ -100,7 +100,10 @@ pub fn init() {
 }
 
 fn build_runtime(config: Config) -> std::io::Result<()> {
-    let runtime = Builder::from_config(config).blocking(Blocking::Caller).lazy().build()?;
+    let runtime = Builder::from_config(config)
+        .blocking(Blocking::Caller)
+        .lazy()
+        .build()?;
     RUNTIME.store(Box::into_raw(Box::new(runtime)), Ordering::Release);
     Ok(())
 }

@@ -30,11 +30,16 @@ pub fn new_image() {
 /// Writes the statistics file, if `FLEXSC_STATS_DIR` is set.
 pub fn write() {
     quietly(|| {
-        let Some(dir) = std::env::var_os("FLEXSC_STATS_DIR") else { return };
+        let Some(dir) = std::env::var_os("FLEXSC_STATS_DIR") else {
+            return;
+        };
         let Some(rt) = runtime() else { return };
         let Ok(mut path) = PATH.lock() else { return };
         let path = path.get_or_insert_with(|| {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: writes one timespec.
             unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
             std::path::Path::new(&dir).join(format!(
@@ -63,7 +68,9 @@ pub fn write() {
         );
         let mut first = true;
         for (nr, s) in stats.syscalls.iter().enumerate().filter(|(_, s)| s.calls > 0) {
-            let name = flexsc_shim::table::name(nr as u64).map(str::to_string).unwrap_or(format!("syscall_{nr}"));
+            let name = flexsc_shim::table::name(nr as u64)
+                .map(str::to_string)
+                .unwrap_or(format!("syscall_{nr}"));
             let _ = write!(
                 out,
                 "{}\"{}\":{{\"nr\":{},\"calls\":{},\"delegated\":{},\"direct\":{},\"errors\":{},\"batch_sum\":{}}}",

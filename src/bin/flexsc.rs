@@ -1,20 +1,33 @@
 //! The `flexsc` command.
 //!
 //! ```text
+//! flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] [--policy P] [--] CMD [ARGS...]
 //! flexsc demo [--calls N] [--cpus LIST] [--workers N]
 //! ```
 //!
-//! `demo` runs a small file and pipe workload through the syscall pages of a fresh
+//! `run` runs CMD with `libflexsc_preload.so` (see `flexsc::cli::run`). `demo` runs a small file and pipe workload through the syscall pages of a fresh
 //! runtime, checks every answer, and prints the statistics table.
 
 use std::process::ExitCode;
 
 use flexsc::{Builder, Call, Config};
 
-const USAGE: &str = "usage: flexsc demo [--calls N] [--cpus LIST] [--workers N]";
+const USAGE: &str =
+    "usage: flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] [--policy P] [--] CMD [ARGS...]
+       flexsc demo [--calls N] [--cpus LIST] [--workers N]";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if raw.first().is_some_and(|a| a == "run") {
+        return match flexsc::cli::run::parse(&raw[1..]).and_then(|o| flexsc::cli::run::run(&o)) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("flexsc: {e}");
+                ExitCode::from(e.status())
+            }
+        };
+    }
+    let args: Vec<String> = raw.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     match args.first().map(String::as_str) {
         Some("demo") => match demo(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,4 @@
+//! The `flexsc` command's pieces.
+
+pub mod run;
+pub mod summary;

@@ -1,0 +1,397 @@
+//! `flexsc run [OPTIONS] [--] CMD [ARGS...]`: runs CMD with `libflexsc_preload.so`.
+//!
+//! CMD's stdin, stdout, stderr and files are its own; `flexsc run` exits with CMD's
+//! status (128 + N when a signal N ended it, as a shell reports), 127 when CMD is not
+//! found, 126 when it cannot be executed, and 2 on a bad option.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flexsc_kernel_side::config::{parse_cpus, parse_number, CPUS_FORM, WORKERS_FORM};
+
+use super::summary::Summary;
+
+/// The usage line.
+pub const USAGE: &str = "usage: flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] \
+[--policy adaptive|always|never] [--] CMD [ARGS...]";
+
+/// What went wrong before CMD ran.
+#[derive(Debug)]
+pub enum RunError {
+    /// A bad option: exit 2.
+    Usage(String),
+    /// CMD was not found: exit 127.
+    NotFound(String),
+    /// CMD could not be executed: exit 126.
+    NotExecutable(String),
+    /// Anything else: exit 1.
+    Other(String),
+}
+
+impl RunError {
+    /// The exit status a shell would give.
+    pub fn status(&self) -> u8 {
+        match self {
+            RunError::Usage(_) => 2,
+            RunError::NotFound(_) => 127,
+            RunError::NotExecutable(_) => 126,
+            RunError::Other(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Usage(m) => write!(f, "{m}\n{USAGE}"),
+            RunError::NotFound(m) | RunError::NotExecutable(m) | RunError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Parsed options.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Print the table to stderr at the end.
+    pub stats: bool,
+    /// Write the JSON summary here.
+    pub json: Option<PathBuf>,
+    /// `FLEXSC_CPUS`.
+    pub cpus: Option<String>,
+    /// `FLEXSC_WORKERS`.
+    pub workers: Option<String>,
+    /// `FLEXSC_POLICY`.
+    pub policy: Option<String>,
+    /// CMD and its arguments.
+    pub command: Vec<OsString>,
+}
+
+/// Parses `run`'s arguments (after the word `run`).
+pub fn parse(args: &[OsString]) -> Result<Options, RunError> {
+    let mut o = Options::default();
+    let mut i = 0;
+    let usage = |m: String| RunError::Usage(m);
+    while i < args.len() {
+        let arg = args[i].to_string_lossy().into_owned();
+        let mut value = |name: &str| -> Result<String, RunError> {
+            i += 1;
+            args.get(i)
+                .map(|v| v.to_string_lossy().into_owned())
+                .ok_or_else(|| usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--" => {
+                o.command = args[i + 1..].to_vec();
+                break;
+            }
+            "--stats" => o.stats = true,
+            "--json" => o.json = Some(PathBuf::from(value("--json")?)),
+            "--cpus" => {
+                let v = value("--cpus")?;
+                parse_cpus("--cpus", &v)
+                    .map_err(|_| usage(format!("invalid --cpus {v:?}: expected {CPUS_FORM}")))?;
+                o.cpus = Some(v);
+            }
+            "--workers" => {
+                let v = value("--workers")?;
+                parse_number("--workers", &v, 1, 4096, WORKERS_FORM)
+                    .map_err(|_| usage(format!("invalid --workers {v:?}: expected {WORKERS_FORM}")))?;
+                o.workers = Some(v);
+            }
+            "--policy" => {
+                let v = value("--policy")?;
+                if !matches!(v.as_str(), "adaptive" | "always" | "never") {
+                    return Err(usage(format!(
+                        "invalid --policy {v:?}: expected one of adaptive, always, never"
+                    )));
+                }
+                o.policy = Some(v);
+            }
+            a if a.starts_with('-') => return Err(usage(format!("unknown option {a:?}"))),
+            _ => {
+                o.command = args[i..].to_vec();
+                break;
+            }
+        }
+        i += 1;
+    }
+    if o.command.is_empty() {
+        return Err(usage("no command given".into()));
+    }
+    Ok(o)
+}
+
+/// Finds `libflexsc_preload.so`: `FLEXSC_PRELOAD_LIB`, else beside this executable (or
+/// one folder up, for test binaries in `target/*/deps`).
+pub fn find_library() -> Result<PathBuf, RunError> {
+    if let Some(p) = std::env::var_os("FLEXSC_PRELOAD_LIB") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(RunError::Other(format!(
+                "FLEXSC_PRELOAD_LIB={}: no such file",
+                p.display()
+            )))
+        };
+    }
+    let exe =
+        std::env::current_exe().map_err(|e| RunError::Other(format!("cannot locate flexsc itself: {e}")))?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    for candidate in [
+        dir.join("libflexsc_preload.so"),
+        dir.join("../libflexsc_preload.so"),
+    ] {
+        if candidate.is_file() {
+            return Ok(candidate.canonicalize().unwrap_or(candidate));
+        }
+    }
+    Err(RunError::Other(format!(
+        "cannot find libflexsc_preload.so beside {} (build it with `cargo build --release`, or set FLEXSC_PRELOAD_LIB)",
+        exe.display()
+    )))
+}
+
+/// Resolves CMD as a shell would: a name with a slash is a path, else searched in PATH.
+pub fn resolve(cmd: &OsStr) -> Result<PathBuf, RunError> {
+    let name = cmd.to_string_lossy();
+    let check = |p: PathBuf| -> Result<PathBuf, RunError> {
+        let meta = std::fs::metadata(&p)
+            .map_err(|_| RunError::NotFound(format!("{name}: No such file or directory")))?;
+        if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(RunError::NotExecutable(format!("{name}: Permission denied")));
+        }
+        Ok(p)
+    };
+    if name.contains('/') {
+        return check(PathBuf::from(cmd));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let p = dir.join(cmd);
+        if p.is_file() {
+            return check(p);
+        }
+    }
+    Err(RunError::NotFound(format!("{name}: command not found")))
+}
+
+/// Why the preload library cannot apply to this executable, if it cannot.
+pub fn cannot_preload(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let euid = rustix_like_geteuid();
+    if meta.mode() & 0o4000 != 0 && meta.uid() != euid
+        || meta.mode() & 0o2000 != 0 && meta.gid() != rustix_like_getegid()
+    {
+        return Some(format!(
+            "{} is setuid/setgid: the dynamic loader ignores LD_PRELOAD for it; running it without flexsc",
+            path.display()
+        ));
+    }
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.starts_with(b"#!") {
+        return None; // the interpreter is what gets loaded
+    }
+    if is_static_elf(&bytes) {
+        return Some(format!(
+            "{} is statically linked: the preload library cannot apply; running it without flexsc",
+            path.display()
+        ));
+    }
+    None
+}
+
+fn rustix_like_geteuid() -> u32 {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn rustix_like_getegid() -> u32 {
+    // SAFETY: getegid has no arguments and cannot fail.
+    unsafe { libc::getegid() }
+}
+
+/// An ELF64 executable with no PT_INTERP program header is static (the kernel runs it
+/// without the dynamic loader, so nothing reads LD_PRELOAD).
+pub fn is_static_elf(b: &[u8]) -> bool {
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8])) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56));
+    let mut has_interp = false;
+    let mut has_dynamic = false;
+    for i in 0..phnum {
+        let o = phoff + i * phentsize;
+        if o + 4 > b.len() {
+            return false;
+        }
+        match u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]) {
+            3 => has_interp = true,  // PT_INTERP
+            2 => has_dynamic = true, // PT_DYNAMIC
+            _ => {}
+        }
+    }
+    // A static-pie has PT_DYNAMIC but no PT_INTERP; a shared library run directly has
+    // neither requirement met either way, so only "no interpreter" counts.
+    let _ = has_dynamic;
+    !has_interp
+}
+
+/// Runs the command and returns the exit status to exit with.
+pub fn run(o: &Options) -> Result<u8, RunError> {
+    let lib = find_library()?;
+    let program = resolve(&o.command[0])?;
+    let mut cmd = Command::new(&program);
+    cmd.arg0(&o.command[0]).args(&o.command[1..]);
+    let note = cannot_preload(&program);
+    if let Some(note) = &note {
+        eprintln!("flexsc: {note}");
+    } else {
+        let mut preload = lib.into_os_string();
+        if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+            preload.push(":");
+            preload.push(old);
+        }
+        cmd.env("LD_PRELOAD", preload);
+    }
+    for (var, value) in [
+        ("FLEXSC_CPUS", &o.cpus),
+        ("FLEXSC_WORKERS", &o.workers),
+        ("FLEXSC_POLICY", &o.policy),
+    ] {
+        if let Some(v) = value {
+            cmd.env(var, v);
+        }
+    }
+    let want_stats = o.stats || o.json.is_some();
+    let stats_dir = if want_stats {
+        let dir = std::env::temp_dir().join(format!("flexsc-run-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(&dir).map_err(|e| RunError::Other(format!("{}: {e}", dir.display())))?;
+        cmd.env("FLEXSC_STATS_DIR", &dir);
+        Some(dir)
+    } else {
+        None
+    };
+    // While CMD runs, a terminal's ^C and ^\ are for it, not for us, as with a shell.
+    // SAFETY: setting signal dispositions of this single-threaded process.
+    let old = unsafe {
+        (
+            libc::signal(libc::SIGINT, libc::SIG_IGN),
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN),
+        )
+    };
+    // SAFETY: restores the child's default dispositions after fork, before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGINT, old.0);
+            libc::signal(libc::SIGQUIT, old.1);
+            Ok(())
+        });
+    }
+    let status = match cmd.status() {
+        Ok(s) => s,
+        Err(e) => {
+            let name = o.command[0].to_string_lossy();
+            return Err(match e.raw_os_error() {
+                Some(libc::ENOENT) => RunError::NotFound(format!("{name}: {e}")),
+                _ => RunError::NotExecutable(format!("{name}: {e}")),
+            });
+        }
+    };
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    };
+    if let Some(dir) = stats_dir {
+        let summary = Summary::read_dir(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        if note.is_none() && summary.processes == 0 {
+            eprintln!(
+                "flexsc: no statistics were reported (the program may have been killed, or bypassed libc)"
+            );
+        }
+        if o.stats {
+            eprint!("{}", summary.table());
+        }
+        if let Some(path) = &o.json {
+            let command: Vec<String> = o
+                .command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let doc = summary.json(&command, code);
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            std::fs::write(path, text + "\n")
+                .map_err(|e| RunError::Other(format!("{}: {e}", path.display())))?;
+        }
+    }
+    Ok(code.clamp(0, 255) as u8)
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<OsString> {
+        s.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn options() {
+        let o = parse(&args(&["--stats", "--cpus", "1", "--", "ls", "-l"])).unwrap();
+        assert!(o.stats);
+        assert_eq!(o.cpus.as_deref(), Some("1"));
+        assert_eq!(o.command, args(&["ls", "-l"]));
+        let o = parse(&args(&["echo", "--stats"])).unwrap();
+        assert!(!o.stats, "options after CMD belong to CMD");
+        assert_eq!(o.command, args(&["echo", "--stats"]));
+    }
+
+    #[test]
+    fn bad_options_say_what_is_valid() {
+        for (bad, needle) in [
+            (&["--cpus", "x", "--", "true"][..], "2-3"),
+            (&["--workers", "0", "true"][..], "1 to 4096"),
+            (&["--policy", "sometimes", "true"][..], "adaptive"),
+            (&["--frobnicate", "true"][..], "unknown option"),
+            (&["--json"][..], "needs a value"),
+            (&[][..], "no command"),
+        ] {
+            let e = parse(&args(bad)).unwrap_err();
+            assert_eq!(e.status(), 2);
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn static_and_dynamic_executables() {
+        let sh = std::fs::read("/bin/sh").unwrap();
+        assert!(!is_static_elf(&sh));
+        assert!(!is_static_elf(b"#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn missing_commands() {
+        assert_eq!(
+            resolve(OsStr::new("no-such-command-flexsc"))
+                .unwrap_err()
+                .status(),
+            127
+        );
+        assert_eq!(resolve(OsStr::new("/etc/passwd")).unwrap_err().status(), 126);
+    }
+}

@@ -1,0 +1,280 @@
+//! Merging the per-process statistics files that `libflexsc_preload.so` writes (one per
+//! process image: forked children and exec'd programs are counted, and merged here), and
+//! printing them.
+//!
+//! # The JSON written by `flexsc run --json FILE`
+//!
+//! ```text
+//! {
+//!   "version": 1,
+//!   "command": ["tar", "cf", "-", "/usr/share/doc"],
+//!   "exit_status": 0,
+//!   "processes": 3,                 // process images that reported (fork children, execs)
+//!   "policy": {"name": "adaptive", "shared_phases": 0, "alone_phases": 812},
+//!   "modes": ["service threads on cores [1]"],
+//!   "isolated": false,              // a thread confined itself, so delegation stopped
+//!   "totals": {"calls": 0, "delegated": 0, "direct": 0, "errors": 0, "batches": 0},
+//!   "batch_sizes": {"1": 0, "2-3": 0, "4-7": 0, "8-15": 0, "16-31": 0, "32-63": 0, "64+": 0},
+//!   "declined": 0,                  // delegated calls that would have waited: run on their caller
+//!   "syscalls": {"read": {"nr": 0, "calls": 0, "delegated": 0, "direct": 0, "errors": 0,
+//!                         "mean_batch": 0.0}}
+//! }
+//! ```
+//!
+//! `calls = delegated + direct`; `mean_batch` is the mean size of the batches that a
+//! syscall's delegated calls ran in.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+/// One syscall's merged counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    /// Syscall number.
+    pub nr: u64,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls run by a service thread.
+    pub delegated: u64,
+    /// Calls run on the caller.
+    pub direct: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Sum over delegated calls of their batch's size.
+    pub batch_sum: u64,
+}
+
+/// Every process's statistics, merged.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Process images that reported.
+    pub processes: u64,
+    /// The policy's name.
+    pub policy: String,
+    /// Policy checks that chose to delegate / to run directly.
+    pub phases: (u64, u64),
+    /// Distinct runtime modes seen.
+    pub modes: Vec<String>,
+    /// Whether any process stopped delegating because a thread isolated itself.
+    pub isolated: bool,
+    /// Batches run by service threads.
+    pub batches: u64,
+    /// Batches by size.
+    pub batch_sizes: [u64; 7],
+    /// Calls handed back to their callers.
+    pub declined: u64,
+    /// By syscall name.
+    pub syscalls: BTreeMap<String, Row>,
+}
+
+fn num(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+impl Summary {
+    /// Reads and merges every `*.json` in `dir`. Files that do not parse are skipped
+    /// (a process killed while writing leaves at most a `.tmp`).
+    pub fn read_dir(dir: &Path) -> Summary {
+        let mut s = Summary::default();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return s;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Some(v) = std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                {
+                    s.add(&v);
+                }
+            }
+        }
+        s
+    }
+
+    /// Adds one process's file.
+    pub fn add(&mut self, v: &Value) {
+        self.processes += 1;
+        if let Some(p) = v.get("policy").and_then(Value::as_str) {
+            self.policy = p.to_string();
+        }
+        if let Some(phases) = v.get("phases") {
+            self.phases.0 += num(phases, "shared");
+            self.phases.1 += num(phases, "alone");
+        }
+        if let Some(m) = v.get("mode").and_then(Value::as_str) {
+            if !self.modes.iter().any(|x| x == m) {
+                self.modes.push(m.to_string());
+            }
+        }
+        self.isolated |= v.get("isolated").and_then(Value::as_bool).unwrap_or(false);
+        self.batches += num(v, "batches");
+        self.declined += num(v, "declined");
+        if let Some(sizes) = v.get("batch_sizes").and_then(Value::as_array) {
+            for (sum, n) in self.batch_sizes.iter_mut().zip(sizes) {
+                *sum += n.as_u64().unwrap_or(0);
+            }
+        }
+        if let Some(calls) = v.get("syscalls").and_then(Value::as_object) {
+            for (name, c) in calls {
+                let row = self.syscalls.entry(name.clone()).or_default();
+                row.nr = num(c, "nr");
+                row.calls += num(c, "calls");
+                row.delegated += num(c, "delegated");
+                row.direct += num(c, "direct");
+                row.errors += num(c, "errors");
+                row.batch_sum += num(c, "batch_sum");
+            }
+        }
+    }
+
+    /// The counters summed over every syscall.
+    pub fn totals(&self) -> Row {
+        self.syscalls.values().fold(Row::default(), |a, r| Row {
+            nr: 0,
+            calls: a.calls + r.calls,
+            delegated: a.delegated + r.delegated,
+            direct: a.direct + r.direct,
+            errors: a.errors + r.errors,
+            batch_sum: a.batch_sum + r.batch_sum,
+        })
+    }
+
+    /// The `strace -c`-style table.
+    pub fn table(&self) -> String {
+        let mean = |r: &Row| {
+            if r.delegated == 0 {
+                0.0
+            } else {
+                r.batch_sum as f64 / r.delegated as f64
+            }
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "flexsc: {} process image(s); policy {}; {}",
+            self.processes,
+            if self.policy.is_empty() { "?" } else { &self.policy },
+            if self.modes.is_empty() {
+                "no runtime reported".to_string()
+            } else {
+                self.modes.join(" / ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "{:>10} {:>10} {:>10} {:>8} {:>6}  syscall",
+            "calls", "delegated", "direct", "errors", "batch"
+        );
+        let rule = format!(
+            "{:->10} {:->10} {:->10} {:->8} {:->6}  {:->16}\n",
+            "", "", "", "", "", ""
+        );
+        out.push_str(&rule);
+        let mut rows: Vec<(&String, &Row)> = self.syscalls.iter().collect();
+        rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(b.0)));
+        for (name, r) in rows {
+            let _ = writeln!(
+                out,
+                "{:>10} {:>10} {:>10} {:>8} {:>6.1}  {}",
+                r.calls,
+                r.delegated,
+                r.direct,
+                r.errors,
+                mean(r),
+                name
+            );
+        }
+        out.push_str(&rule);
+        let t = self.totals();
+        let _ = writeln!(
+            out,
+            "{:>10} {:>10} {:>10} {:>8} {:>6.1}  total",
+            t.calls,
+            t.delegated,
+            t.direct,
+            t.errors,
+            mean(&t)
+        );
+        let _ = writeln!(
+            out,
+            "batches: {}; sizes 1:{} 2-3:{} 4-7:{} 8-15:{} 16-31:{} 32-63:{} 64+:{}; declined: {}; policy checks: {} shared, {} alone{}",
+            self.batches,
+            self.batch_sizes[0],
+            self.batch_sizes[1],
+            self.batch_sizes[2],
+            self.batch_sizes[3],
+            self.batch_sizes[4],
+            self.batch_sizes[5],
+            self.batch_sizes[6],
+            self.declined,
+            self.phases.0,
+            self.phases.1,
+            if self.isolated { "; delegation stopped: a thread isolated itself" } else { "" }
+        );
+        out
+    }
+
+    /// The JSON document (see the module docs).
+    pub fn json(&self, command: &[String], exit_status: i32) -> Value {
+        let t = self.totals();
+        let syscalls: serde_json::Map<String, Value> = self
+            .syscalls
+            .iter()
+            .map(|(name, r)| {
+                let mean = if r.delegated == 0 {
+                    0.0
+                } else {
+                    r.batch_sum as f64 / r.delegated as f64
+                };
+                (
+                    name.clone(),
+                    json!({"nr": r.nr, "calls": r.calls, "delegated": r.delegated, "direct": r.direct,
+                           "errors": r.errors, "mean_batch": mean}),
+                )
+            })
+            .collect();
+        let b = &self.batch_sizes;
+        json!({
+            "version": 1,
+            "command": command,
+            "exit_status": exit_status,
+            "processes": self.processes,
+            "policy": {"name": self.policy, "shared_phases": self.phases.0, "alone_phases": self.phases.1},
+            "modes": self.modes,
+            "isolated": self.isolated,
+            "totals": {"calls": t.calls, "delegated": t.delegated, "direct": t.direct, "errors": t.errors,
+                       "batches": self.batches},
+            "batch_sizes": {"1": b[0], "2-3": b[1], "4-7": b[2], "8-15": b[3], "16-31": b[4], "32-63": b[5], "64+": b[6]},
+            "declined": self.declined,
+            "syscalls": syscalls,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_processes() {
+        let mut s = Summary::default();
+        let one = json!({"pid": 1, "policy": "always", "mode": "m", "phases": {"shared": 1, "alone": 2},
+            "batches": 3, "batch_sizes": [3, 0, 0, 0, 0, 0, 0], "declined": 0,
+            "syscalls": {"read": {"nr": 0, "calls": 5, "delegated": 3, "direct": 2, "errors": 1, "batch_sum": 3}}});
+        s.add(&one);
+        s.add(&one);
+        assert_eq!(s.processes, 2);
+        let t = s.totals();
+        assert_eq!((t.calls, t.delegated, t.direct, t.errors), (10, 6, 4, 2));
+        let j = s.json(&["x".into()], 0);
+        assert_eq!(j["totals"]["calls"], 10);
+        assert_eq!(j["totals"]["batches"], 6);
+        assert_eq!(j["syscalls"]["read"]["mean_batch"], 1.0);
+        assert!(s.table().contains("read"));
+    }
+}
