@@ -5,7 +5,7 @@
 //! | `FLEXSC_CPUS` | cores for service threads, one thread per core | `3`, `2-3`, `0,2-3` | the highest-numbered core the process may use |
 //! | `FLEXSC_WORKERS` | the most threads that run calls which may block | `1`..=`4096` | 64 |
 //! | `FLEXSC_IDLE_SPIN_US` | how long an idle service thread spins before it sleeps | `0`..=`1000000` (µs) | 50 |
-//! | `FLEXSC_WAIT_SPINS` | how many times a waiting caller polls before it sleeps | `0`..=`100000000` | 20000 |
+//! | `FLEXSC_WAIT_SPINS` | how many times a waiting caller polls before it yields, then sleeps | `0`..=`100000000` | 256 |
 
 use std::fmt;
 use std::time::Duration;
@@ -59,7 +59,7 @@ impl Default for Config {
             cpus: None,
             workers: 64,
             idle_spin: Duration::from_micros(50),
-            wait_spins: 20_000,
+            wait_spins: 256,
         }
     }
 }

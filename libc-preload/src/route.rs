@@ -18,7 +18,7 @@ use flexsc_kernel_side::{Blocking, Builder, Config, Runtime};
 use flexsc_shim::table::{classify, Class};
 use flexsc_shim::Submitter;
 
-use crate::policy::{Policy, Window};
+use crate::policy::{ticks, Decision, Policy, Window};
 
 /// The process's runtime (replaced in a forked child). Null when disabled.
 static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
@@ -260,33 +260,50 @@ unsafe fn route_in(l: &Local, nr: i64, args: [u64; 6], real: impl FnOnce() -> i6
         Class::Block => attemptable(nr),
         Class::Caller | Class::Isolate => false,
     };
-    let delegate = delegable
-        && !ISOLATED.load(Ordering::Relaxed)
-        && match policy() {
-            Policy::Always => true,
-            Policy::Never => false,
-            Policy::Adaptive => {
-                let mut w = l.window.get();
-                let shared = w.tick(l.tid.get());
-                l.window.set(w);
-                shared
-            }
+    let decision = match policy() {
+        _ if !delegable || ISOLATED.load(Ordering::Relaxed) => Decision {
+            delegate: false,
+            sample: false,
+        },
+        Policy::Always => Decision {
+            delegate: true,
+            sample: false,
+        },
+        Policy::Never => Decision {
+            delegate: false,
+            sample: false,
+        },
+        Policy::Adaptive => {
+            let mut w = l.window.get();
+            let d = w.tick(l.tid.get());
+            l.window.set(w);
+            d
         }
-        && serving();
-    if delegate {
+    };
+    let start = if decision.sample { ticks() } else { 0 };
+    let delegate = decision.delegate && serving();
+    let ret = if delegate {
         // SAFETY: forwarded: the call `real` would have made.
-        let ret = unsafe { sub.call(nr as u64, args) };
-        if (-4095..0).contains(&ret) {
-            set_errno(-ret as i32);
-            return -1;
+        let raw = unsafe { sub.call(nr as u64, args) };
+        if (-4095..0).contains(&raw) {
+            set_errno(-raw as i32);
+            -1
+        } else {
+            raw
         }
-        return ret;
-    }
-    let ret = real();
-    let raw = if ret == -1 { -(errno() as i64) } else { ret };
-    sub.count_direct(nr as u64, raw);
-    if class == Class::Isolate && ret != -1 {
-        ISOLATED.store(true, Ordering::Relaxed);
+    } else {
+        let ret = real();
+        let raw = if ret == -1 { -(errno() as i64) } else { ret };
+        sub.count_direct(nr as u64, raw);
+        if class == Class::Isolate && ret != -1 {
+            ISOLATED.store(true, Ordering::Relaxed);
+        }
+        ret
+    };
+    if decision.sample {
+        let mut w = l.window.get();
+        w.record(delegate, ticks().wrapping_sub(start));
+        l.window.set(w);
     }
     ret
 }

@@ -5,7 +5,7 @@
 //! counts and is rewritten in place if the process writes again (a failed exec, then exit),
 //! so nothing is counted twice. `flexsc run` merges the files of every process of the run.
 //!
-//! One file: `{"pid", "policy", "mode", "isolated", "phases": {"shared", "alone"},
+//! One file: `{"pid", "policy", "mode", "isolated", "phases": {"shared", "alone", "slower"},
 //! "batches", "batched_entries", "batch_sizes": [7], "declined",
 //! "syscalls": {name: {"nr", "calls", "delegated", "direct", "errors", "batch_sum"}}}`.
 
@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use crate::policy::{ALONE_PHASES, SHARED_PHASES};
+use crate::policy::{ALONE_PHASES, SHARED_PHASES, SLOWER_PHASES};
 use crate::route::{isolated, policy_name, quietly, runtime};
 
 /// The file this process image writes, chosen on first write.
@@ -53,13 +53,14 @@ pub fn write() {
         let mut out = String::with_capacity(8192);
         let _ = write!(
             out,
-            "{{\"pid\":{},\"policy\":\"{}\",\"mode\":{},\"isolated\":{},\"phases\":{{\"shared\":{},\"alone\":{}}},",
+            "{{\"pid\":{},\"policy\":\"{}\",\"mode\":{},\"isolated\":{},\"phases\":{{\"shared\":{},\"alone\":{},\"slower\":{}}},",
             std::process::id(),
             policy_name(),
             json_string(&stats.mode.to_string()),
             isolated(),
             SHARED_PHASES.load(Ordering::Relaxed),
             ALONE_PHASES.load(Ordering::Relaxed),
+            SLOWER_PHASES.load(Ordering::Relaxed),
         );
         let _ = write!(
             out,

@@ -40,7 +40,9 @@
 //! application scribbling over its own page is a logic error, never undefined behaviour in
 //! the service thread.
 
-use crate::primitive::{futex_wait, futex_wake, spin_hint, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{
+    futex_wait, futex_wake, spin_hint, yield_now, AtomicI64, AtomicU32, AtomicU64, Ordering,
+};
 
 /// The entry is unused; its owner may post into it.
 pub const FREE: u32 = 0;
@@ -54,6 +56,9 @@ pub const DONE: u32 = 3;
 pub const DECLINED: u32 = 4;
 /// Flag: the owner sleeps on the status word and must be woken on completion.
 pub const PARKED: u32 = 1 << 8;
+/// How many times a waiting owner yields its core before it sleeps.
+pub const YIELDS: u32 = if cfg!(loom) { 1 } else { 64 };
+
 /// The bits of the status word that hold the state.
 pub const STATE_MASK: u32 = 0xff;
 
@@ -220,11 +225,20 @@ impl Entry {
         }
     }
 
-    /// Owner: waits for the outcome, spinning `spins` times before sleeping on a futex.
+    /// Owner: waits for the outcome: polls `spins` times, then yields the core up to
+    /// [`YIELDS`] times (when threads outnumber cores, the service thread or another
+    /// submitter may need this core more than a spinning waiter does), then sleeps on a
+    /// futex.
     pub fn wait(&self, spins: u32) -> Outcome {
         for _ in 0..spins {
             match self.poll() {
                 Outcome::Pending => spin_hint(),
+                done => return done,
+            }
+        }
+        for _ in 0..YIELDS {
+            match self.poll() {
+                Outcome::Pending => yield_now(),
                 done => return done,
             }
         }

@@ -20,6 +20,16 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
 }
 
+/// Gives the core to another runnable thread (a raw `sched_yield`: never through an
+/// interposed libc).
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    crate::sys::sched_yield();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
 /// Sleeps while `word` holds `expected`. May return spuriously; callers re-check.
 #[cfg(not(loom))]
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {

@@ -47,7 +47,7 @@ impl Default for SubmitOptions {
     fn default() -> Self {
         SubmitOptions {
             direct_only: false,
-            wait_spins: 20_000,
+            wait_spins: 256,
         }
     }
 }

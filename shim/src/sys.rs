@@ -110,3 +110,9 @@ pub fn gettid() -> i32 {
     // SAFETY: gettid has no arguments and no side effects.
     unsafe { syscall6(libc::SYS_gettid as u64, [0; 6]) as i32 }
 }
+
+/// Yields the calling thread's core.
+pub fn sched_yield() {
+    // SAFETY: sched_yield has no arguments and no effect but scheduling.
+    let _ = unsafe { syscall6(libc::SYS_sched_yield as u64, [0; 6]) };
+}

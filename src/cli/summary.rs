@@ -10,7 +10,9 @@
 //!   "command": ["tar", "cf", "-", "/usr/share/doc"],
 //!   "exit_status": 0,
 //!   "processes": 3,                 // process images that reported (fork children, execs)
-//!   "policy": {"name": "adaptive", "shared_phases": 0, "alone_phases": 812},
+//!   "policy": {"name": "adaptive", "shared_phases": 0, "alone_phases": 812, "slower_phases": 0},
+//!                                   // policy checks: delegated (shared phase), direct (no
+//!                                   // other hot thread), direct (delegation measured slower)
 //!   "modes": ["service threads on cores [1]"],
 //!   "isolated": false,              // a thread confined itself, so delegation stopped
 //!   "totals": {"calls": 0, "delegated": 0, "direct": 0, "errors": 0, "batches": 0},
@@ -54,8 +56,8 @@ pub struct Summary {
     pub processes: u64,
     /// The policy's name.
     pub policy: String,
-    /// Policy checks that chose to delegate / to run directly.
-    pub phases: (u64, u64),
+    /// Policy checks that chose: to delegate / direct, alone / direct, measured slower.
+    pub phases: (u64, u64, u64),
     /// Distinct runtime modes seen.
     pub modes: Vec<String>,
     /// Whether any process stopped delegating because a thread isolated itself.
@@ -105,6 +107,7 @@ impl Summary {
         if let Some(phases) = v.get("phases") {
             self.phases.0 += num(phases, "shared");
             self.phases.1 += num(phases, "alone");
+            self.phases.2 += num(phases, "slower");
         }
         if let Some(m) = v.get("mode").and_then(Value::as_str) {
             if !self.modes.iter().any(|x| x == m) {
@@ -202,7 +205,7 @@ impl Summary {
         );
         let _ = writeln!(
             out,
-            "batches: {}; sizes 1:{} 2-3:{} 4-7:{} 8-15:{} 16-31:{} 32-63:{} 64+:{}; declined: {}; policy checks: {} shared, {} alone{}",
+            "batches: {}; sizes 1:{} 2-3:{} 4-7:{} 8-15:{} 16-31:{} 32-63:{} 64+:{}; declined: {}; policy checks: {} delegate, {} alone, {} slower{}",
             self.batches,
             self.batch_sizes[0],
             self.batch_sizes[1],
@@ -214,6 +217,7 @@ impl Summary {
             self.declined,
             self.phases.0,
             self.phases.1,
+            self.phases.2,
             if self.isolated { "; delegation stopped: a thread isolated itself" } else { "" }
         );
         out
@@ -244,7 +248,8 @@ impl Summary {
             "command": command,
             "exit_status": exit_status,
             "processes": self.processes,
-            "policy": {"name": self.policy, "shared_phases": self.phases.0, "alone_phases": self.phases.1},
+            "policy": {"name": self.policy, "shared_phases": self.phases.0, "alone_phases": self.phases.1,
+                       "slower_phases": self.phases.2},
             "modes": self.modes,
             "isolated": self.isolated,
             "totals": {"calls": t.calls, "delegated": t.delegated, "direct": t.direct, "errors": t.errors,
