@@ -9,7 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PROGRAMS: &[(&str, &str)] = &[
-    ("dd_64B_x2M", "dd if=/dev/zero of=/dev/null bs=64 count=2000000 status=none"),
+    (
+        "dd_64B_x2M",
+        "dd if=/dev/zero of=/dev/null bs=64 count=2000000 status=none",
+    ),
     ("find_usr", "find /usr -type f > /dev/null"),
     ("tar_doc", "tar cf - /usr/share/doc 2>/dev/null > /dev/null"),
 ];
@@ -43,7 +46,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let runs: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5);
     let policy = args.get(1).cloned().unwrap_or_else(|| "adaptive".into());
     let lib = library();
@@ -59,7 +65,12 @@ fn main() {
             flexsc.push(time(cmd, Some((&lib, &policy))));
         }
         let (n, f) = (median(native), median(flexsc));
-        println!("| {name} | {:.1} ms | {:.1} ms | {:.3} |", ms(n), ms(f), f.as_secs_f64() / n.as_secs_f64());
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.3} |",
+            ms(n),
+            ms(f),
+            f.as_secs_f64() / n.as_secs_f64()
+        );
     }
 }
 
