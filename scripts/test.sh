@@ -3,6 +3,6 @@
 # protocol (a separate build: loom swaps in its own atomics under --cfg loom).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --all-targets
+cargo test --workspace
 echo "== loom models (shim) =="
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p flexsc-shim --release --lib loom

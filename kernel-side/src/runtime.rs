@@ -313,17 +313,19 @@ pub struct SyscallStats {
     pub direct: u64,
     /// Calls that returned an error.
     pub errors: u64,
-    /// Sum over delegated calls of the size of the batch each ran in.
+    /// Sum over calls that ran in a batch of the size of that batch.
     pub batch_sum: u64,
+    /// Calls that ran in a batch (delegated, or handed back to their caller from one).
+    pub batched: u64,
 }
 
 impl SyscallStats {
-    /// Mean size of the batches this syscall's delegated calls ran in (0 if none).
+    /// Mean size of the batches this syscall's calls ran in (0 if none did).
     pub fn mean_batch(&self) -> f64 {
-        if self.delegated == 0 {
+        if self.batched == 0 {
             0.0
         } else {
-            self.batch_sum as f64 / self.delegated as f64
+            self.batch_sum as f64 / self.batched as f64
         }
     }
 }
@@ -360,8 +362,13 @@ impl Stats {
             }
         }
         for service in services {
-            for (sum, b) in syscalls.iter_mut().zip(service.batch_sum.iter()) {
+            for ((sum, b), n) in syscalls
+                .iter_mut()
+                .zip(service.batch_sum.iter())
+                .zip(service.batched.iter())
+            {
                 sum.batch_sum += b.load(Relaxed);
+                sum.batched += n.load(Relaxed);
             }
         }
         let b = shared.batches();
@@ -386,6 +393,7 @@ impl Stats {
                 direct: a.direct + s.direct,
                 errors: a.errors + s.errors,
                 batch_sum: a.batch_sum + s.batch_sum,
+                batched: a.batched + s.batched,
             })
     }
 

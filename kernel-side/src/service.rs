@@ -143,10 +143,11 @@ impl ServiceThread {
         shared.pass_end();
         if n > 0 {
             shared.batches().record(n);
-            let sums = &self.counters.batch_sum;
+            let c = &*self.counters;
             for &(_, _, nr, _) in self.batch.iter() {
-                let sum = &sums[(nr as usize).min(COUNTED_NRS - 1)];
-                sum.store(sum.load(Relaxed) + n as u64, Relaxed);
+                let row = (nr as usize).min(COUNTED_NRS - 1);
+                c.batch_sum[row].store(c.batch_sum[row].load(Relaxed) + n as u64, Relaxed);
+                c.batched[row].store(c.batched[row].load(Relaxed) + 1, Relaxed);
             }
         }
         n
@@ -210,12 +211,17 @@ pub struct ServiceCounters {
     /// For each syscall number, the sum over its delegated calls of the size of the batch
     /// each was in: divided by the delegated count, the mean batch size of that syscall.
     pub batch_sum: Box<[AtomicU64]>,
+    /// For each syscall number, how many of its calls ran in a batch (delegated ones, and
+    /// ones handed back to their caller).
+    pub batched: Box<[AtomicU64]>,
 }
 
 impl Default for ServiceCounters {
     fn default() -> Self {
+        let row = || (0..COUNTED_NRS).map(|_| AtomicU64::new(0)).collect();
         ServiceCounters {
-            batch_sum: (0..COUNTED_NRS).map(|_| AtomicU64::new(0)).collect(),
+            batch_sum: row(),
+            batched: row(),
         }
     }
 }

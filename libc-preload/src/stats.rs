@@ -7,7 +7,7 @@
 //!
 //! One file: `{"pid", "policy", "mode", "isolated", "phases": {"shared", "alone", "slower"},
 //! "batches", "batched_entries", "batch_sizes": [7], "declined",
-//! "syscalls": {name: {"nr", "calls", "delegated", "direct", "errors", "batch_sum"}}}`.
+//! "syscalls": {name: {"nr", "calls", "delegated", "direct", "errors", "batch_sum", "batched"}}}`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -74,7 +74,7 @@ pub fn write() {
                 .unwrap_or(format!("syscall_{nr}"));
             let _ = write!(
                 out,
-                "{}\"{}\":{{\"nr\":{},\"calls\":{},\"delegated\":{},\"direct\":{},\"errors\":{},\"batch_sum\":{}}}",
+                "{}\"{}\":{{\"nr\":{},\"calls\":{},\"delegated\":{},\"direct\":{},\"errors\":{},\"batch_sum\":{},\"batched\":{}}}",
                 if first { "" } else { "," },
                 name,
                 nr,
@@ -82,7 +82,8 @@ pub fn write() {
                 s.delegated,
                 s.direct,
                 s.errors,
-                s.batch_sum
+                s.batch_sum,
+                s.batched
             );
             first = false;
         }

@@ -24,7 +24,8 @@
 //! ```
 //!
 //! `calls = delegated + direct`; `mean_batch` is the mean size of the batches that a
-//! syscall's delegated calls ran in.
+//! syscall's calls ran in (delegated ones, and ones a service thread handed back because
+//! they would have waited).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,8 +46,21 @@ pub struct Row {
     pub direct: u64,
     /// Calls that failed.
     pub errors: u64,
-    /// Sum over delegated calls of their batch's size.
+    /// Sum over calls that ran in a batch of that batch's size.
     pub batch_sum: u64,
+    /// Calls that ran in a batch.
+    pub batched: u64,
+}
+
+impl Row {
+    /// Mean size of the batches this syscall's calls ran in (0 if none did).
+    pub fn mean_batch(&self) -> f64 {
+        if self.batched == 0 {
+            0.0
+        } else {
+            self.batch_sum as f64 / self.batched as f64
+        }
+    }
 }
 
 /// Every process's statistics, merged.
@@ -131,6 +145,7 @@ impl Summary {
                 row.direct += num(c, "direct");
                 row.errors += num(c, "errors");
                 row.batch_sum += num(c, "batch_sum");
+                row.batched += num(c, "batched");
             }
         }
     }
@@ -144,6 +159,7 @@ impl Summary {
             direct: a.direct + r.direct,
             errors: a.errors + r.errors,
             batch_sum: a.batch_sum + r.batch_sum,
+            batched: a.batched + r.batched,
         })
     }
 
@@ -270,7 +286,8 @@ mod tests {
         let mut s = Summary::default();
         let one = json!({"pid": 1, "policy": "always", "mode": "m", "phases": {"shared": 1, "alone": 2},
             "batches": 3, "batch_sizes": [3, 0, 0, 0, 0, 0, 0], "declined": 0,
-            "syscalls": {"read": {"nr": 0, "calls": 5, "delegated": 3, "direct": 2, "errors": 1, "batch_sum": 3}}});
+            "syscalls": {"read": {"nr": 0, "calls": 5, "delegated": 3, "direct": 2, "errors": 1, "batch_sum": 3,
+                "batched": 3}}});
         s.add(&one);
         s.add(&one);
         assert_eq!(s.processes, 2);
