@@ -11,7 +11,8 @@
 //! The direct path calls the real libc function, not the bare syscall, so cancellation
 //! points, glibc's own argument handling and errno behave exactly as without us.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use flexsc_kernel_side::{Blocking, Builder, Config, Runtime};
@@ -36,7 +37,11 @@ static ISOLATED: AtomicBool = AtomicBool::new(false);
 static KEY: AtomicU32 = AtomicU32::new(u32::MAX);
 
 struct Local {
-    submitter: Cell<*mut Submitter>,
+    /// This thread's submitter, in the thread's own static TLS: no allocation. Only the
+    /// owning thread touches it, never re-entrantly (`busy`), and the pthread key's
+    /// destructor drops it at thread exit (`ManuallyDrop`: no TLS destructor registration,
+    /// which could allocate).
+    submitter: UnsafeCell<ManuallyDrop<Option<Submitter>>>,
     generation: Cell<u32>,
     /// Inside the shim (re-entry from a signal handler, or our own calls): run directly.
     busy: Cell<bool>,
@@ -49,7 +54,7 @@ struct Local {
 thread_local! {
     static LOCAL: Local = const {
         Local {
-            submitter: Cell::new(std::ptr::null_mut()),
+            submitter: UnsafeCell::new(ManuallyDrop::new(None)),
             generation: Cell::new(0),
             busy: Cell::new(false),
             direct: Cell::new(false),
@@ -90,6 +95,17 @@ pub fn init() {
     if let Err(e) = build_runtime(config) {
         eprintln!("flexsc: cannot start the runtime ({e}); running system calls directly");
         return;
+    }
+    // Under `always` the service threads start now, so the interposed path never has to
+    // spawn one (spawning allocates). Under `adaptive` they start at the first shared
+    // phase: the one allocation an interposed call can make, once per process, and only
+    // in a process that is busy with system calls on two threads.
+    if policy() == Policy::Always {
+        if let Some(rt) = runtime() {
+            if let Err(e) = rt.start() {
+                eprintln!("flexsc: cannot start service threads ({e}); running system calls directly");
+            }
+        }
     }
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: creates a key with a destructor that only runs for non-null values.
@@ -136,34 +152,39 @@ pub fn after_fork_child() {
     if build_runtime(config).is_err() {
         ENABLED.store(false, Ordering::Release);
     }
-    LOCAL.with(|l| l.submitter.set(std::ptr::null_mut()));
+    // The forking thread's submitter belongs to the parent's runtime: forget it (its page
+    // and locks are the parent's business).
+    LOCAL.with(|l| {
+        // SAFETY: this thread's own slot; nothing else runs on this thread now.
+        std::mem::forget(unsafe { (*l.submitter.get()).take() });
+    });
 }
 
-unsafe extern "C" fn release_submitter(ptr: *mut libc::c_void) {
-    let sub = ptr as *mut Submitter;
-    LOCAL.with(|l| {
+unsafe extern "C" fn release_submitter(slot: *mut libc::c_void) {
+    let slot = slot as *mut ManuallyDrop<Option<Submitter>>;
+    let current = LOCAL.with(|l| {
         l.busy.set(true);
-        if l.submitter.get() == sub {
-            l.submitter.set(std::ptr::null_mut());
-        }
+        l.generation.get() == GENERATION.load(Ordering::Acquire)
     });
-    // A submitter of an older generation belongs to the parent's runtime: leave it.
-    if sub.is_null() || LOCAL.with(|l| l.generation.get()) != GENERATION.load(Ordering::Acquire) {
-        return;
+    // SAFETY: the key's value is this thread's own TLS slot (set in `submitter()`), and
+    // the thread is exiting: nothing else uses the slot.
+    let sub = unsafe { (*slot).take() };
+    if current {
+        drop(sub);
+    } else {
+        // A submitter of an older generation belongs to the parent's runtime: leave it.
+        std::mem::forget(sub);
     }
-    // SAFETY: `ptr` came from `Box::into_raw` in `submitter()`, and the key's value is
-    // cleared before this runs, so it is dropped once.
-    drop(unsafe { Box::from_raw(sub) });
 }
 
 /// This thread's submitter, created on first use. None when the thread must run directly.
-fn submitter(l: &Local) -> Option<&'static mut Submitter> {
+#[allow(clippy::mut_from_ref)] // the slot is this thread's own, and `busy` rules out re-entry
+fn submitter(l: &Local) -> Option<&mut Submitter> {
     let generation = GENERATION.load(Ordering::Acquire);
-    let sub = l.submitter.get();
-    if !sub.is_null() && l.generation.get() == generation {
-        // SAFETY: created below for this thread, freed only by the thread's key
-        // destructor; the thread-local is not shared.
-        return Some(unsafe { &mut *sub });
+    // SAFETY: this thread's own slot; `route` holds `busy`, so no other borrow exists.
+    let slot = unsafe { &mut *l.submitter.get() };
+    if slot.is_some() && l.generation.get() == generation {
+        return slot.as_mut();
     }
     if l.direct.get() {
         return None;
@@ -175,18 +196,17 @@ fn submitter(l: &Local) -> Option<&'static mut Submitter> {
     let rt = runtime()?;
     match rt.submitter() {
         Ok(s) => {
-            let sub = Box::into_raw(Box::new(s));
-            l.submitter.set(sub);
+            // A stale submitter (forked child) was forgotten in `after_fork_child`.
+            **slot = Some(s);
             l.generation.set(generation);
-            // SAFETY: gettid has no arguments.
-            l.tid.set(unsafe { libc::syscall(libc::SYS_gettid) } as u32);
+            l.tid.set(flexsc_shim::sys::gettid() as u32);
             let key = KEY.load(Ordering::Relaxed);
             if key != u32::MAX {
-                // SAFETY: a valid key; the value is our own pointer.
-                unsafe { libc::pthread_setspecific(key, sub as *const libc::c_void) };
+                // SAFETY: a valid key; the value is this thread's slot, which lives as long
+                // as the thread.
+                unsafe { libc::pthread_setspecific(key, l.submitter.get() as *const libc::c_void) };
             }
-            // SAFETY: just created, owned by this thread.
-            Some(unsafe { &mut *sub })
+            slot.as_mut()
         }
         Err(e) => {
             l.direct.set(true);

@@ -46,20 +46,22 @@ impl Counters {
     }
 }
 
-/// What one page's mapping holds.
+/// What one page's mapping holds: everything a thread's page needs lives in the mapping,
+/// so giving a thread a page never calls the allocator (the LD_PRELOAD library's first
+/// interposed call on a thread must not).
 #[repr(C)]
 struct PageMemory {
     entries: [Entry; ENTRIES_PER_PAGE],
+    /// Entries posted and not yet taken by a service thread, one bit each. The owner sets
+    /// bits (`Release`, after the entry's own `Release` store); a service thread takes
+    /// them all with an `Acquire` swap. On a line of its own.
+    pending: CachePadded<AtomicU64>,
     counters: [Counters; COUNTED_NRS],
 }
 
-/// A syscall page and its doorbell bits.
+/// A syscall page: a handle on its mapping (entries, doorbell bits, counters).
 pub struct SyscallPage {
     mem: NonNull<PageMemory>,
-    /// Entries posted and not yet taken by a service thread, one bit each. The owner sets
-    /// bits (`Release`, after the entry's own `Release` store); a service thread takes
-    /// them all with an `Acquire` swap.
-    pending: CachePadded<AtomicU64>,
 }
 
 // SAFETY: the mapping is only reached through atomics; see `entry` for the protocol.
@@ -70,10 +72,7 @@ unsafe impl Sync for SyscallPage {}
 impl SyscallPage {
     /// Maps a new page of FREE entries and zeroed counters.
     pub fn new() -> io::Result<Self> {
-        Ok(SyscallPage {
-            mem: Self::map()?,
-            pending: CachePadded::new(AtomicU64::new(0)),
-        })
+        Ok(SyscallPage { mem: Self::map()? })
     }
 
     #[cfg(not(loom))]
@@ -87,6 +86,7 @@ impl SyscallPage {
     fn map() -> io::Result<NonNull<PageMemory>> {
         let mem = Box::new(PageMemory {
             entries: [(); ENTRIES_PER_PAGE].map(|_| Entry::new()),
+            pending: CachePadded::new(AtomicU64::new(0)),
             counters: std::array::from_fn(|_| Counters::default()),
         });
         Ok(NonNull::from(Box::leak(mem)))
@@ -117,21 +117,28 @@ impl SyscallPage {
     /// caller must ring the runtime's doorbell for this page.
     #[inline]
     pub(crate) fn mark_pending(&self, bits: u64) -> bool {
-        self.pending.fetch_or(bits, Ordering::Release) == 0
+        self.pending().fetch_or(bits, Ordering::Release) == 0
+    }
+
+    #[inline]
+    fn pending(&self) -> &AtomicU64 {
+        // SAFETY: as in `entry`.
+        unsafe { &self.mem.as_ref().pending }
     }
 
     /// The posted bits, without taking them (for statistics and benches).
     pub fn pending_bits(&self) -> u64 {
-        self.pending.load(Ordering::Relaxed)
+        self.pending().load(Ordering::Relaxed)
     }
 
     /// Service thread: takes every posted bit.
     #[inline]
     pub fn take_pending(&self) -> u64 {
-        if self.pending.load(Ordering::Relaxed) == 0 {
+        let pending = self.pending();
+        if pending.load(Ordering::Relaxed) == 0 {
             return 0;
         }
-        self.pending.swap(0, Ordering::Acquire)
+        pending.swap(0, Ordering::Acquire)
     }
 }
 
@@ -156,7 +163,8 @@ mod tests {
     #[test]
     fn entries_fill_one_page() {
         assert_eq!(std::mem::size_of::<[Entry; ENTRIES_PER_PAGE]>(), 4096);
-        assert_eq!(std::mem::offset_of!(PageMemory, counters), 4096);
+        assert_eq!(std::mem::offset_of!(PageMemory, pending), 4096);
+        assert_eq!(std::mem::offset_of!(PageMemory, counters), 4096 + 128);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! the counters that say whether anything is still in flight.
 
 use std::io;
-use std::sync::atomic::{AtomicPtr, AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64};
+use std::sync::{Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
 
@@ -56,7 +56,9 @@ impl Default for SubmitOptions {
 pub struct Shared {
     /// How service threads find work and how submitters wake them.
     pub doorbell: Doorbell,
-    pages: Box<[AtomicPtr<SyscallPage>]>,
+    /// Every page handed out so far; allocated whole up front, so handing out a page
+    /// never calls the allocator.
+    pages: Box<[OnceLock<SyscallPage>]>,
     free: Mutex<FreeList>,
     options: SubmitOptions,
     /// Service threads inside a pass (between taking bits and finishing their batch).
@@ -97,7 +99,6 @@ impl BatchCounters {
     }
 }
 
-#[derive(Default)]
 struct FreeList {
     free: Vec<u32>,
     next: u32,
@@ -108,10 +109,11 @@ impl Shared {
     pub fn new(options: SubmitOptions) -> Self {
         Shared {
             doorbell: Doorbell::new(),
-            pages: (0..MAX_PAGES)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
-            free: Mutex::new(FreeList::default()),
+            pages: (0..MAX_PAGES).map(|_| OnceLock::new()).collect(),
+            free: Mutex::new(FreeList {
+                free: Vec::with_capacity(MAX_PAGES),
+                next: 0,
+            }),
             options,
             passes: CachePadded::new(AtomicU32::new(0)),
             finishing: CachePadded::new(StdAtomicU32::new(0)),
@@ -140,10 +142,10 @@ impl Shared {
         if index >= MAX_PAGES {
             return Err(RegisterError::TooManyThreads);
         }
-        let page = Box::new(SyscallPage::new().map_err(RegisterError::Map)?);
-        self.pages[index].store(Box::into_raw(page), std::sync::atomic::Ordering::Release);
+        let page = SyscallPage::new().map_err(RegisterError::Map)?;
+        let page = self.pages[index].get_or_init(|| page);
         list.next += 1;
-        Ok((index, self.page(index).expect("just stored")))
+        Ok((index, page))
     }
 
     /// Returns a page whose owner is gone. Its entries are all FREE.
@@ -157,10 +159,7 @@ impl Shared {
     /// owner exits.
     #[inline]
     pub fn page(&self, index: usize) -> Option<&SyscallPage> {
-        let ptr = self.pages.get(index)?.load(std::sync::atomic::Ordering::Acquire);
-        // SAFETY: a non-null pointer came from `Box::into_raw` in `acquire_page` and is
-        // freed only in `drop`, which needs `&mut self`.
-        unsafe { ptr.as_ref() }
+        self.pages.get(index)?.get()
     }
 
     /// Every page handed out so far (for statistics).
@@ -210,18 +209,5 @@ impl Shared {
             std::thread::yield_now();
         }
         true
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        for slot in self.pages.iter() {
-            let ptr = slot.load(std::sync::atomic::Ordering::Acquire);
-            if !ptr.is_null() {
-                // SAFETY: from `Box::into_raw`, dropped once, and `&mut self` proves no
-                // submitter or service thread holds the page.
-                drop(unsafe { Box::from_raw(ptr) });
-            }
-        }
     }
 }
