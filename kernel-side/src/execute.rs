@@ -130,7 +130,23 @@ struct Rw {
     vectored: bool,
 }
 
+/// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page).
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+/// The end of user address space on x86-64 with 4-level paging (`TASK_SIZE_MAX`).
+const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+
 unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
+    if !rw.vectored && rw.len > MAX_RW_COUNT {
+        // read/write check the whole length against the address space before clamping it;
+        // an iovec is clamped first. So a huge length answers EFAULT directly but would be
+        // read through an iovec: run the call itself. It fails at once unless the whole
+        // range fits in the address space, when it may wait like any read.
+        return match rw.buf.checked_add(rw.len) {
+            Some(end) if end <= TASK_SIZE_MAX => Step::HandOff(Resume::Whole),
+            // SAFETY: the caller's own call, which the kernel refuses before doing anything.
+            _ => Step::Done(unsafe { syscall6(nr, a) }),
+        };
+    }
     let one = libc::iovec {
         iov_base: rw.buf as *mut libc::c_void,
         iov_len: rw.len as usize,
@@ -174,9 +190,14 @@ unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
     match file_kind(rw.fd) {
         // The rest waits for the disk at most (or finds the end of the file at once).
         // SAFETY: the rest of the caller's transfer.
-        Kind::Disk => Step::Done(unsafe { resume(nr as u32, a, Resume::Rest { done: ret }) }),
-        Kind::Other if !rw.write => Step::Done(ret),
-        Kind::Other => {
+        Kind::Disk => Step::Done(unsafe { resume(nr as u32, a, Resume::DiskRest { done: ret }) }),
+        // A short read from a stream socket below its low-water mark: the blocking read
+        // would have waited for the mark.
+        Kind::Socket if !rw.write && !rw.vectored && below_low_water(rw.fd, ret) => {
+            Step::HandOff(Resume::Rest { done: ret })
+        }
+        Kind::Other | Kind::Socket if !rw.write => Step::Done(ret),
+        Kind::Other | Kind::Socket => {
             // A write that stopped short: a blocking write goes on until everything is
             // written, unless the fd is non-blocking, in which case the rest gets EAGAIN
             // at once and the short count stands, as it would directly.
@@ -213,6 +234,8 @@ unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step 
         if ret < wanted {
             return Step::HandOff(Resume::Rest { done: ret });
         }
+    } else if nr == libc::SYS_recvfrom as u64 && ret > 0 && ret < a[2] as i64 && below_low_water(a[0], ret) {
+        return Step::HandOff(Resume::Rest { done: ret });
     }
     Step::Done(ret)
 }
@@ -221,8 +244,15 @@ unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step 
 enum Kind {
     /// A regular file or block device: transfers wait for the disk at most.
     Disk,
-    /// A pipe, socket, FIFO, terminal or other device: transfers may wait for an event.
+    /// A socket: transfers may wait for an event, reads for the low-water mark.
+    Socket,
+    /// A pipe, FIFO, terminal or other device: transfers may wait for an event.
     Other,
+}
+
+/// Whether a short receive of `got` bytes stopped below the socket's low-water mark.
+fn below_low_water(fd: u64, got: i64) -> bool {
+    flexsc_shim::resume::rcvlowat(fd).is_some_and(|low| got < low)
 }
 
 fn file_kind(fd: u64) -> Kind {
@@ -236,9 +266,10 @@ fn file_kind(fd: u64) -> Kind {
         )
     };
     let fmt = st.st_mode & libc::S_IFMT;
-    if ret == 0 && (fmt == libc::S_IFREG || fmt == libc::S_IFBLK) {
-        Kind::Disk
-    } else {
-        Kind::Other
+    match fmt {
+        _ if ret != 0 => Kind::Other,
+        libc::S_IFREG | libc::S_IFBLK => Kind::Disk,
+        libc::S_IFSOCK => Kind::Socket,
+        _ => Kind::Other,
     }
 }

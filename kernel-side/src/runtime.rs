@@ -205,7 +205,7 @@ impl Runtime {
     }
 
     /// Starts the service threads, if the mode has any and they are not running yet.
-    /// Until they run, a submitter must not post (see [`Runtime::is_serving`]).
+    /// Until they run, submitters run every call on its caller.
     pub fn start(&self) -> std::io::Result<()> {
         let Mode::Service { cpus } = &self.mode else {
             return Ok(());
@@ -238,6 +238,7 @@ impl Runtime {
                 .push(counters);
         }
         self.started.store(true, Ordering::Release);
+        self.shared.set_serving();
         Ok(())
     }
 

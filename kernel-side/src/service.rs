@@ -160,7 +160,7 @@ impl ServiceThread {
         let entry = page.entry(slot);
         let counters = shared.batches();
         let done = match resume {
-            Resume::Rest { done } => done,
+            Resume::Rest { done } | Resume::DiskRest { done } => done,
             Resume::Whole | Resume::Disk => 0,
         };
         if self.blocking == Blocking::Caller {

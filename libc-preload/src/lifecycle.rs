@@ -17,6 +17,7 @@ use crate::route::{self, quietly};
 pub extern "C" fn constructor() {
     quietly(|| {
         crate::interpose::resolve_all();
+        crate::stats::init();
         route::init();
         // SAFETY: plain C callbacks that never unwind.
         unsafe {

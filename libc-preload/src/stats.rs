@@ -19,6 +19,16 @@ use crate::route::{isolated, policy_name, quietly, runtime};
 
 /// The file this process image writes, chosen on first write.
 static PATH: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+/// `FLEXSC_STATS_DIR`, read when the library loads: a program may clear its environment
+/// (nginx's workers keep only `TZ`) long before it exits.
+static DIR: Mutex<Option<std::ffi::OsString>> = Mutex::new(None);
+
+/// Remembers `FLEXSC_STATS_DIR` (from the constructor).
+pub fn init() {
+    if let Ok(mut dir) = DIR.lock() {
+        *dir = std::env::var_os("FLEXSC_STATS_DIR").filter(|d| !d.is_empty());
+    }
+}
 
 /// Forgets the file name: a forked child or an exec'd image writes its own.
 pub fn new_image() {
@@ -30,7 +40,7 @@ pub fn new_image() {
 /// Writes the statistics file, if `FLEXSC_STATS_DIR` is set.
 pub fn write() {
     quietly(|| {
-        let Some(dir) = std::env::var_os("FLEXSC_STATS_DIR") else {
+        let Some(dir) = DIR.lock().ok().and_then(|d| d.clone()) else {
             return;
         };
         let Some(rt) = runtime() else { return };

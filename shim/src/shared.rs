@@ -2,7 +2,7 @@
 //! the counters that say whether anything is still in flight.
 
 use std::io;
-use std::sync::atomic::{AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64};
 use std::sync::{Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
@@ -69,6 +69,14 @@ pub struct Shared {
     /// regular-file transfer) and are not finished yet. Blocking calls are not counted:
     /// exit does not wait for them, as it would not wait for a thread blocked in `read`.
     finishing: CachePadded<StdAtomicU32>,
+    /// Whether submitters may post: service threads run, and no thread of the process has
+    /// changed its identity or confinement. Read (Relaxed) on every post; written when the
+    /// runtime starts and when a thread isolates itself. A thread that inherits an
+    /// isolation (created after it) is ordered after the store by its creation; other
+    /// threads were not confined by it, so a stale `true` is still correct for them.
+    delegating: CachePadded<AtomicBool>,
+    /// Set once a thread isolated itself; `delegating` stays false from then on.
+    isolated: AtomicBool,
     /// Calls a service thread ran or handed on, and how many passes found work.
     batches: CachePadded<BatchCounters>,
 }
@@ -118,12 +126,41 @@ impl Shared {
             passes: CachePadded::new(AtomicU32::new(0)),
             finishing: CachePadded::new(StdAtomicU32::new(0)),
             batches: CachePadded::new(BatchCounters::default()),
+            delegating: CachePadded::new(AtomicBool::new(false)),
+            isolated: AtomicBool::new(false),
         }
     }
 
     /// The submit-side options.
     pub fn options(&self) -> SubmitOptions {
         self.options
+    }
+
+    /// Whether a post will be served: see the field's docs.
+    #[inline]
+    pub fn is_delegating(&self) -> bool {
+        self.delegating.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Service threads now run (called by the runtime once they do).
+    pub fn set_serving(&self) {
+        if !self.options.direct_only && !self.isolated.load(std::sync::atomic::Ordering::SeqCst) {
+            self.delegating.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A thread changed its credentials or confinement (setuid family, seccomp, Landlock,
+    /// unshare, ...). Threads it creates from now on inherit the change, and no submitter
+    /// can tell them apart, so the whole process stops delegating: every call runs on its
+    /// caller, with the caller's own credentials and filters.
+    pub fn isolate(&self) {
+        self.isolated.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.delegating.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a thread isolated itself.
+    pub fn is_isolated(&self) -> bool {
+        self.isolated.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Batch statistics, written by the service side.

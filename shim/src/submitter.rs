@@ -70,8 +70,8 @@ pub struct Submitter {
     free: u64,
     /// Entries posted since the last `submit`.
     unsubmitted: u64,
-    /// This thread changed its identity or confinement: every call runs on it from now on.
-    isolated: bool,
+    /// Entries this owner took back at shutdown and ran itself: counted as direct.
+    reclaimed: u64,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -92,7 +92,7 @@ impl Submitter {
             page,
             free: ALL_FREE,
             unsubmitted: 0,
-            isolated: false,
+            reclaimed: 0,
             _not_send: PhantomData,
         })
     }
@@ -108,10 +108,10 @@ impl Submitter {
         self.index
     }
 
-    /// Whether this thread stopped delegating because it changed its credentials or
-    /// confinement.
+    /// Whether delegation stopped because a thread of the process changed its
+    /// credentials or confinement (see [`Shared::isolate`]).
     pub fn is_isolated(&self) -> bool {
-        self.isolated
+        self.shared.is_isolated()
     }
 
     /// Runs system call `nr` with `args` and returns the raw result: the value, or a
@@ -195,7 +195,7 @@ impl Submitter {
     pub unsafe fn push(&mut self, nr: u64, args: [u64; 6]) -> Push {
         let class = classify(nr, &args);
         let delegable = matches!(class, Class::Delegate | Class::Block);
-        if !delegable || self.isolated || self.shared.options().direct_only {
+        if !delegable || !self.shared.is_delegating() {
             // SAFETY: forwarded.
             return Push::Ran(unsafe { self.run_here_classified(nr, args, class) });
         }
@@ -246,6 +246,7 @@ impl Submitter {
                 // SAFETY: the caller of `push` vouched for this call.
                 let ret = unsafe { sys::syscall6(nr as u64, args) };
                 entry.complete_by_owner(ret);
+                self.reclaimed |= 1 << slot;
             }
         }
     }
@@ -261,55 +262,52 @@ impl Submitter {
             self.free & (1 << slot) == 0,
             "ticket is not in flight on this page"
         );
-        let ret = match self.page().entry(slot).poll() {
-            Outcome::Pending => return None,
-            Outcome::Done(ret) => {
-                self.page().counters(ticket.nr as u64).record(true, ret);
-                ret
-            }
-            Outcome::Declined { done } => {
-                self.free |= 1 << slot;
-                // SAFETY: the caller of `push` vouched for this call.
-                return Some(unsafe { self.finish_declined(ticket, done) });
-            }
-        };
-        self.free |= 1 << slot;
-        Some(ret)
+        match self.page().entry(slot).poll() {
+            Outcome::Pending => None,
+            // SAFETY: the caller of `push` vouched for this call.
+            outcome => Some(unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }),
+        }
     }
 
-    /// Waits for a posted call and returns its result: spins first, then sleeps.
+    /// Waits for a posted call and returns its result: spins, yields, then sleeps.
     #[inline]
     pub fn wait(&mut self, ticket: Ticket) -> i64 {
         if let Some(ret) = self.poll(&ticket) {
             return ret;
         }
-        let spins = self.shared.options().wait_spins;
         let slot = ticket.slot as usize;
-        match self.page().entry(slot).wait(spins) {
+        let outcome = self.page().entry(slot).wait(self.shared.options().wait_spins);
+        // SAFETY: the caller of `push` vouched for this call.
+        unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }
+    }
+
+    /// Frees a finished entry and returns the call's result, counting where it ran: a
+    /// declined call (or its rest) runs here.
+    unsafe fn finish(&mut self, slot: usize, nr: u32, args: [u64; 6], outcome: Outcome) -> i64 {
+        let bit = 1u64 << slot;
+        self.free |= bit;
+        match outcome {
             Outcome::Done(ret) => {
-                self.page().counters(ticket.nr as u64).record(true, ret);
-                self.free |= 1 << slot;
+                let ran_here = self.reclaimed & bit != 0;
+                self.reclaimed &= !bit;
+                self.page().counters(nr as u64).record(!ran_here, ret);
                 ret
             }
-            Outcome::Declined { done } => {
-                self.free |= 1 << slot;
-                // SAFETY: the caller of `push` vouched for this call.
-                unsafe { self.finish_declined(&ticket, done) }
-            }
-            Outcome::Pending => unreachable!("Entry::wait returns only a final outcome"),
+            // SAFETY: forwarded from the caller.
+            Outcome::Declined { done } => unsafe { self.finish_declined(nr, args, done) },
+            Outcome::Pending => unreachable!("only final outcomes are finished"),
         }
     }
 
     /// Runs a declined call here: the whole call, or the rest after `done` bytes moved.
-    unsafe fn finish_declined(&mut self, ticket: &Ticket, done: i64) -> i64 {
+    unsafe fn finish_declined(&mut self, nr: u32, args: [u64; 6], done: i64) -> i64 {
         if done <= 0 {
             // SAFETY: forwarded.
-            return unsafe { self.run_here(ticket.nr as u64, ticket.args) };
+            return unsafe { self.run_here(nr as u64, args) };
         }
         // SAFETY: forwarded: the rest of the caller's own transfer.
-        let ret =
-            unsafe { crate::resume::resume(ticket.nr, ticket.args, crate::resume::Resume::Rest { done }) };
-        self.page().counters(ticket.nr as u64).record(true, ret);
+        let ret = unsafe { crate::resume::resume(nr, args, crate::resume::Resume::Rest { done }) };
+        self.page().counters(nr as u64).record(false, ret);
         ret
     }
 
@@ -344,7 +342,7 @@ impl Submitter {
         // SAFETY: forwarded from the caller's contract.
         let ret = unsafe { sys::syscall6(nr, args) };
         if class == Class::Isolate && ret >= 0 {
-            self.isolated = true;
+            self.shared.isolate();
         }
         self.page().counters(nr).record(false, ret);
         ret
@@ -355,24 +353,18 @@ impl Drop for Submitter {
     fn drop(&mut self) {
         self.submit();
         // Wait for every call still in flight: its buffers may be ours, and the page must
-        // be all FREE before another thread gets it.
+        // be all FREE before another thread gets it. Each is counted like any other.
         let spins = self.shared.options().wait_spins;
         let mut busy = !self.free & ALL_FREE;
         while busy != 0 {
             let slot = busy.trailing_zeros() as usize;
             busy &= busy - 1;
             let entry = self.page().entry(slot);
-            if let Outcome::Declined { done } = entry.wait(spins) {
-                let (nr, args) = entry.contents();
-                let how = if done > 0 {
-                    crate::resume::Resume::Rest { done }
-                } else {
-                    crate::resume::Resume::Whole
-                };
-                // SAFETY: the call was pushed under `push`'s contract; running it here is
-                // what a decline asks for.
-                let _ = unsafe { crate::resume::resume(nr, args, how) };
-            }
+            let (nr, args) = entry.contents();
+            let outcome = entry.wait(spins);
+            // SAFETY: the call was pushed under `push`'s contract; finishing a declined
+            // one here is what a decline asks for.
+            let _ = unsafe { self.finish(slot, nr, args, outcome) };
         }
         self.shared.release_page(self.index);
     }

@@ -273,6 +273,11 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
     let stats_dir = if want_stats {
         let dir = std::env::temp_dir().join(format!("flexsc-run-{}-{}", std::process::id(), nanos()));
         std::fs::create_dir_all(&dir).map_err(|e| RunError::Other(format!("{}: {e}", dir.display())))?;
+        // Processes of the run that switch to another user (nginx's workers run as
+        // nobody) must still be able to write their file: writable by all, not listable,
+        // sticky (as /tmp is), and gone at the end of the run.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1733))
+            .map_err(|e| RunError::Other(format!("{}: {e}", dir.display())))?;
         cmd.env("FLEXSC_STATS_DIR", &dir);
         Some(dir)
     } else {

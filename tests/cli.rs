@@ -1,0 +1,557 @@
+//! `flexsc run` as a command: exit statuses, options, `--stats` and `--json`, statically
+//! linked targets, a bad environment, and small C programs (compiled at test time with
+//! `cc`) that check errno, signals and threads natively and under `flexsc run`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use common::{
+    check_consistent, check_delegated, compile_c, flexsc, flexsc_run, num, read_json, run_bounded, Case, Ran,
+    RUN_TIMEOUT,
+};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("flexsc-cli-")
+        .tempdir()
+        .expect("temporary folder")
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+fn lines(s: &str) -> Vec<&str> {
+    s.lines().collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Exit statuses and options
+
+#[test]
+fn missing_command_exits_127() {
+    let r = flexsc_run(&["--", "no-such-command-xyz"], None);
+    assert_eq!(r.code, Some(127), "{}: {}", r.status_text(), r.err());
+    assert!(r.err().contains("command not found"), "stderr: {}", r.err());
+    assert!(r.err().contains("no-such-command-xyz"), "stderr: {}", r.err());
+    assert!(r.stdout.is_empty());
+
+    let r = flexsc_run(&["--", "./no/such/path"], None);
+    assert_eq!(
+        r.code,
+        Some(127),
+        "a missing path: {}: {}",
+        r.status_text(),
+        r.err()
+    );
+}
+
+#[test]
+fn non_executable_file_exits_126() {
+    let dir = tmp();
+    let file = dir.path().join("not-executable.sh");
+    std::fs::write(&file, "#!/bin/sh\necho should not run\n").expect("write");
+    let r = flexsc_run(&["--", p(&file)], None);
+    assert_eq!(r.code, Some(126), "{}: {}", r.status_text(), r.err());
+    assert!(r.stdout.is_empty(), "it ran: {}", r.out());
+    assert!(!r.err().is_empty(), "no message on stderr");
+
+    // A folder is not executable either.
+    let r = flexsc_run(&["--", p(dir.path())], None);
+    assert_eq!(r.code, Some(126), "a folder: {}: {}", r.status_text(), r.err());
+}
+
+#[test]
+fn bad_options_exit_2_and_say_what_is_valid() {
+    let dir = tmp();
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", p(&marker));
+    for (args, needles) in [
+        (&["--cpus", "abc"][..], &["--cpus", "abc", "2-3"][..]),
+        (&["--workers", "0"][..], &["--workers", "1 to 4096"][..]),
+        (
+            &["--policy", "sometimes"][..],
+            &["--policy", "sometimes", "adaptive", "always", "never"][..],
+        ),
+        (&["--bogus"][..], &["--bogus", "usage: flexsc run"][..]),
+        (&["--json"][..], &["--json", "usage: flexsc run"][..]),
+    ] {
+        let mut all: Vec<&str> = args.to_vec();
+        if args != ["--json"] {
+            all.extend(["--", "sh", "-c", &touch]);
+        }
+        let r = flexsc_run(&all, None);
+        assert_eq!(
+            r.code,
+            Some(2),
+            "flexsc run {all:?}: {}: {}",
+            r.status_text(),
+            r.err()
+        );
+        for n in needles {
+            assert!(
+                r.err().contains(n),
+                "flexsc run {all:?}: stderr does not name {n:?}:\n{}",
+                r.err()
+            );
+        }
+        assert!(
+            !marker.exists(),
+            "flexsc run {all:?} ran the command despite the bad option"
+        );
+    }
+    let r = flexsc_run(&[], None);
+    assert_eq!(r.code, Some(2), "no command: {}: {}", r.status_text(), r.err());
+}
+
+#[test]
+fn exit_status_is_the_commands() {
+    for policy in [&[][..], &["--policy", "always"][..]] {
+        let mut args = policy.to_vec();
+        args.extend(["--", "sh", "-c", "exit 7"]);
+        let r = flexsc_run(&args, None);
+        assert_eq!(r.code, Some(7), "{args:?}: {}: {}", r.status_text(), r.err());
+
+        let mut args = policy.to_vec();
+        args.extend(["--", "sh", "-c", "kill -TERM $$"]);
+        let r = flexsc_run(&args, None);
+        assert_eq!(r.code, Some(143), "{args:?}: {}: {}", r.status_text(), r.err());
+
+        let mut args = policy.to_vec();
+        args.extend(["--", "true"]);
+        let r = flexsc_run(&args, None);
+        assert_eq!(r.code, Some(0), "{args:?}: {}: {}", r.status_text(), r.err());
+        assert!(r.stderr.is_empty(), "{args:?}: unexpected stderr: {}", r.err());
+    }
+}
+
+#[test]
+fn options_after_the_command_are_the_commands() {
+    let r = flexsc_run(&["echo", "--stats", "--policy", "x"], None);
+    assert_eq!(r.code, Some(0), "{}: {}", r.status_text(), r.err());
+    assert_eq!(r.out(), "--stats --policy x\n");
+    assert!(r.stderr.is_empty(), "stderr: {}", r.err());
+}
+
+// ---------------------------------------------------------------------------------------
+// --stats and --json
+
+/// The `total` row of a `--stats` table: (calls, delegated, direct).
+fn total_row(err: &str, what: &str) -> (u64, u64, u64) {
+    let l = lines(err);
+    assert!(
+        l.iter()
+            .any(|x| x.contains("calls") && x.contains("delegated") && x.contains("direct")),
+        "{what}: no header with calls/delegated in:\n{err}"
+    );
+    let total = l
+        .iter()
+        .find(|x| x.split_whitespace().last() == Some("total"))
+        .unwrap_or_else(|| panic!("{what}: no total row in:\n{err}"));
+    let cols: Vec<u64> = total
+        .split_whitespace()
+        .take(3)
+        .map(|c| {
+            c.parse()
+                .unwrap_or_else(|_| panic!("{what}: total row {total:?}"))
+        })
+        .collect();
+    assert_eq!(
+        cols[0],
+        cols[1] + cols[2],
+        "{what}: total row: calls != delegated + direct: {total:?}"
+    );
+    (cols[0], cols[1], cols[2])
+}
+
+#[test]
+fn stats_table_on_stderr_leaves_stdout_alone() {
+    // echo writes through stdio, whose writes glibc makes internally (not through the
+    // interposable `write`): the table may well count nothing, but it is printed.
+    for policy in [&[][..], &["--policy", "always"][..]] {
+        let mut args = vec!["--stats"];
+        args.extend(policy);
+        args.extend(["--", "echo", "hello"]);
+        let r = flexsc_run(&args, None);
+        assert_eq!(r.code, Some(0), "{args:?}: {}: {}", r.status_text(), r.err());
+        assert_eq!(r.stdout, b"hello\n", "{args:?}: stdout changed");
+        total_row(&r.err(), &format!("{args:?}"));
+    }
+    // cat reads and writes with read() and write(): counted, and delegated under `always`.
+    let dir = tmp();
+    let file = dir.path().join("f.txt");
+    let content: String = (0..500).map(|i| format!("row {i}\n")).collect();
+    std::fs::write(&file, &content).expect("write");
+    for policy in [&[][..], &["--policy", "always"][..]] {
+        let mut args = vec!["--stats"];
+        args.extend(policy);
+        args.extend(["--", "cat", p(&file)]);
+        let r = flexsc_run(&args, None);
+        assert_eq!(r.code, Some(0), "{args:?}: {}: {}", r.status_text(), r.err());
+        assert_eq!(r.out(), content, "{args:?}: stdout changed");
+        let (calls, delegated, _) = total_row(&r.err(), &format!("{args:?}"));
+        assert!(calls > 0, "{args:?}: cat made no counted call:\n{}", r.err());
+        if !policy.is_empty() {
+            assert!(
+                delegated > 0,
+                "{args:?}: nothing delegated under --policy always:\n{}",
+                r.err()
+            );
+        }
+    }
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let dir = tmp();
+    let file = dir.path().join("somefile.txt");
+    let content: String = (0..3000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&file, &content).expect("write");
+    let json = dir.path().join("stats.json");
+    let r = flexsc_run(
+        &["--policy", "always", "--json", p(&json), "--", "cat", p(&file)],
+        None,
+    );
+    assert_eq!(r.code, Some(0), "{}: {}", r.status_text(), r.err());
+    assert_eq!(r.out(), content, "cat's output changed");
+    assert!(r.stderr.is_empty(), "stderr: {}", r.err());
+    let v = read_json(&json);
+    for key in [
+        "totals",
+        "syscalls",
+        "processes",
+        "policy",
+        "command",
+        "exit_status",
+    ] {
+        assert!(v.get(key).is_some(), "no {key:?} in:\n{v:#}");
+    }
+    for key in ["calls", "delegated", "direct", "errors", "batches"] {
+        assert!(
+            v["totals"].get(key).and_then(Value::as_u64).is_some(),
+            "no totals.{key} in:\n{v:#}"
+        );
+    }
+    assert!(v["syscalls"].is_object(), "syscalls is not an object:\n{v:#}");
+    check_delegated(&v, "cat under --policy always");
+    let delegated = |name: &str| v["syscalls"][name]["delegated"].as_u64().unwrap_or(0);
+    assert!(
+        delegated("read") > 0 || delegated("openat") > 0,
+        "neither read nor openat was delegated:\n{v:#}"
+    );
+    assert_eq!(v["policy"]["name"], "always", "{v:#}");
+    assert_eq!(v["exit_status"], 0, "{v:#}");
+    assert_eq!(v["command"], serde_json::json!(["cat", p(&file)]), "{v:#}");
+
+    // The exit status in the document is the command's.
+    let r = flexsc_run(&["--json", p(&json), "--", "sh", "-c", "exit 3"], None);
+    assert_eq!(r.code, Some(3));
+    assert_eq!(read_json(&json)["exit_status"], 3);
+}
+
+#[test]
+fn fork_children_are_counted() {
+    let dir = tmp();
+    std::fs::write(dir.path().join("a"), "first file\n").expect("write");
+    std::fs::write(dir.path().join("b"), "second file\n").expect("write");
+    let json = dir.path().join("stats.json");
+    let r = flexsc_run(
+        &[
+            "--policy",
+            "always",
+            "--json",
+            p(&json),
+            "--",
+            "sh",
+            "-c",
+            "cat a; cat b; ls > /dev/null",
+        ],
+        Some(dir.path()),
+    );
+    assert_eq!(r.code, Some(0), "{}: {}", r.status_text(), r.err());
+    assert_eq!(r.out(), "first file\nsecond file\n");
+    let v = read_json(&json);
+    check_delegated(&v, "sh -c 'cat a; cat b; ls'");
+    assert!(
+        num(&v, "/processes") >= 3,
+        "sh and its 3 children: processes < 3:\n{v:#}"
+    );
+}
+
+/// Regression (found failing, since fixed): a program that clears its environment before exiting
+/// (`clearenv()`, as nginx's workers and many daemons do) reports no statistics: the
+/// preload library looks up `FLEXSC_STATS_DIR` only when the process exits. `flexsc run`
+/// then says "no statistics were reported" and the JSON has `processes: 0`. Expected: the
+/// process counted (`processes: 1`) with its delegated calls.
+#[test]
+fn stats_survive_clearenv() {
+    let dir = tmp();
+    let Some(exe) = compile_c("clearenv.c", dir.path(), &[], false, "stats_survive_clearenv") else {
+        return;
+    };
+    std::fs::write(dir.path().join("input.txt"), "some input\n").expect("write");
+    let json = dir.path().join("stats.json");
+    let r = flexsc_run(
+        &["--policy", "always", "--json", p(&json), "--", p(&exe)],
+        Some(dir.path()),
+    );
+    assert_eq!(r.code, Some(0), "{}: {}", r.status_text(), r.err());
+    assert_eq!(r.out(), "read 11 bytes, environment cleared\n");
+    let v = read_json(&json);
+    assert_eq!(
+        num(&v, "/processes"),
+        1,
+        "the process cleared its environment and its statistics were lost; stderr: {}\n{v:#}",
+        r.err()
+    );
+    check_delegated(&v, "clearenv");
+}
+
+/// Regression (found failing, since fixed): when the program runs as root and a child process
+/// switches to an unprivileged user (as server workers do), the child's statistics are
+/// lost: `flexsc run` creates the statistics folder with mode 0755, owned by root, so the
+/// child cannot write its file there. Expected `processes: 2`; actual 1.
+#[test]
+fn stats_survive_dropped_privileges() {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED stats_survive_dropped_privileges: needs root (to switch users)");
+        return;
+    }
+    let dir = tmp();
+    let Some(exe) = compile_c(
+        "dropuid.c",
+        dir.path(),
+        &[],
+        false,
+        "stats_survive_dropped_privileges",
+    ) else {
+        return;
+    };
+    let json = dir.path().join("stats.json");
+    let r = flexsc_run(&["--policy", "always", "--json", p(&json), "--", p(&exe)], None);
+    assert_eq!(r.code, Some(0), "{}: {} {}", r.status_text(), r.out(), r.err());
+    assert_eq!(r.out(), "child exited with 0\n");
+    let v = read_json(&json);
+    assert_eq!(
+        num(&v, "/processes"),
+        2,
+        "the parent and the child that became `nobody` should both report:\n{v:#}"
+    );
+    check_delegated(&v, "dropuid");
+}
+
+// ---------------------------------------------------------------------------------------
+// Statically linked targets
+
+/// Whether `path` is an ELF64 executable without a PT_INTERP program header (so the
+/// kernel starts it without the dynamic loader, and LD_PRELOAD cannot apply).
+fn is_static_elf(path: &Path) -> bool {
+    let Ok(b) = std::fs::read(path) else { return false };
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[32..40].try_into().expect("8 bytes")) as usize;
+    let (phentsize, phnum) = (u16_at(54), u16_at(56));
+    for i in 0..phnum {
+        let o = phoff + i * phentsize;
+        let Some(h) = b.get(o..o + 4) else { return false };
+        if u32::from_le_bytes(h.try_into().expect("4 bytes")) == 3 {
+            return false; // PT_INTERP
+        }
+    }
+    true
+}
+
+fn check_static_note(r: &Ran, what: &str) {
+    let err = r.err();
+    let l = lines(&err);
+    assert_eq!(l.len(), 1, "{what}: expected exactly one line on stderr:\n{err}");
+    assert!(l[0].contains("statically linked"), "{what}: stderr: {err}");
+}
+
+#[test]
+fn statically_linked_target_runs_without_flexsc() {
+    let dir = tmp();
+    let mut tried = 0;
+    if let Some(busybox) = common::which("busybox").filter(|b| is_static_elf(b)) {
+        tried += 1;
+        let json = dir.path().join("busybox.json");
+        let r = flexsc_run(
+            &[
+                "--json",
+                p(&json),
+                "--",
+                p(&busybox),
+                "sh",
+                "-c",
+                "echo from busybox; exit 4",
+            ],
+            None,
+        );
+        assert_eq!(r.code, Some(4), "busybox: {}: {}", r.status_text(), r.err());
+        assert_eq!(r.out(), "from busybox\n");
+        check_static_note(&r, "busybox");
+    } else {
+        eprintln!(
+            "statically_linked_target_runs_without_flexsc: no static busybox (Debian's busybox-static)"
+        );
+    }
+    if let Some(exe) = compile_c(
+        "static_hello.c",
+        dir.path(),
+        &["-static"],
+        true,
+        "static cc program",
+    ) {
+        assert!(is_static_elf(&exe), "cc -static made a dynamic executable");
+        tried += 1;
+        let r = flexsc_run(&["--policy", "always", "--", p(&exe), "5"], None);
+        assert_eq!(
+            r.code,
+            Some(5),
+            "static cc program: {}: {}",
+            r.status_text(),
+            r.err()
+        );
+        assert_eq!(r.out(), "static hello\n");
+        check_static_note(&r, "static cc program");
+    }
+    if tried == 0 {
+        eprintln!(
+            "SKIPPED statically_linked_target_runs_without_flexsc: no static busybox and `cc -static` does not work"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A bad environment never breaks the program
+
+#[test]
+fn invalid_environment_is_reported_once_and_the_program_runs() {
+    let dir = tmp();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, "content\n").expect("write");
+    for (var, value) in [
+        ("FLEXSC_WORKERS", "lots"),
+        ("FLEXSC_CPUS", "abc"),
+        ("FLEXSC_POLICY", "sometimes"),
+    ] {
+        let mut cmd = Command::new(flexsc());
+        cmd.args(["run", "--", "true"]).env(var, value);
+        let r = run_bounded(
+            &mut cmd,
+            RUN_TIMEOUT,
+            &format!("{var}={value} flexsc run -- true"),
+        );
+        assert_eq!(r.code, Some(0), "{var}={value}: {}: {}", r.status_text(), r.err());
+        let err = r.err();
+        assert_eq!(
+            lines(&err).len(),
+            1,
+            "{var}={value}: expected one line on stderr:\n{err}"
+        );
+        assert!(
+            err.contains(var),
+            "{var}={value}: stderr does not name {var}: {err}"
+        );
+
+        let mut cmd = Command::new(flexsc());
+        cmd.arg("run").arg("--").arg("cat").arg(&file).env(var, value);
+        let r = run_bounded(&mut cmd, RUN_TIMEOUT, &format!("{var}={value} flexsc run -- cat"));
+        assert_eq!(
+            r.code,
+            Some(0),
+            "{var}={value} cat: {}: {}",
+            r.status_text(),
+            r.err()
+        );
+        assert_eq!(r.out(), "content\n", "{var}={value}: cat's output changed");
+        assert_eq!(
+            lines(&r.err()).len(),
+            1,
+            "{var}={value} cat: stderr:\n{}",
+            r.err()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// C programs: errno, signals, threads
+
+fn c_program(source: &str, test: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    let dir = tmp();
+    let exe = compile_c(source, dir.path(), &[], false, test)?;
+    Some((dir, exe))
+}
+
+#[test]
+fn errno_is_preserved() {
+    let Some((_bin, exe)) = c_program("errno.c", "errno_is_preserved") else {
+        return;
+    };
+    let r = Case::new("errno", &[p(&exe)]).run();
+    assert!(
+        r.native.success(),
+        "native run failed:\n{}{}",
+        r.native.out(),
+        r.native.err()
+    );
+    assert!(!r.native.out().contains("WRONG"), "{}", r.native.out());
+}
+
+#[test]
+fn signal_interrupts_a_read_with_eintr() {
+    let Some((_bin, exe)) = c_program("signals.c", "signal_interrupts_a_read_with_eintr") else {
+        return;
+    };
+    let r = Case::new("signals eintr", &[p(&exe), "eintr"]).run();
+    assert_eq!(
+        r.native.out(),
+        "eintr: read returned -1 errno EINTR; handler ran 1 time(s)\n",
+        "native run: {}",
+        r.native.err()
+    );
+}
+
+#[test]
+fn signal_with_sa_restart_restarts_the_read() {
+    let Some((_bin, exe)) = c_program("signals.c", "signal_with_sa_restart_restarts_the_read") else {
+        return;
+    };
+    let r = Case::new("signals restart", &[p(&exe), "restart"]).run();
+    assert_eq!(
+        r.native.out(),
+        "restart: read returned 1 byte 'x'; handler ran 1 time(s)\n",
+        "native run: {}",
+        r.native.err()
+    );
+}
+
+#[test]
+fn threads_write_and_pread_their_files() {
+    let Some((_bin, exe)) = c_program("threads.c", "threads_write_and_pread_their_files") else {
+        return;
+    };
+    let r = Case::new("threads", &[p(&exe)]).run();
+    assert!(
+        r.native.success(),
+        "native run failed:\n{}{}",
+        r.native.out(),
+        r.native.err()
+    );
+    assert_eq!(r.native.out().lines().count(), 8, "{}", r.native.out());
+    check_consistent(&r.adaptive, "threads (adaptive)");
+    eprintln!(
+        "threads under the adaptive policy: {} shared phases, {} alone phases; delegated {}/{}",
+        num(&r.adaptive, "/policy/shared_phases"),
+        num(&r.adaptive, "/policy/alone_phases"),
+        num(&r.adaptive, "/totals/delegated"),
+        num(&r.adaptive, "/totals/calls"),
+    );
+}
