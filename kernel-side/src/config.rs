@@ -5,6 +5,7 @@
 //! | `FLEXSC_CPUS` | cores for service threads, one thread per core | `3`, `2-3`, `0,2-3` | the highest-numbered core the process may use |
 //! | `FLEXSC_WORKERS` | the most threads that run calls which may block | `1`..=`4096` | 64 |
 //! | `FLEXSC_IDLE_SPIN_US` | how long an idle service thread spins before it sleeps | `0`..=`1000000` (µs) | 50 |
+//! | `FLEXSC_BACKEND` | how service threads run a batch | `direct`, `uring`, `auto` | auto |
 //! | `FLEXSC_WAIT_SPINS` | how many times a waiting caller polls before it yields, then sleeps | `0`..=`100000000` | 256 |
 
 use std::fmt;
@@ -51,6 +52,8 @@ pub struct Config {
     pub idle_spin: Duration,
     /// How many times a waiting caller polls before sleeping.
     pub wait_spins: u32,
+    /// How service threads run a batch.
+    pub backend: crate::uring::Backend,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             workers: 64,
             idle_spin: Duration::from_micros(50),
             wait_spins: 256,
+            backend: crate::uring::Backend::Auto,
         }
     }
 }
@@ -82,6 +86,10 @@ impl Config {
         if let Some(v) = get("FLEXSC_IDLE_SPIN_US") {
             config.idle_spin =
                 Duration::from_micros(parse_number("FLEXSC_IDLE_SPIN_US", &v, 0, 1_000_000, SPIN_FORM)?);
+        }
+        if let Some(v) = get("FLEXSC_BACKEND") {
+            config.backend = crate::uring::Backend::parse(v.trim())
+                .ok_or_else(|| error("FLEXSC_BACKEND", &v, "one of direct, uring, auto"))?;
         }
         if let Some(v) = get("FLEXSC_WAIT_SPINS") {
             config.wait_spins =

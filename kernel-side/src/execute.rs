@@ -131,9 +131,9 @@ struct Rw {
 }
 
 /// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page).
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
+pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// The end of user address space on x86-64 with 4-level paging (`TASK_SIZE_MAX`).
-const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+pub const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
 
 unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
     if !rw.vectored && rw.len > MAX_RW_COUNT {
@@ -240,8 +240,9 @@ unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step 
     Step::Done(ret)
 }
 
+/// What kind of file a descriptor names, as far as waiting goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     /// A regular file or block device: transfers wait for the disk at most.
     Disk,
     /// A socket: transfers may wait for an event, reads for the low-water mark.
@@ -255,7 +256,7 @@ fn below_low_water(fd: u64, got: i64) -> bool {
     flexsc_shim::resume::rcvlowat(fd).is_some_and(|low| got < low)
 }
 
-fn file_kind(fd: u64) -> Kind {
+pub(crate) fn file_kind(fd: u64) -> Kind {
     // SAFETY: all-zero is a valid `stat`, which fstat fills.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat writes one `stat` to a live local.

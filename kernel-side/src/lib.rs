@@ -9,6 +9,7 @@
 //! - [`service`]: one service thread's loop;
 //! - [`execute`]: how one claimed call runs (inline, non-blocking attempt, hand-off);
 //! - [`pool`]: the blocking workers;
+//! - [`uring`]: the io_uring backend (one `io_uring_enter` for a batch's file calls);
 //! - [`config`]: `FLEXSC_*` variables and their valid forms;
 //! - [`signals`]: the signal mask of the runtime's own threads.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
@@ -19,8 +20,10 @@ pub mod pool;
 pub mod runtime;
 pub mod service;
 pub mod signals;
+pub mod uring;
 
 pub use config::{Config, ConfigError};
 pub use runtime::{Builder, Mode, Runtime, Stats, SyscallStats};
 pub use service::Blocking;
 pub use signals::is_runtime_thread;
+pub use uring::Backend;

@@ -76,6 +76,12 @@ impl Builder {
         self
     }
 
+    /// How service threads run a batch: direct, io_uring, or chosen per batch (default).
+    pub fn backend(mut self, backend: crate::uring::Backend) -> Self {
+        self.config.backend = backend;
+        self
+    }
+
     /// Start no service thread until [`Runtime::start`]: for callers that may never
     /// delegate (an adaptive policy), so an idle runtime costs no thread.
     pub fn lazy(mut self) -> Self {
@@ -133,6 +139,7 @@ impl Builder {
             mode,
             config: self.config,
             blocking: self.blocking,
+            backend_note: Mutex::new(None),
         };
         if !self.lazy {
             runtime.start()?;
@@ -196,6 +203,8 @@ pub struct Runtime {
     mode: Mode,
     config: Config,
     blocking: Blocking,
+    /// Why the configured backend is not in use, if it is not.
+    backend_note: Mutex<Option<String>>,
 }
 
 impl Runtime {
@@ -223,6 +232,10 @@ impl Runtime {
                 self.blocking,
                 Arc::clone(&counters),
             );
+            let (service, note) = service.with_backend(self.config.backend);
+            if let Some(note) = note {
+                *self.backend_note.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
+            }
             let handle = std::thread::Builder::new()
                 .name(format!("flexsc-svc-{cpu}"))
                 .spawn(move || {
@@ -276,7 +289,17 @@ impl Runtime {
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        Stats::collect(&self.shared, &self.mode, &counters)
+        let mut stats = Stats::collect(&self.shared, &self.mode, &counters);
+        let note = self
+            .backend_note
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        stats.backend = match note {
+            Some(note) => format!("{:?}: {note}", self.config.backend).to_lowercase(),
+            None => format!("{:?}", self.config.backend).to_lowercase(),
+        };
+        stats
     }
 
     /// Stops the runtime: the service threads run everything already posted, the
@@ -348,6 +371,12 @@ pub struct Stats {
     pub handoffs: u64,
     /// Calls handed back to their callers because every worker was busy.
     pub declined: u64,
+    /// The backend: configured, and in use.
+    pub backend: String,
+    /// Batches that went through io_uring, and the calls they ran there.
+    pub uring_batches: u64,
+    /// Calls run through io_uring.
+    pub uring_calls: u64,
 }
 
 impl Stats {
@@ -381,6 +410,9 @@ impl Stats {
             batch_sizes: std::array::from_fn(|i| b.by_size[i].load(Relaxed)),
             handoffs: b.handoffs.load(Relaxed),
             declined: b.declined.load(Relaxed),
+            backend: String::new(),
+            uring_batches: b.uring_batches.load(Relaxed),
+            uring_calls: b.uring_calls.load(Relaxed),
         }
     }
 
@@ -456,6 +488,11 @@ impl Stats {
             self.batch_sizes[6],
             self.handoffs,
             self.declined
+        );
+        let _ = writeln!(
+            out,
+            "backend: {}; io_uring: {} batches, {} calls",
+            self.backend, self.uring_batches, self.uring_calls
         );
         out
     }

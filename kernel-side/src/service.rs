@@ -21,6 +21,7 @@ use flexsc_shim::resume::Resume;
 use crate::execute::{self, Step};
 use crate::pool::{Job, Pool};
 use crate::signals;
+use crate::uring::{Backend, Uring, AUTO_MIN_URING};
 
 /// One service thread's state.
 pub struct ServiceThread {
@@ -33,6 +34,9 @@ pub struct ServiceThread {
     gap_ns: u64,
     /// The entries of the current batch; reused, so a pass never allocates.
     batch: Vec<(usize, usize, u32, [u64; 6])>,
+    uring: UringLane,
+    /// Which of `batch` already finished through io_uring.
+    handled: Vec<bool>,
 }
 
 impl ServiceThread {
@@ -52,6 +56,27 @@ impl ServiceThread {
             counters,
             gap_ns: 0,
             batch: Vec::with_capacity(256),
+            uring: UringLane::default(),
+            handled: Vec::with_capacity(256),
+        }
+    }
+
+    /// Runs batches with `backend`. Returns why io_uring cannot be used, if it was asked
+    /// for and cannot (the thread then runs every batch directly).
+    pub fn with_backend(mut self, backend: Backend) -> (Self, Option<String>) {
+        if backend == Backend::Direct {
+            return (self, None);
+        }
+        match Uring::new() {
+            Ok(ring) => {
+                self.uring.ring = Some(ring);
+                self.uring.backend = backend;
+                (self, None)
+            }
+            Err(e) => (
+                self,
+                Some(format!("io_uring unavailable ({e}); running batches directly")),
+            ),
         }
     }
 
@@ -128,7 +153,15 @@ impl ServiceThread {
             }
         });
         let n = batch.len();
-        for &(index, slot, nr, args) in self.batch.iter() {
+        self.handled.clear();
+        self.handled.resize(n, false);
+        if n > 0 {
+            self.uring.run(shared, &self.batch, &mut self.handled);
+        }
+        for (i, &(index, slot, nr, args)) in self.batch.iter().enumerate() {
+            if self.handled[i] {
+                continue;
+            }
             let Some(page) = shared.page(index) else {
                 continue;
             };
@@ -222,6 +255,70 @@ impl Default for ServiceCounters {
         ServiceCounters {
             batch_sum: row(),
             batched: row(),
+        }
+    }
+}
+
+/// A service thread's io_uring state: the ring, when to use it, and the per-batch lists
+/// it reuses (so a pass never allocates).
+#[derive(Default)]
+struct UringLane {
+    ring: Option<Uring>,
+    backend: Backend,
+    /// The batch's io_uring-capable calls, and where each is in the batch.
+    calls: Vec<(u32, [u64; 6])>,
+    slots: Vec<usize>,
+    /// Descriptors of this batch looked up for positional I/O, and whether they seek.
+    seekable: Vec<(u64, bool)>,
+}
+
+impl UringLane {
+    /// Runs the batch's io_uring-capable calls through one `io_uring_enter` (more if the
+    /// ring is smaller than the batch), if the backend says so for this batch, and marks
+    /// them in `handled`.
+    fn run(&mut self, shared: &Shared, batch: &[(usize, usize, u32, [u64; 6])], handled: &mut [bool]) {
+        if self.ring.is_none() {
+            return;
+        }
+        self.calls.clear();
+        self.slots.clear();
+        self.seekable.clear();
+        for (i, &(_, _, nr, args)) in batch.iter().enumerate() {
+            if Uring::can_run(nr, &args, &mut self.seekable) {
+                self.calls.push((nr, args));
+                self.slots.push(i);
+            }
+        }
+        let k = self.calls.len();
+        let worth_it = match self.backend {
+            Backend::Direct => false,
+            Backend::Uring => k > 0,
+            Backend::Auto => k >= AUTO_MIN_URING,
+        };
+        let Some(ring) = self.ring.as_mut().filter(|_| worth_it) else {
+            return;
+        };
+        let slots = &self.slots;
+        // SAFETY: the calls were posted by their owners through the submit API; io_uring
+        // runs them with the same meaning (see `uring`).
+        let result = unsafe {
+            ring.run(&self.calls, |j, ret| {
+                let i = slots[j];
+                let (index, slot, _, _) = batch[i];
+                if let Some(page) = shared.page(index) {
+                    page.entry(slot).complete(ret);
+                }
+                handled[i] = true;
+            })
+        };
+        let c = shared.batches();
+        c.uring_batches.fetch_add(1, Relaxed);
+        c.uring_calls.fetch_add(k as u64, Relaxed);
+        if let Err(e) = result {
+            // The ring failed as a whole (not one call): stop using it. Calls it did not
+            // answer run directly in this pass.
+            eprintln!("flexsc: io_uring failed ({e}); service thread runs batches directly from now on");
+            self.ring = None;
         }
     }
 }

@@ -33,7 +33,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
 
-use flexsc_kernel_side::{Blocking, Builder, Mode, Runtime, Stats};
+use flexsc_kernel_side::{Backend, Blocking, Builder, Mode, Runtime, Stats};
 use flexsc_shim::sys::syscall6;
 use flexsc_shim::Call;
 use libc::{c_int, c_void};
@@ -3550,6 +3550,19 @@ fn report_blocking_on_caller() -> &'static Report {
     REPORT.get_or_init(|| run_all(Runtime::builder().blocking(Blocking::Caller)))
 }
 
+/// The run through a runtime whose service threads put every call io_uring can run
+/// through io_uring, even one at a time.
+fn report_on_io_uring() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| run_all(Runtime::builder().backend(Backend::Uring)))
+}
+
+/// The run through a runtime on the direct backend only.
+fn report_on_direct_backend() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| run_all(Runtime::builder().backend(Backend::Direct)))
+}
+
 /// The cases whose observations differ between the direct and the delegated runs.
 fn differences(report: &Report) -> Result<(), String> {
     let differing: Vec<&Outcome> = report
@@ -3624,6 +3637,26 @@ fn delegated_calls_match_direct_calls() {
 #[test]
 fn delegated_calls_match_direct_calls_when_blocking_calls_return_to_the_caller() {
     if let Err(text) = differences(report_blocking_on_caller()) {
+        panic!("{text}");
+    }
+}
+
+/// The same cases, with the service threads' io_uring backend running every call it can.
+#[test]
+fn delegated_calls_match_direct_calls_on_the_io_uring_backend() {
+    if let Err(why) = flexsc_kernel_side::uring::probe() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    if let Err(text) = differences(report_on_io_uring()) {
+        panic!("{text}");
+    }
+}
+
+/// The same cases, on the direct backend only (the default chooses per batch).
+#[test]
+fn delegated_calls_match_direct_calls_on_the_direct_backend() {
+    if let Err(text) = differences(report_on_direct_backend()) {
         panic!("{text}");
     }
 }

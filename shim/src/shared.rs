@@ -94,6 +94,10 @@ pub struct BatchCounters {
     pub handoffs: StdAtomicU64,
     /// Calls handed back to their owner because every blocking worker was busy.
     pub declined: StdAtomicU64,
+    /// Batches whose io_uring-capable calls went through one `io_uring_enter`.
+    pub uring_batches: StdAtomicU64,
+    /// Calls run through io_uring.
+    pub uring_calls: StdAtomicU64,
 }
 
 impl BatchCounters {
