@@ -69,27 +69,6 @@ unsafe fn attempt(nr: u64, a: [u64; 6]) -> Step {
                     },
                 )
             }
-            libc::SYS_pread64 | libc::SYS_pwrite64 | libc::SYS_preadv | libc::SYS_pwritev => {
-                if (a[3] as i64) < 0 {
-                    // EINVAL without waiting; preadv2 would read "-1" as "current position".
-                    return Step::Done(syscall6(nr, a));
-                }
-                let write = nr_i == libc::SYS_pwrite64 || nr_i == libc::SYS_pwritev;
-                let vectored = nr_i == libc::SYS_preadv || nr_i == libc::SYS_pwritev;
-                transfer(
-                    nr,
-                    a,
-                    Rw {
-                        fd: a[0],
-                        buf: a[1],
-                        len: a[2],
-                        offset: a[3] as i64,
-                        flags: 0,
-                        write,
-                        vectored,
-                    },
-                )
-            }
             libc::SYS_preadv2 | libc::SYS_pwritev2 => {
                 if a[5] & RWF_NOWAIT != 0 {
                     return Step::Done(syscall6(nr, a));

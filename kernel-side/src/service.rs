@@ -283,8 +283,9 @@ impl UringLane {
         self.calls.clear();
         self.slots.clear();
         self.seekable.clear();
+        let auto = self.backend == Backend::Auto;
         for (i, &(_, _, nr, args)) in batch.iter().enumerate() {
-            if Uring::can_run(nr, &args, &mut self.seekable) {
+            if (!auto || Uring::auto_wants(nr)) && Uring::can_run(nr, &args, &mut self.seekable) {
                 self.calls.push((nr, args));
                 self.slots.push(i);
             }

@@ -14,6 +14,7 @@ use flexsc::{Builder, Call, Config};
 
 const USAGE: &str =
     "usage: flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] [--policy P] [--] CMD [ARGS...]
+       flexsc bench [--json FILE] [--svg DIR]
        flexsc demo [--calls N] [--cpus LIST] [--workers N]";
 
 fn main() -> ExitCode {
@@ -28,6 +29,21 @@ fn main() -> ExitCode {
         };
     }
     let args: Vec<String> = raw.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    if args.first().is_some_and(|a| a == "bench") {
+        return match flexsc::cli::bench::parse(&args[1..]) {
+            Err(msg) => {
+                eprintln!("flexsc: {msg}\nusage: flexsc bench [--json FILE] [--svg DIR]");
+                ExitCode::from(2)
+            }
+            Ok(o) => match flexsc::cli::bench::run(&o) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("flexsc bench: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+        };
+    }
     match args.first().map(String::as_str) {
         Some("demo") => match demo(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,

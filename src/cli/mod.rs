@@ -1,4 +1,5 @@
 //! The `flexsc` command's pieces.
 
+pub mod bench;
 pub mod run;
 pub mod summary;

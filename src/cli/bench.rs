@@ -1,0 +1,401 @@
+//! `flexsc bench`: a short, fixed version of every comparison, in one process run.
+//!
+//! Each comparison alternates baseline and flexsc samples ([`ROUNDS`] of each) and reports
+//! the medians and their ratio, flexsc ÷ baseline (lower is better). It prints a markdown
+//! table, and with `--json FILE` writes
+//! `{"machine": {...}, "results": [{"name", "baseline", "ours_ns", "baseline_ns", "ratio"}]}`
+//! (nanoseconds per call). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`.
+
+use std::hint::black_box;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use flexsc_kernel_side::{Backend, Runtime};
+use flexsc_shim::{sys, Call, Submitter};
+use serde_json::json;
+
+/// Samples of each side per comparison.
+pub const ROUNDS: usize = 21;
+/// Calls per sample.
+const CALLS: usize = 32768;
+
+/// Options of `flexsc bench`.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Write the results as JSON here.
+    pub json: Option<PathBuf>,
+    /// Write SVG plots into this folder.
+    pub svg: Option<PathBuf>,
+}
+
+/// Parses `bench`'s arguments.
+pub fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--json" => o.json = Some(value()?.into()),
+            "--svg" => o.svg = Some(value()?.into()),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// One comparison's result.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// Its name.
+    pub name: String,
+    /// What the baseline is.
+    pub baseline: &'static str,
+    /// Median ns per call through flexsc.
+    pub ours_ns: f64,
+    /// Median ns per call of the baseline.
+    pub baseline_ns: f64,
+}
+
+impl Comparison {
+    /// flexsc ÷ baseline.
+    pub fn ratio(&self) -> f64 {
+        self.ours_ns / self.baseline_ns
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Alternates `baseline` and `ours` samples; each returns the calls it made.
+fn compare(
+    name: &str,
+    baseline_name: &'static str,
+    mut baseline: impl FnMut() -> usize,
+    mut ours: impl FnMut() -> usize,
+) -> Comparison {
+    let sample = |f: &mut dyn FnMut() -> usize| {
+        let start = Instant::now();
+        let n = f();
+        start.elapsed().as_nanos() as f64 / n as f64
+    };
+    // One warm-up of each.
+    sample(&mut baseline);
+    sample(&mut ours);
+    let (mut b, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        b.push(sample(&mut baseline));
+        o.push(sample(&mut ours));
+    }
+    Comparison {
+        name: name.into(),
+        baseline: baseline_name,
+        ours_ns: median(o),
+        baseline_ns: median(b),
+    }
+}
+
+fn direct(calls: &[Call]) -> usize {
+    let mut n = 0;
+    while n < CALLS {
+        for c in calls {
+            // SAFETY: every call of the benchmark writes only into buffers it owns.
+            black_box(unsafe { sys::syscall6(c.nr, c.args) });
+        }
+        n += calls.len();
+    }
+    n
+}
+
+fn batched(sub: &mut Submitter, calls: &[Call], results: &mut [i64]) -> usize {
+    let mut n = 0;
+    while n < CALLS {
+        // SAFETY: as in `direct`.
+        unsafe { sub.call_batch(calls, &mut results[..calls.len()]) };
+        n += calls.len();
+    }
+    n
+}
+
+fn raw_uring(ring: &mut io_uring::IoUring, calls: &[Call]) -> usize {
+    let mut n = 0;
+    while n < CALLS {
+        for (i, c) in calls.iter().enumerate() {
+            let sqe = io_uring::opcode::Read::new(
+                io_uring::types::Fd(c.args[0] as i32),
+                c.args[1] as *mut u8,
+                c.args[2] as u32,
+            )
+            .offset(c.args[3])
+            .build()
+            .user_data(i as u64);
+            // SAFETY: the buffer outlives the wait below; the ring has room for a batch.
+            if unsafe { ring.submission().push(&sqe) }.is_err() {
+                break;
+            }
+        }
+        if ring.submit_and_wait(calls.len()).is_err() {
+            return n.max(1);
+        }
+        ring.completion().for_each(|c| {
+            black_box(c.result());
+        });
+        n += calls.len();
+    }
+    n
+}
+
+/// Runs every comparison and reports.
+pub fn run(o: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    // The runtime under test takes the FLEXSC_* variables (service cores, backend, ...).
+    let rt = flexsc_kernel_side::Builder::from_env()
+        .map_err(|e| e.to_string())?
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let uring_rt = Runtime::builder()
+        .backend(Backend::Uring)
+        .build()
+        .map_err(|e| e.to_string())?;
+    if let flexsc_kernel_side::Mode::Direct { reason } = rt.mode() {
+        eprintln!("flexsc bench: no service thread ({reason}): the flexsc figures measure direct calls");
+    }
+    let mut me = rt.submitter().map_err(|e| e.to_string())?;
+    let mut me_uring = uring_rt.submitter().map_err(|e| e.to_string())?;
+    let mut results_buf = vec![0i64; 64];
+
+    // Fixtures: a cached 256 KiB file, /dev/null, a scratch file for writes.
+    let dir = std::env::temp_dir().join(format!("flexsc-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let data = dir.join("data");
+    std::fs::write(&data, vec![7u8; 64 * 4096]).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(&data).map_err(|e| e.to_string())?;
+    let devnull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| e.to_string())?;
+    let scratch = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join("scratch"))
+        .map_err(|e| e.to_string())?;
+    let (fd, null, out) = (
+        file.as_raw_fd() as u64,
+        devnull.as_raw_fd() as u64,
+        scratch.as_raw_fd() as u64,
+    );
+    let mut bufs = vec![0u8; 64 * 4096];
+    let record = [b'x'; 64];
+    let getppid = |n: usize| vec![Call::new(libc::SYS_getppid, [0; 6]); n];
+    let preads = |bufs: &mut [u8], n: usize| -> Vec<Call> {
+        (0..n)
+            .map(|i| {
+                let buf = bufs[i * 4096..].as_mut_ptr() as u64;
+                Call::new(libc::SYS_pread64, [fd, buf, 4096, (i * 4096) as u64, 0, 0])
+            })
+            .collect()
+    };
+    let writes: Vec<Call> = (0..64)
+        .map(|_| Call::new(libc::SYS_write, [null, record.as_ptr() as u64, 64, 0, 0, 0]))
+        .collect();
+    let pwrites: Vec<Call> = (0..64)
+        .map(|i| {
+            Call::new(
+                libc::SYS_pwrite64,
+                [out, record.as_ptr() as u64, 64, (i * 64) as u64, 0, 0],
+            )
+        })
+        .collect();
+
+    let mut results = Vec::new();
+    let one = getppid(1);
+    results.push(compare(
+        "single_getppid",
+        "direct syscall",
+        || direct(&one),
+        || {
+            let mut n = 0;
+            while n < CALLS {
+                // SAFETY: getppid has no arguments.
+                black_box(unsafe { me.call(libc::SYS_getppid as u64, [0; 6]) });
+                n += 1;
+            }
+            n
+        },
+    ));
+    let g64 = getppid(64);
+    results.push(compare(
+        "batch64_getppid",
+        "direct syscall",
+        || direct(&g64),
+        || batched(&mut me, &g64, &mut results_buf),
+    ));
+    results.push(compare(
+        "batch64_write_devnull",
+        "direct syscall",
+        || direct(&writes),
+        || batched(&mut me, &writes, &mut results_buf),
+    ));
+    let p64 = preads(&mut bufs, 64);
+    results.push(compare(
+        "batch64_pread4k",
+        "direct syscall",
+        || direct(&p64),
+        || batched(&mut me, &p64, &mut results_buf),
+    ));
+    results.push(compare(
+        "batch64_pwrite64",
+        "direct syscall",
+        || direct(&pwrites),
+        || batched(&mut me, &pwrites, &mut results_buf),
+    ));
+    results.push(compare(
+        "batch64_pread4k_io_uring_backend",
+        "direct syscall",
+        || direct(&p64),
+        || batched(&mut me_uring, &p64, &mut results_buf),
+    ));
+    match io_uring::IoUring::new(64) {
+        Ok(mut ring) => results.push(compare(
+            "vs_io_uring_batch64_pread4k",
+            "raw io_uring (io-uring crate), batch of 64",
+            || raw_uring(&mut ring, &p64),
+            || batched(&mut me_uring, &p64, &mut results_buf),
+        )),
+        Err(e) => eprintln!("flexsc bench: io_uring unavailable ({e}): vs_io_uring_batch64_pread4k skipped"),
+    }
+
+    // The batch-size sweep.
+    let mut sweep = Vec::new();
+    for n in [1usize, 2, 4, 8, 16, 32, 64] {
+        let g = getppid(n);
+        let r1 = compare(
+            &format!("sweep_getppid_{n}"),
+            "direct syscall",
+            || direct(&g),
+            || batched(&mut me, &g, &mut results_buf),
+        );
+        let p = preads(&mut bufs, n);
+        let r2 = compare(
+            &format!("sweep_pread4k_{n}"),
+            "direct syscall",
+            || direct(&p),
+            || batched(&mut me, &p, &mut results_buf),
+        );
+        sweep.push((n, r1.ratio(), r2.ratio()));
+        results.push(r1);
+        results.push(r2);
+    }
+    drop(me);
+    drop(me_uring);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("| comparison | baseline | baseline ns/call | flexsc ns/call | ratio (flexsc ÷ baseline) |");
+    println!("|---|---|---|---|---|");
+    for r in &results {
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.3} |",
+            r.name,
+            r.baseline,
+            r.baseline_ns,
+            r.ours_ns,
+            r.ratio()
+        );
+    }
+    println!(
+        "\n{} comparisons in {:.1} s; {}",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        rt.mode()
+    );
+    if let Some(path) = &o.json {
+        let doc = json!({
+            "machine": machine(),
+            "results": results.iter().map(|r| json!({
+                "name": r.name, "baseline": r.baseline, "ours_ns": r.ours_ns,
+                "baseline_ns": r.baseline_ns, "ratio": r.ratio(),
+            })).collect::<Vec<_>>(),
+        });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(dir) = &o.svg {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        plot_sweep(&dir.join("batch_sweep.svg"), &sweep)?;
+    }
+    Ok(())
+}
+
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    json!({
+        "cpus": flexsc_kernel_side::runtime::allowed_cpus().len(),
+        "cpu": cpu,
+        "kernel": kernel,
+        "io_uring": flexsc_kernel_side::uring::probe().is_ok(),
+    })
+}
+
+fn plot_sweep(path: &std::path::Path, sweep: &[(usize, f64, f64)]) -> Result<(), String> {
+    use plotters::prelude::*;
+    let max = sweep.iter().flat_map(|s| [s.1, s.2]).fold(1.5f64, f64::max) * 1.1;
+    let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "flexsc per-call cost ÷ direct call, by batch size",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d((1f64..64f64).log_scale(), 0f64..max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("calls per batch")
+        .y_desc("ratio (lower is better)")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let series = [("getppid", 1usize, &RED), ("pread 4 KiB", 2, &BLUE)];
+    for (label, col, color) in series {
+        let points: Vec<(f64, f64)> = sweep
+            .iter()
+            .map(|s| (s.0 as f64, if col == 1 { s.1 } else { s.2 }))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .draw_series(LineSeries::new(vec![(1.0, 1.0), (64.0, 1.0)], &BLACK))
+        .map_err(|e| e.to_string())?
+        .label("direct = 1")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], &BLACK));
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
