@@ -1,0 +1,60 @@
+//! `flexsc bench`: the comparison report has every result the issue names, with sane
+//! figures. (It asserts no speed: ratios are the report's business, not a test's.)
+
+use std::process::Command;
+
+#[test]
+fn bench_reports_every_comparison() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("bench.json");
+    let svg = dir.path().join("svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_flexsc"))
+        .args(["bench", "--json"])
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .expect("flexsc bench runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("| comparison | baseline |"), "{table}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("valid JSON");
+    assert!(doc["machine"]["cpus"].as_u64().unwrap_or(0) >= 1);
+    let results = doc["results"].as_array().expect("results");
+    for name in [
+        "single_getppid",
+        "batch64_getppid",
+        "batch64_write_devnull",
+        "batch64_pread4k",
+        "batch64_pwrite64",
+        "vs_io_uring_batch64_pread4k",
+    ] {
+        let r = results.iter().find(|r| r["name"] == name);
+        if name.starts_with("vs_io_uring") && r.is_none() && doc["machine"]["io_uring"] == false {
+            eprintln!("SKIPPED {name}: io_uring is unavailable here");
+            continue;
+        }
+        let r = r.unwrap_or_else(|| panic!("{name} missing from {doc:#}"));
+        for key in ["ours_ns", "baseline_ns", "ratio"] {
+            let v = r[key].as_f64().unwrap_or(-1.0);
+            assert!(v.is_finite() && v > 0.0, "{name}.{key} = {v}");
+        }
+        assert!(r["baseline"].as_str().is_some_and(|b| !b.is_empty()));
+    }
+    let plot = std::fs::read_to_string(svg.join("batch_sweep.svg")).expect("the sweep plot");
+    assert!(
+        plot.contains("<svg") && plot.contains("calls per batch"),
+        "an SVG chart"
+    );
+}
+
+#[test]
+fn bench_rejects_unknown_options() {
+    let out = Command::new(env!("CARGO_BIN_EXE_flexsc"))
+        .args(["bench", "--fast"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option"));
+}
