@@ -123,11 +123,21 @@ impl ServiceThread {
                 std::hint::spin_loop();
             }
         }
-        if !found {
+        // What this wait says about how far apart work arrives: the time it took when a
+        // spin found it; "longer than a spin" when a spin failed; nothing when the spin
+        // was skipped (a wake from sleep means a submitter is active now, so the average
+        // decays and spinning is tried again; measuring the sleep itself would count the
+        // wake-up latency and never spin again).
+        let gap = if found {
+            start.elapsed().as_nanos() as u64
+        } else {
             self.shared.doorbell.sleep();
-        }
-        // A moving average (1/4 weight) of how long work took to come.
-        let gap = start.elapsed().as_nanos() as u64;
+            if spin.is_zero() {
+                0
+            } else {
+                2 * spin.as_nanos() as u64
+            }
+        };
         self.gap_ns = (self.gap_ns * 3 + gap) / 4;
     }
 
