@@ -390,7 +390,7 @@ fn plot_sweep(path: &std::path::Path, sweep: &[(usize, f64, f64)]) -> Result<(),
         .draw_series(LineSeries::new(vec![(1.0, 1.0), (64.0, 1.0)], &BLACK))
         .map_err(|e| e.to_string())?
         .label("direct = 1")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], &BLACK));
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
     chart
         .configure_series_labels()
         .border_style(BLACK)
