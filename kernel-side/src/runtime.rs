@@ -343,6 +343,17 @@ pub struct SyscallStats {
     pub batched: u64,
 }
 
+impl std::ops::AddAssign for SyscallStats {
+    fn add_assign(&mut self, o: SyscallStats) {
+        self.calls += o.calls;
+        self.delegated += o.delegated;
+        self.direct += o.direct;
+        self.errors += o.errors;
+        self.batch_sum += o.batch_sum;
+        self.batched += o.batched;
+    }
+}
+
 impl SyscallStats {
     /// Mean size of the batches this syscall's calls ran in (0 if none did).
     pub fn mean_batch(&self) -> f64 {
@@ -418,16 +429,10 @@ impl Stats {
 
     /// The counters summed over every syscall.
     pub fn totals(&self) -> SyscallStats {
-        self.syscalls
-            .iter()
-            .fold(SyscallStats::default(), |a, s| SyscallStats {
-                calls: a.calls + s.calls,
-                delegated: a.delegated + s.delegated,
-                direct: a.direct + s.direct,
-                errors: a.errors + s.errors,
-                batch_sum: a.batch_sum + s.batch_sum,
-                batched: a.batched + s.batched,
-            })
+        self.syscalls.iter().fold(SyscallStats::default(), |mut sum, s| {
+            sum += *s;
+            sum
+        })
     }
 
     /// Mean entries per batch (0 when there was none).

@@ -31,36 +31,17 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use flexsc_kernel_side::SyscallStats;
 use serde_json::{json, Value};
 
-/// One syscall's merged counters.
+/// One syscall's merged counters: its number, and the runtime's counters summed over
+/// every process.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Row {
     /// Syscall number.
     pub nr: u64,
-    /// Calls made.
-    pub calls: u64,
-    /// Calls run by a service thread.
-    pub delegated: u64,
-    /// Calls run on the caller.
-    pub direct: u64,
-    /// Calls that failed.
-    pub errors: u64,
-    /// Sum over calls that ran in a batch of that batch's size.
-    pub batch_sum: u64,
-    /// Calls that ran in a batch.
-    pub batched: u64,
-}
-
-impl Row {
-    /// Mean size of the batches this syscall's calls ran in (0 if none did).
-    pub fn mean_batch(&self) -> f64 {
-        if self.batched == 0 {
-            0.0
-        } else {
-            self.batch_sum as f64 / self.batched as f64
-        }
-    }
+    /// The counters.
+    pub stats: SyscallStats,
 }
 
 /// Every process's statistics, merged.
@@ -140,38 +121,30 @@ impl Summary {
             for (name, c) in calls {
                 let row = self.syscalls.entry(name.clone()).or_default();
                 row.nr = num(c, "nr");
-                row.calls += num(c, "calls");
-                row.delegated += num(c, "delegated");
-                row.direct += num(c, "direct");
-                row.errors += num(c, "errors");
-                row.batch_sum += num(c, "batch_sum");
-                row.batched += num(c, "batched");
+                row.stats += SyscallStats {
+                    calls: num(c, "calls"),
+                    delegated: num(c, "delegated"),
+                    direct: num(c, "direct"),
+                    errors: num(c, "errors"),
+                    batch_sum: num(c, "batch_sum"),
+                    batched: num(c, "batched"),
+                };
             }
         }
     }
 
     /// The counters summed over every syscall.
-    pub fn totals(&self) -> Row {
-        self.syscalls.values().fold(Row::default(), |a, r| Row {
-            nr: 0,
-            calls: a.calls + r.calls,
-            delegated: a.delegated + r.delegated,
-            direct: a.direct + r.direct,
-            errors: a.errors + r.errors,
-            batch_sum: a.batch_sum + r.batch_sum,
-            batched: a.batched + r.batched,
-        })
+    pub fn totals(&self) -> SyscallStats {
+        self.syscalls
+            .values()
+            .fold(SyscallStats::default(), |mut sum, r| {
+                sum += r.stats;
+                sum
+            })
     }
 
     /// The `strace -c`-style table.
     pub fn table(&self) -> String {
-        let mean = |r: &Row| {
-            if r.delegated == 0 {
-                0.0
-            } else {
-                r.batch_sum as f64 / r.delegated as f64
-            }
-        };
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -195,8 +168,9 @@ impl Summary {
         );
         out.push_str(&rule);
         let mut rows: Vec<(&String, &Row)> = self.syscalls.iter().collect();
-        rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(b.0)));
-        for (name, r) in rows {
+        rows.sort_by(|a, b| b.1.stats.calls.cmp(&a.1.stats.calls).then(a.0.cmp(b.0)));
+        for (name, row) in rows {
+            let r = &row.stats;
             let _ = writeln!(
                 out,
                 "{:>10} {:>10} {:>10} {:>8} {:>6.1}  {}",
@@ -204,7 +178,7 @@ impl Summary {
                 r.delegated,
                 r.direct,
                 r.errors,
-                mean(r),
+                r.mean_batch(),
                 name
             );
         }
@@ -217,7 +191,7 @@ impl Summary {
             t.delegated,
             t.direct,
             t.errors,
-            mean(&t)
+            t.mean_batch()
         );
         let _ = writeln!(
             out,
@@ -245,16 +219,12 @@ impl Summary {
         let syscalls: serde_json::Map<String, Value> = self
             .syscalls
             .iter()
-            .map(|(name, r)| {
-                let mean = if r.delegated == 0 {
-                    0.0
-                } else {
-                    r.batch_sum as f64 / r.delegated as f64
-                };
+            .map(|(name, row)| {
+                let r = &row.stats;
                 (
                     name.clone(),
-                    json!({"nr": r.nr, "calls": r.calls, "delegated": r.delegated, "direct": r.direct,
-                           "errors": r.errors, "mean_batch": mean}),
+                    json!({"nr": row.nr, "calls": r.calls, "delegated": r.delegated, "direct": r.direct,
+                           "errors": r.errors, "mean_batch": r.mean_batch()}),
                 )
             })
             .collect();
