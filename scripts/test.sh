@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 cargo test --workspace
 echo "== loom models (shim) =="
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p flexsc-shim --release --lib loom
+echo "== loom models (scheduler) =="
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p flexsc-scheduler --release --lib loom

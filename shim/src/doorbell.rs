@@ -150,7 +150,8 @@ impl Doorbell {
     /// Asks the service threads to stop: they drain what is posted, then exit.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.wake(u32::MAX);
+        // The kernel reads the count as an int: i32::MAX is "everyone" (u32::MAX would be -1).
+        self.wake(i32::MAX as u32);
     }
 
     /// Service thread: whether `stop` was called. `Acquire`, so that the stop store is

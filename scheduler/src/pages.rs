@@ -1,0 +1,127 @@
+//! A kernel thread's syscall pages: one `Submitter` to start with, more on demand.
+//!
+//! One page holds 64 calls in flight. With user threads that block in system calls (a read
+//! on an empty pipe holds its entry until a worker finishes it) one page could fill with
+//! calls that wait for a user thread which cannot post its own: a deadlock. So when every
+//! page is full the kernel thread takes another page from the runtime, up to
+//! [`MAX_PAGES_PER_KERNEL_THREAD`]; beyond that, user threads that want to post wait for an
+//! entry to be reaped (back-pressure, see `Switch::PageFull`).
+//!
+//! All pages belong to the kernel thread: a user thread posts into them while it runs on
+//! that kernel thread, and never keeps a borrow across a switch.
+
+use std::sync::Arc;
+
+use flexsc_shim::table::{classify, Class};
+use flexsc_shim::{Push, RegisterError, Shared, Submitter, Ticket};
+
+/// The most pages (so 64 calls in flight each) one kernel thread takes from the runtime.
+pub const MAX_PAGES_PER_KERNEL_THREAD: usize = 16;
+
+/// A posted call: its page, its ticket, and whether it may wait for an event.
+pub(crate) struct PageTicket {
+    page: usize,
+    ticket: Ticket,
+    may_wait: bool,
+}
+
+impl PageTicket {
+    /// Whether the call may wait for an event (an empty pipe, a sleep, ...) rather than
+    /// finish in the time it takes to run: only calls that cannot are worth sleeping on
+    /// (see `kernel_thread`'s idle policy).
+    pub(crate) fn may_wait_for_event(&self) -> bool {
+        self.may_wait
+    }
+}
+
+/// What [`Pages::push`] did with a call.
+pub(crate) enum PagePush {
+    /// Posted: switch out and wait for the ticket.
+    Posted(PageTicket),
+    /// Ran on the caller already (it must run there, or nothing is delegated).
+    Ran(i64),
+    /// Every page is full and no more may be taken.
+    Full,
+}
+
+/// See the module docs.
+pub(crate) struct Pages {
+    runtime: Arc<Shared>,
+    submitters: Vec<Submitter>,
+    /// The page pushes try first: the one that last took a call.
+    current: usize,
+}
+
+impl Pages {
+    /// One page of `runtime`'s for the calling kernel thread.
+    pub(crate) fn new(runtime: Arc<Shared>) -> Result<Self, RegisterError> {
+        let first = Submitter::new(Arc::clone(&runtime))?;
+        Ok(Pages {
+            runtime,
+            submitters: vec![first],
+            current: 0,
+        })
+    }
+
+    /// Posts a call (without ringing: see [`Pages::submit`]), or runs it here if it must
+    /// run on the caller.
+    ///
+    /// # Safety
+    /// As for `Submitter::push`: the call is what the program asked for, and its pointer
+    /// arguments stay valid until the ticket is reaped (the caller's stack does: a user
+    /// thread waits for its call while switched out).
+    pub(crate) unsafe fn push(&mut self, nr: u64, args: [u64; 6]) -> PagePush {
+        let pages = self.submitters.len();
+        for step in 0..pages {
+            let page = (self.current + step) % pages;
+            // SAFETY: forwarded from this function's contract.
+            match unsafe { self.submitters[page].push(nr, args) } {
+                Push::Posted(ticket) => {
+                    self.current = page;
+                    return PagePush::Posted(PageTicket {
+                        page,
+                        ticket,
+                        may_wait: classify(nr, &args) != Class::Delegate,
+                    });
+                }
+                Push::Ran(ret) => return PagePush::Ran(ret),
+                Push::Full => {}
+            }
+        }
+        if pages >= MAX_PAGES_PER_KERNEL_THREAD {
+            return PagePush::Full;
+        }
+        // Every page is full: take another (when the runtime has none left, wait for an
+        // entry like at the limit).
+        match Submitter::new(Arc::clone(&self.runtime)) {
+            Ok(submitter) => {
+                self.submitters.push(submitter);
+                self.current = pages;
+                // SAFETY: forwarded; a fresh page has room.
+                unsafe { self.push(nr, args) }
+            }
+            Err(_) => PagePush::Full,
+        }
+    }
+
+    /// Rings for every call pushed since the last time: one fence (and a wake if a
+    /// service thread sleeps) for a whole round of posts.
+    #[inline]
+    pub(crate) fn submit(&mut self) {
+        for submitter in &mut self.submitters {
+            submitter.submit();
+        }
+    }
+
+    /// Looks once at a posted call: its result, if it finished (the ticket is then spent).
+    #[inline]
+    pub(crate) fn poll(&mut self, ticket: &PageTicket) -> Option<i64> {
+        self.submitters[ticket.page].poll(&ticket.ticket)
+    }
+
+    /// Waits for a posted call and returns its result: spins, yields, then sleeps on the
+    /// entry until the service side completes it.
+    pub(crate) fn wait(&mut self, ticket: PageTicket) -> i64 {
+        self.submitters[ticket.page].wait(ticket.ticket)
+    }
+}

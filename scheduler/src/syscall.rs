@@ -1,0 +1,81 @@
+//! The exception-less system call of a user thread: post, switch out, resume with the
+//! result.
+
+use std::time::Duration;
+
+use flexsc_shim::sys::syscall6;
+
+use crate::kernel_thread;
+use crate::pages::PagePush;
+use crate::user_thread::{CurrentThread, Switch};
+
+/// Makes system call `nr` with `args` and returns the raw result: the value, or a negated
+/// errno, as the `syscall` instruction would.
+///
+/// Inside a user thread the call is posted to its kernel thread's syscall page and the user
+/// thread switches out; other user threads run while a service thread runs the call, and
+/// this one resumes with the result. Calls that must run on the calling thread (gettid,
+/// signal masks, ...) and every call when no service thread runs (one usable core) run
+/// here at once. When every entry is in flight, the user thread waits for one to free.
+/// Outside a user thread the call runs directly.
+///
+/// # Safety
+/// As for the `syscall` instruction: the call may unmap memory, close descriptors or end
+/// the thread, and pointer arguments must be valid for what the call does with them. They
+/// must point at memory that outlives the call: the caller's stack does (the user thread
+/// waits for its call).
+pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
+    let nr = nr as u64;
+    let Some(current) = CurrentThread::get() else {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { syscall6(nr, args) };
+    };
+    loop {
+        // SAFETY: forwarded from this function's contract; the user thread stays switched
+        // out (its stack intact) until the ticket is reaped.
+        let pushed = kernel_thread::with_local(|local| unsafe { local.pages.borrow_mut().push(nr, args) })
+            .expect("a user thread runs on a kernel thread of a scheduler");
+        match pushed {
+            PagePush::Ran(ret) => return ret,
+            PagePush::Posted(ticket) => return current.switch_out(Switch::Syscall(ticket)),
+            PagePush::Full => {
+                current.switch_out(Switch::PageFull);
+            }
+        }
+    }
+}
+
+/// Sleeps for `duration`. In a user thread the sleep is a posted `nanosleep` (run by a
+/// blocking worker), so the kernel thread runs other user threads meanwhile; elsewhere it
+/// is `std::thread::sleep`.
+pub fn sleep(duration: Duration) {
+    if CurrentThread::get().is_none() {
+        std::thread::sleep(duration);
+        return;
+    }
+    let mut request = libc::timespec {
+        tv_sec: duration.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: duration.subsec_nanos() as libc::c_long,
+    };
+    let mut remaining = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        let args = [
+            &request as *const libc::timespec as u64,
+            &mut remaining as *mut libc::timespec as u64,
+            0,
+            0,
+            0,
+            0,
+        ];
+        // SAFETY: nanosleep reads `request` and writes `remaining`, both on this stack,
+        // which outlives the call.
+        let ret = unsafe { syscall(libc::SYS_nanosleep, args) };
+        if ret != -(libc::EINTR as i64) {
+            return;
+        }
+        request = remaining;
+    }
+}

@@ -1,0 +1,163 @@
+//! System calls from user threads: many threads, every result checked; and a user thread
+//! blocked in a call does not stop the others of its kernel thread.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flexsc_scheduler::{spawn, syscall, yield_now, Mode, Scheduler};
+
+use common::{scenarios, serial, within_limit};
+
+fn scheduler_on(cores: &[usize]) -> Arc<Scheduler> {
+    let scheduler = Scheduler::builder()
+        .user_cores(cores.iter().copied())
+        .build()
+        .expect("start a scheduler");
+    eprintln!("{}", scheduler.layout());
+    Arc::new(scheduler)
+}
+
+/// The cores for `n` kernel threads: the first `n` usable ones (fewer if fewer exist).
+fn first_cores(n: usize) -> Vec<usize> {
+    flexsc_kernel_side::runtime::allowed_cpus()
+        .into_iter()
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn ten_thousand_user_threads_on_one_kernel_thread() {
+    let _turn = serial();
+    let scheduler = scheduler_on(&first_cores(1));
+    let s = Arc::clone(&scheduler);
+    within_limit("10,000 threads, 1 kernel thread", move || {
+        scenarios::syscalls(&s, 10_000)
+    });
+    let stats = Arc::into_inner(scheduler).expect("the only handle").shutdown();
+    let totals = stats.totals();
+    assert_eq!(totals.calls, 40_000, "{}", stats.table());
+    if matches!(stats.mode, Mode::Service { .. }) {
+        assert_eq!(
+            totals.delegated,
+            40_000,
+            "every call went through the pages\n{}",
+            stats.table()
+        );
+    }
+}
+
+#[test]
+fn ten_thousand_user_threads_on_two_kernel_threads() {
+    let _turn = serial();
+    let scheduler = scheduler_on(&first_cores(2));
+    let s = Arc::clone(&scheduler);
+    within_limit("10,000 threads, 2 kernel threads", move || {
+        scenarios::syscalls(&s, 10_000)
+    });
+}
+
+/// A read on an empty pipe goes to a blocking worker; meanwhile the other user threads of
+/// the same (only) kernel thread run to completion; then one of them writes the pipe and
+/// the reader gets the bytes.
+#[test]
+fn user_thread_blocked_in_a_read_does_not_stop_the_others() {
+    let _turn = serial();
+    let scheduler = scheduler_on(&first_cores(1));
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: needs a service thread to serve the blocking read, but {reason}");
+        return;
+    }
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read_end, write_end) = (fds[0] as u64, fds[1] as u64);
+
+    let s = Arc::clone(&scheduler);
+    within_limit("blocked reader", move || {
+        s.block_on(move || {
+            let reading = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let reading = Arc::clone(&reading);
+                spawn(move || {
+                    let mut buf = [0u8; 16];
+                    reading.store(true, Ordering::SeqCst);
+                    // SAFETY: read writes at most 16 bytes into `buf`, on this stack.
+                    let n =
+                        unsafe { syscall(libc::SYS_read, [read_end, buf.as_mut_ptr() as u64, 16, 0, 0, 0]) };
+                    (n, buf)
+                })
+            };
+            while !reading.load(Ordering::SeqCst) {
+                yield_now();
+            }
+            let others: Vec<_> = (0..100)
+                .map(|i| {
+                    spawn(move || {
+                        (0..10)
+                            // SAFETY: getppid has no arguments.
+                            .map(|_| unsafe { syscall(libc::SYS_getppid, [0; 6]) })
+                            .all(|ppid| ppid == std::os::unix::process::parent_id() as i64)
+                            .then_some(i)
+                    })
+                })
+                .collect();
+            for (i, other) in others.into_iter().enumerate() {
+                assert_eq!(other.join().expect("no panic"), Some(i));
+            }
+            assert!(
+                !reader.is_finished(),
+                "the pipe is still empty: the reader must still wait"
+            );
+            let msg = b"hello";
+            // SAFETY: write reads 5 bytes from a static.
+            let written = unsafe { syscall(libc::SYS_write, [write_end, msg.as_ptr() as u64, 5, 0, 0, 0]) };
+            assert_eq!(written, 5);
+            let (n, buf) = reader.join().expect("the reader panicked");
+            assert_eq!(n, 5);
+            assert_eq!(&buf[..5], msg);
+        })
+    });
+    // SAFETY: closing the two descriptors pipe2 gave us.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    let stats = Arc::into_inner(scheduler).expect("the only handle").shutdown();
+    assert!(
+        stats.handoffs >= 1,
+        "the read went to a blocking worker\n{}",
+        stats.table()
+    );
+}
+
+/// With no idle spin a kernel thread sleeps as soon as nothing is ready: on the entry of a
+/// call that cannot wait for an event, or on its inbox (with a timeout while calls are in
+/// flight). Every result and every cross-thread wake must still arrive.
+#[test]
+fn everything_arrives_when_idle_kernel_threads_sleep_at_once() {
+    let _turn = serial();
+    for kernel_threads in [1, 2] {
+        let scheduler = Scheduler::builder()
+            .user_cores(first_cores(kernel_threads))
+            .idle_spin(Duration::ZERO)
+            .build()
+            .expect("start a scheduler");
+        let s = Arc::new(scheduler);
+        within_limit("no idle spin", move || {
+            scenarios::syscalls(&s, 2_000);
+            scenarios::condvar_ping_pong(&s, 2_000);
+            scenarios::channel_messages(&s, 20_000, 2);
+        });
+    }
+}
+
+/// Outside a user thread, `syscall` is a direct system call.
+#[test]
+fn syscall_outside_a_user_thread_runs_directly() {
+    // SAFETY: getppid has no arguments.
+    let ppid = unsafe { syscall(libc::SYS_getppid, [0; 6]) };
+    assert_eq!(ppid, std::os::unix::process::parent_id() as i64);
+}
