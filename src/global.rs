@@ -1,5 +1,6 @@
 //! The process-wide runtime, built on first use from the `FLEXSC_*` variables, and each
-//! thread's submitter on it.
+//! thread's submitter on it. Inside a user thread of [`crate::thread`], calls go to that
+//! thread's scheduler instead.
 //!
 //! Bad configuration never panics: [`global`] returns the error, and [`syscall`] runs
 //! calls on their caller after saying once on stderr what was wrong.
@@ -82,6 +83,11 @@ fn with_submitter<R>(f: impl FnOnce(&mut Submitter) -> R) -> Option<R> {
 /// As for the `syscall` instruction: see [`Submitter::call`].
 pub unsafe fn syscall(nr: impl Into<i64>, args: [u64; 6]) -> i64 {
     let nr = nr.into() as u64;
+    if flexsc_scheduler::in_user_thread() {
+        // A user thread posts to its own kernel thread's pages and switches out.
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { flexsc_scheduler::syscall(nr as libc::c_long, args) };
+    }
     // SAFETY: forwarded from this function's contract.
     with_submitter(|s| unsafe { s.call(nr, args) }).unwrap_or_else(|| unsafe { sys::syscall6(nr, args) })
 }
@@ -97,6 +103,42 @@ pub unsafe fn syscall_batch(calls: &[Call], results: &mut [i64]) {
         for (call, result) in calls.iter().zip(results.iter_mut()) {
             // SAFETY: forwarded.
             *result = unsafe { sys::syscall6(call.nr, call.args) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn syscall_in_a_user_thread_goes_through_its_scheduler() {
+        let scheduler = crate::thread::Scheduler::builder().build().expect("a scheduler");
+        let ppid = i64::from(std::os::unix::process::parent_id());
+        let results = scheduler.block_on(|| {
+            let threads: Vec<_> = (0..100)
+                .map(|_| {
+                    crate::thread::spawn(|| {
+                        assert!(crate::thread::in_user_thread());
+                        // SAFETY: getppid takes no arguments.
+                        unsafe { crate::syscall(libc::SYS_getppid, [0; 6]) }
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("no panic"))
+                .collect::<Vec<_>>()
+        });
+        assert!(results.iter().all(|&r| r == ppid), "{results:?}");
+        let stats = scheduler.stats();
+        match &stats.mode {
+            crate::Mode::Service { .. } => {
+                let getppid = stats.syscalls[libc::SYS_getppid as usize];
+                assert!(
+                    getppid.delegated >= 100,
+                    "posted to the scheduler's pages: {getppid:?}"
+                );
+            }
+            crate::Mode::Direct { reason } => eprintln!("SKIPPED the delegation check: {reason}"),
         }
     }
 }

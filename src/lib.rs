@@ -17,12 +17,24 @@
 //! unsafe { me.call_batch(&calls, &mut results) };
 //! ```
 //!
-//! The crates underneath: [`flexsc_shim`] (the pages and the submit side) and
-//! [`flexsc_kernel_side`] (the service threads).
+//! The crates underneath: [`flexsc_shim`] (the pages and the submit side),
+//! [`flexsc_kernel_side`] (the service threads) and [`flexsc_scheduler`] (user threads
+//! that switch on a system call, re-exported as [`thread`] and [`sync`]).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod cli;
 pub mod global;
+
+/// User-level threads that switch on a system call (FlexSC-Threads): see
+/// [`flexsc_scheduler`]. Inside one, [`syscall`] posts the call and switches to another
+/// user thread.
+pub mod thread {
+    pub use flexsc_scheduler::{
+        in_user_thread, sleep, spawn, yield_now, Builder, JoinHandle, Layout, Scheduler,
+    };
+}
+
+pub use flexsc_scheduler::sync;
 
 pub use flexsc_kernel_side::{Builder, Config, ConfigError, Mode, Runtime, Stats, SyscallStats};
 pub use flexsc_shim::{table, Call, Class, Push, RegisterError, Submitter, Ticket};
