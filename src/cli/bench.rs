@@ -4,7 +4,10 @@
 //! the medians and their ratio, flexsc ÷ baseline (lower is better). It prints a markdown
 //! table, and with `--json FILE` writes
 //! `{"machine": {...}, "results": [{"name", "baseline", "ours_ns", "baseline_ns", "ratio"}]}`
-//! (nanoseconds per call). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`.
+//! (nanoseconds per call). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`
+//! and the FlexSC microbenchmark's work-size sweep (`mixed_work_*`: user work on a private
+//! working set, then a 4 KiB pread, per iteration; M-on-N user threads against one
+//! pthread per core, on the same cores) as `DIR/work_sweep.svg`.
 
 use std::hint::black_box;
 use std::os::fd::AsRawFd;
@@ -291,6 +294,30 @@ pub fn run(o: &Options) -> Result<(), String> {
     }
     drop(me);
     drop(me_uring);
+    let mode = rt.mode().to_string();
+    drop(rt);
+    drop(uring_rt);
+
+    // The FlexSC microbenchmark: each iteration is some user work on a private working
+    // set, then one 4 KiB pread. Baseline: one pthread per core making direct calls.
+    // flexsc: M-on-N user threads on the other cores' complement, same core count in all
+    // (the service thread takes one of them).
+    let mut work_sweep = Vec::new();
+    let cpus = flexsc_kernel_side::runtime::allowed_cpus();
+    if cpus.len() >= 2 {
+        for work in [0usize, 1 << 10, 1 << 12, 1 << 14, 1 << 16] {
+            let r = mixed_work(&cpus, fd, work)?;
+            work_sweep.push((work, r.ratio()));
+            if work == 1 << 12 {
+                let mut headline = r.clone();
+                headline.name = "mixed_work_equal_cores".into();
+                results.push(headline);
+            }
+            results.push(r);
+        }
+    } else {
+        eprintln!("flexsc bench: one usable core: the mixed-work comparison needs two (skipped)");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("| comparison | baseline | baseline ns/call | flexsc ns/call | ratio (flexsc ÷ baseline) |");
@@ -309,7 +336,7 @@ pub fn run(o: &Options) -> Result<(), String> {
         "\n{} comparisons in {:.1} s; {}",
         results.len(),
         started.elapsed().as_secs_f64(),
-        rt.mode()
+        mode
     );
     if let Some(path) = &o.json {
         let doc = json!({
@@ -325,8 +352,87 @@ pub fn run(o: &Options) -> Result<(), String> {
     if let Some(dir) = &o.svg {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         plot_sweep(&dir.join("batch_sweep.svg"), &sweep)?;
+        if !work_sweep.is_empty() {
+            plot_work(&dir.join("work_sweep.svg"), &work_sweep)?;
+        }
     }
     Ok(())
+}
+
+/// Iterations of the mixed-work comparison, per sample.
+const MIXED_ITERS: usize = 1 << 14;
+/// User threads in the flexsc side of the mixed-work comparison.
+const MIXED_USER_THREADS: usize = 64;
+
+/// User work: one pass over `set` (a cache line at a time), as application code between
+/// two system calls touches its own data.
+fn touch(set: &mut [u8]) -> u64 {
+    let mut sum = 0u64;
+    for i in (0..set.len()).step_by(64) {
+        set[i] = set[i].wrapping_add(1);
+        sum = sum.wrapping_add(set[i] as u64);
+    }
+    sum
+}
+
+fn mixed_work(cpus: &[usize], fd: u64, work: usize) -> Result<Comparison, String> {
+    let cores = cpus.len();
+    let pread = move |buf: &mut [u8; 4096]| [fd, buf.as_mut_ptr() as u64, 4096, 0, 0, 0];
+    // Baseline: `cores` pthreads, each with its share of the iterations, direct calls.
+    let baseline = || {
+        std::thread::scope(|s| {
+            for _ in 0..cores {
+                s.spawn(|| {
+                    let mut set = vec![0u8; work.max(64)];
+                    let mut buf = [0u8; 4096];
+                    for _ in 0..MIXED_ITERS / cores {
+                        black_box(touch(&mut set));
+                        // SAFETY: pread writes 4 KiB into `buf`.
+                        black_box(unsafe { sys::syscall6(libc::SYS_pread64 as u64, pread(&mut buf)) });
+                    }
+                });
+            }
+        });
+        MIXED_ITERS / cores * cores
+    };
+    // flexsc: user threads on every core but the last, whose service thread runs the calls.
+    let scheduler = flexsc_scheduler::Scheduler::builder()
+        .user_cores(cpus[..cores - 1].iter().copied())
+        .service_cores([cpus[cores - 1]])
+        .stack_size(64 * 1024)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let ours = || {
+        scheduler.block_on(move || {
+            let threads: Vec<_> = (0..MIXED_USER_THREADS)
+                .map(|_| {
+                    flexsc_scheduler::spawn(move || {
+                        let mut set = vec![0u8; work.max(64)];
+                        let mut buf = [0u8; 4096];
+                        for _ in 0..MIXED_ITERS / MIXED_USER_THREADS {
+                            black_box(touch(&mut set));
+                            // SAFETY: pread writes 4 KiB into `buf`, which outlives the call
+                            // (the user thread waits for it).
+                            black_box(unsafe {
+                                flexsc_scheduler::syscall(libc::SYS_pread64, pread(&mut buf))
+                            });
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                let _ = t.join();
+            }
+        });
+        MIXED_ITERS / MIXED_USER_THREADS * MIXED_USER_THREADS
+    };
+    let name = format!("mixed_work_{work}B");
+    Ok(compare(
+        &name,
+        "one pthread per core, direct calls, same cores",
+        baseline,
+        ours,
+    ))
 }
 
 fn machine() -> serde_json::Value {
@@ -396,6 +502,40 @@ fn plot_sweep(path: &std::path::Path, sweep: &[(usize, f64, f64)]) -> Result<(),
         .border_style(BLACK)
         .background_style(WHITE)
         .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn plot_work(path: &std::path::Path, sweep: &[(usize, f64)]) -> Result<(), String> {
+    use plotters::prelude::*;
+    let max = sweep.iter().map(|s| s.1).fold(1.5f64, f64::max) * 1.1;
+    let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "work + pread per iteration: M-on-N flexsc ÷ 1:1 direct, same cores",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d((64f64..65536f64).log_scale(), 0f64..max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("working set touched per iteration (bytes)")
+        .y_desc("ratio (lower is better)")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let points: Vec<(f64, f64)> = sweep.iter().map(|s| ((s.0.max(64)) as f64, s.1)).collect();
+    chart
+        .draw_series(LineSeries::new(points.clone(), &BLUE))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(points.iter().map(|p| Circle::new(*p, 3, BLUE.filled())))
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(vec![(64.0, 1.0), (65536.0, 1.0)], &BLACK))
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
