@@ -14,7 +14,7 @@ use flexsc::{Builder, Call, Config};
 
 const USAGE: &str =
     "usage: flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] [--policy P] [--] CMD [ARGS...]
-       flexsc bench [--json FILE] [--svg DIR]
+       flexsc bench [--json FILE] [--svg DIR] [--rounds N]
        flexsc demo [--calls N] [--cpus LIST] [--workers N]";
 
 fn main() -> ExitCode {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     if args.first().is_some_and(|a| a == "bench") {
         return match flexsc::cli::bench::parse(&args[1..]) {
             Err(msg) => {
-                eprintln!("flexsc: {msg}\nusage: flexsc bench [--json FILE] [--svg DIR]");
+                eprintln!("flexsc: {msg}\nusage: flexsc bench [--json FILE] [--svg DIR] [--rounds N]");
                 ExitCode::from(2)
             }
             Ok(o) => match flexsc::cli::bench::run(&o) {

@@ -1,6 +1,7 @@
 //! `flexsc bench`: a short, fixed version of every comparison, in one process run.
 //!
-//! Each comparison alternates baseline and flexsc samples ([`ROUNDS`] of each) and reports
+//! Each comparison alternates baseline and flexsc samples ([`ROUNDS`] of each, or
+//! `--rounds N`) and reports
 //! the medians and their ratio, flexsc ÷ baseline (lower is better). It prints a markdown
 //! table, and with `--json FILE` writes
 //! `{"machine": {...}, "results": [{"name", "baseline", "ours_ns", "baseline_ns", "ratio"}]}`
@@ -20,6 +21,9 @@ use serde_json::json;
 
 /// Samples of each side per comparison.
 pub const ROUNDS: usize = 21;
+/// The rounds this run uses (`--rounds`).
+static ROUNDS_IN_USE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(ROUNDS);
+
 /// Calls per sample.
 const CALLS: usize = 32768;
 
@@ -30,6 +34,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Write SVG plots into this folder.
     pub svg: Option<PathBuf>,
+    /// Samples of each side per comparison (`--rounds`; default [`ROUNDS`]).
+    pub rounds: Option<usize>,
 }
 
 /// Parses `bench`'s arguments.
@@ -41,6 +47,17 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--json" => o.json = Some(value()?.into()),
             "--svg" => o.svg = Some(value()?.into()),
+            "--rounds" => {
+                let v = value()?;
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=1000).contains(&n) => o.rounds = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "invalid --rounds {v:?}: expected a whole number from 1 to 1000"
+                        ))
+                    }
+                }
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -88,7 +105,7 @@ fn compare(
     sample(&mut baseline);
     sample(&mut ours);
     let (mut b, mut o) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for _ in 0..ROUNDS_IN_USE.load(std::sync::atomic::Ordering::Relaxed) {
         b.push(sample(&mut baseline));
         o.push(sample(&mut ours));
     }
@@ -153,6 +170,7 @@ fn raw_uring(ring: &mut io_uring::IoUring, calls: &[Call]) -> usize {
 /// Runs every comparison and reports.
 pub fn run(o: &Options) -> Result<(), String> {
     let started = Instant::now();
+    ROUNDS_IN_USE.store(o.rounds.unwrap_or(ROUNDS), std::sync::atomic::Ordering::Relaxed);
     // The runtime under test takes the FLEXSC_* variables (service cores, backend, ...).
     let rt = flexsc_kernel_side::Builder::from_env()
         .map_err(|e| e.to_string())?
