@@ -329,7 +329,10 @@ impl UringLane {
             // The ring failed as a whole (not one call): stop using it. Calls it did not
             // answer run directly in this pass.
             eprintln!("flexsc: io_uring failed ({e}); service thread runs batches directly from now on");
-            self.ring = None;
+            // Forget the ring rather than drop it: the likeliest failure is that the
+            // program closed our descriptor (close_range at start-up, say), and the number
+            // may now name one of its own files, which dropping the ring would close.
+            std::mem::forget(self.ring.take());
         }
     }
 }
