@@ -449,48 +449,24 @@ impl Stats {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(out, "flexsc: {}", self.mode);
-        let _ = writeln!(
-            out,
-            "{:>10} {:>10} {:>10} {:>8}  syscall",
-            "calls", "delegated", "direct", "errors"
-        );
-        let _ = writeln!(out, "{:->10} {:->10} {:->10} {:->8}  {:->16}", "", "", "", "", "");
-        let mut rows: Vec<(usize, &SyscallStats)> = self
+        let rows = self
             .syscalls
             .iter()
             .enumerate()
             .filter(|(_, s)| s.calls > 0)
-            .collect();
-        rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
-        for (nr, s) in rows {
-            let name = flexsc_shim::table::name(nr as u64)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("#{nr}"));
-            let _ = writeln!(
-                out,
-                "{:>10} {:>10} {:>10} {:>8}  {}",
-                s.calls, s.delegated, s.direct, s.errors, name
-            );
-        }
-        let t = self.totals();
-        let _ = writeln!(out, "{:->10} {:->10} {:->10} {:->8}  {:->16}", "", "", "", "", "");
+            .map(|(nr, s)| {
+                let name = flexsc_shim::table::name(nr as u64)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("#{nr}"));
+                (name, *s)
+            });
+        write_syscall_table(&mut out, rows.collect());
         let _ = writeln!(
             out,
-            "{:>10} {:>10} {:>10} {:>8}  total",
-            t.calls, t.delegated, t.direct, t.errors
-        );
-        let _ = writeln!(
-            out,
-            "batches: {} (mean {:.2} calls; sizes 1:{} 2-3:{} 4-7:{} 8-15:{} 16-31:{} 32-63:{} 64+:{}); handed to workers: {}; declined: {}",
+            "batches: {} (mean {:.2} calls; sizes {}); handed to workers: {}; declined: {}",
             self.batches,
             self.mean_batch(),
-            self.batch_sizes[0],
-            self.batch_sizes[1],
-            self.batch_sizes[2],
-            self.batch_sizes[3],
-            self.batch_sizes[4],
-            self.batch_sizes[5],
-            self.batch_sizes[6],
+            batch_sizes_text(&self.batch_sizes),
             self.handoffs,
             self.declined
         );
@@ -501,4 +477,56 @@ impl Stats {
         );
         out
     }
+}
+
+/// Writes an `strace -c`-style table of `rows` (syscall name, counters), most-called first,
+/// and a total row: the one layout both a runtime's statistics and `flexsc run` print.
+pub fn write_syscall_table(out: &mut String, mut rows: Vec<(String, SyscallStats)>) {
+    use std::fmt::Write;
+    let rule = format!(
+        "{:->10} {:->10} {:->10} {:->8} {:->6}  {:->16}\n",
+        "", "", "", "", "", ""
+    );
+    let _ = writeln!(
+        out,
+        "{:>10} {:>10} {:>10} {:>8} {:>6}  syscall",
+        "calls", "delegated", "direct", "errors", "batch"
+    );
+    out.push_str(&rule);
+    rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
+    let mut total = SyscallStats::default();
+    for (name, s) in &rows {
+        total += *s;
+        let _ = writeln!(
+            out,
+            "{:>10} {:>10} {:>10} {:>8} {:>6.1}  {name}",
+            s.calls,
+            s.delegated,
+            s.direct,
+            s.errors,
+            s.mean_batch()
+        );
+    }
+    out.push_str(&rule);
+    let t = total;
+    let _ = writeln!(
+        out,
+        "{:>10} {:>10} {:>10} {:>8} {:>6.1}  total",
+        t.calls,
+        t.delegated,
+        t.direct,
+        t.errors,
+        t.mean_batch()
+    );
+}
+
+/// Batch counts by size, as the tables print them: `1:N 2-3:N ... 64+:N`.
+pub fn batch_sizes_text(sizes: &[u64; 7]) -> String {
+    const LABELS: [&str; 7] = ["1", "2-3", "4-7", "8-15", "16-31", "32-63", "64+"];
+    LABELS
+        .iter()
+        .zip(sizes)
+        .map(|(l, n)| format!("{l}:{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -116,18 +116,12 @@ unsafe fn rest(nr: u64, a: [u64; 6], done: i64) -> i64 {
     unsafe {
         match nr_i {
             libc::SYS_read | libc::SYS_write => syscall6(nr, [a[0], a[1] + d, a[2] - d, 0, 0, 0]),
-            libc::SYS_pread64 | libc::SYS_pwrite64 => {
-                syscall6(nr, [a[0], a[1] + d, a[2] - d, a[3] + d, 0, 0])
-            }
             libc::SYS_sendto | libc::SYS_recvfrom => {
                 syscall6(nr, [a[0], a[1] + d, a[2] - d, a[3], a[4], a[5]])
             }
             libc::SYS_readv | libc::SYS_writev => {
                 with_rest(a[1], a[2], d, |iov, n| syscall6(nr, [a[0], iov, n, 0, 0, 0]))
             }
-            libc::SYS_preadv | libc::SYS_pwritev => with_rest(a[1], a[2], d, |iov, n| {
-                syscall6(nr, [a[0], iov, n, a[3] + d, 0, 0])
-            }),
             libc::SYS_preadv2 | libc::SYS_pwritev2 => {
                 let offset = if a[3] as i64 == -1 { a[3] } else { a[3] + d };
                 with_rest(a[1], a[2], d, |iov, n| {

@@ -311,17 +311,6 @@ impl Submitter {
         ret
     }
 
-    /// Runs a call on this thread, as the `syscall` instruction would, and counts it as run
-    /// on the caller. Exit waits for posted calls first; calls that change the thread's
-    /// identity stop its delegation.
-    ///
-    /// # Safety
-    /// As for [`Submitter::call`].
-    pub unsafe fn call_direct(&mut self, nr: u64, args: [u64; 6]) -> i64 {
-        // SAFETY: forwarded.
-        unsafe { self.run_here(nr, args) }
-    }
-
     /// Counts a call that the caller ran itself some other way (through libc, say).
     pub fn count_direct(&mut self, nr: u64, ret: i64) {
         self.page().counters(nr).record(false, ret);

@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use flexsc_kernel_side::runtime::{batch_sizes_text, write_syscall_table};
 use flexsc_kernel_side::SyscallStats;
 use serde_json::{json, Value};
 
@@ -157,58 +158,26 @@ impl Summary {
                 self.modes.join(" / ")
             }
         );
+        let rows = self
+            .syscalls
+            .iter()
+            .map(|(name, row)| (name.clone(), row.stats))
+            .collect();
+        write_syscall_table(&mut out, rows);
         let _ = writeln!(
             out,
-            "{:>10} {:>10} {:>10} {:>8} {:>6}  syscall",
-            "calls", "delegated", "direct", "errors", "batch"
-        );
-        let rule = format!(
-            "{:->10} {:->10} {:->10} {:->8} {:->6}  {:->16}\n",
-            "", "", "", "", "", ""
-        );
-        out.push_str(&rule);
-        let mut rows: Vec<(&String, &Row)> = self.syscalls.iter().collect();
-        rows.sort_by(|a, b| b.1.stats.calls.cmp(&a.1.stats.calls).then(a.0.cmp(b.0)));
-        for (name, row) in rows {
-            let r = &row.stats;
-            let _ = writeln!(
-                out,
-                "{:>10} {:>10} {:>10} {:>8} {:>6.1}  {}",
-                r.calls,
-                r.delegated,
-                r.direct,
-                r.errors,
-                r.mean_batch(),
-                name
-            );
-        }
-        out.push_str(&rule);
-        let t = self.totals();
-        let _ = writeln!(
-            out,
-            "{:>10} {:>10} {:>10} {:>8} {:>6.1}  total",
-            t.calls,
-            t.delegated,
-            t.direct,
-            t.errors,
-            t.mean_batch()
-        );
-        let _ = writeln!(
-            out,
-            "batches: {}; sizes 1:{} 2-3:{} 4-7:{} 8-15:{} 16-31:{} 32-63:{} 64+:{}; declined: {}; policy checks: {} delegate, {} alone, {} slower{}",
+            "batches: {}; sizes {}; declined: {}; policy checks: {} delegate, {} alone, {} slower{}",
             self.batches,
-            self.batch_sizes[0],
-            self.batch_sizes[1],
-            self.batch_sizes[2],
-            self.batch_sizes[3],
-            self.batch_sizes[4],
-            self.batch_sizes[5],
-            self.batch_sizes[6],
+            batch_sizes_text(&self.batch_sizes),
             self.declined,
             self.phases.0,
             self.phases.1,
             self.phases.2,
-            if self.isolated { "; delegation stopped: a thread isolated itself" } else { "" }
+            if self.isolated {
+                "; delegation stopped: a thread isolated itself"
+            } else {
+                ""
+            }
         );
         out
     }
