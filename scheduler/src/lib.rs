@@ -72,6 +72,7 @@
 //!   when every blocking worker is busy.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod executor;
 mod inbox;
 mod join;
 mod kernel_thread;

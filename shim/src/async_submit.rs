@@ -50,6 +50,10 @@ const ALL_FREE: u64 = if ENTRIES_PER_PAGE == 64 {
     (1 << ENTRIES_PER_PAGE) - 1
 };
 
+/// What runs when an abandoned call completes: it gets the call's raw result (or
+/// `-ECANCELED` if the call never ran) and owns the call's buffers.
+pub type Cleanup = Box<dyn FnOnce(i64) + Send>;
+
 /// A posted asynchronous call. Redeem it with [`AsyncSubmitter::poll`] until it is ready,
 /// or hand it to [`AsyncSubmitter::abandon`]; until then its entry stays in use.
 #[must_use = "a posted call's entry stays in use until it is reaped or abandoned"]
@@ -286,7 +290,11 @@ impl AsyncSubmitter {
                 ret
             }
             Outcome::Declined { done } => {
-                let how = if done > 0 { Resume::Rest { done } } else { Resume::Whole };
+                let how = if done > 0 {
+                    Resume::Rest { done }
+                } else {
+                    Resume::Whole
+                };
                 // SAFETY: the caller of `push` vouched for this call and its buffers.
                 let ret = unsafe { resume(call.nr, call.args, how) };
                 counters.record_shared(false, ret);
@@ -301,7 +309,7 @@ impl AsyncSubmitter {
     /// entry is freed and `cleanup` runs with its raw result, or `-ECANCELED` if it never
     /// ran. `cleanup` owns whatever the call's pointers point into, and closes whatever
     /// descriptor it returned. It runs on the thread that completes the call, or here.
-    pub fn abandon(self: &Arc<Self>, call: InFlight, cleanup: Box<dyn FnOnce(i64) + Send>) {
+    pub fn abandon(self: &Arc<Self>, call: InFlight, cleanup: Cleanup) {
         let (p, slot) = (call.page as usize, call.slot as usize);
         let orphan = Arc::new(Orphan {
             submitter: Arc::clone(self),
@@ -345,7 +353,7 @@ struct Orphan {
     submitter: Arc<AsyncSubmitter>,
     call: InFlight,
     reaped: AtomicBool,
-    cleanup: Mutex<Option<Box<dyn FnOnce(i64) + Send>>>,
+    cleanup: Mutex<Option<Cleanup>>,
 }
 
 impl Orphan {
@@ -452,11 +460,23 @@ mod tests {
         let seen = Arc::new(Mutex::new(None));
         let seen2 = Arc::clone(&seen);
         s.abandon(call, Box::new(move |ret| *seen2.lock().unwrap() = Some(ret)));
-        assert_eq!(*seen.lock().unwrap(), None, "nothing runs before the call completes");
-        assert_eq!(s.async_page(0).free.load(Ordering::SeqCst) & (1 << slot), 0, "entry in use");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            None,
+            "nothing runs before the call completes"
+        );
+        assert_eq!(
+            s.async_page(0).free.load(Ordering::SeqCst) & (1 << slot),
+            0,
+            "entry in use"
+        );
         serve(&s, |_| 77);
         assert_eq!(*seen.lock().unwrap(), Some(77));
-        assert_ne!(s.async_page(0).free.load(Ordering::SeqCst) & (1 << slot), 0, "entry back");
+        assert_ne!(
+            s.async_page(0).free.load(Ordering::SeqCst) & (1 << slot),
+            0,
+            "entry back"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub mod table;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use async_submit::{AsyncPush, AsyncSubmitter, InFlight};
+pub use async_submit::{AsyncPush, AsyncSubmitter, Cleanup, InFlight};
 pub use doorbell::Doorbell;
 pub use entry::Entry;
 pub use page::SyscallPage;

@@ -188,7 +188,10 @@ fn loom_notify_is_never_lost() {
         match result {
             Some(r) => assert_eq!(r, 7),
             None => {
-                assert!(flag.0.load(loom::sync::atomic::Ordering::SeqCst), "a completion was lost");
+                assert!(
+                    flag.0.load(loom::sync::atomic::Ordering::SeqCst),
+                    "a completion was lost"
+                );
                 assert_eq!(page.entry(0).poll(), Outcome::Done(7));
             }
         }
