@@ -6,11 +6,11 @@
 //! calls on their caller after saying once on stderr what was wrong.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use flexsc_kernel_side::{Builder, Runtime};
-use flexsc_shim::{sys, Call, Submitter};
+use flexsc_shim::{sys, AsyncSubmitter, Call, Submitter};
 
 static GLOBAL: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
@@ -40,6 +40,25 @@ extern "C" fn drain_at_exit() {
     if let Some(Ok(runtime)) = GLOBAL.get() {
         runtime.quiesce(Duration::from_secs(10));
     }
+}
+
+/// The process-wide asynchronous submitter (the futures of [`crate::aio`] post to it), or
+/// `None` when the runtime cannot start (said once on stderr; the futures then run their
+/// calls on the thread that polls them).
+pub fn async_submitter() -> Option<&'static Arc<AsyncSubmitter>> {
+    static ASYNC: OnceLock<Option<Arc<AsyncSubmitter>>> = OnceLock::new();
+    ASYNC
+        .get_or_init(|| {
+            let runtime = global().map_err(warn_once).ok()?;
+            match AsyncSubmitter::new(Arc::clone(runtime.shared())) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    warn_once(&e.to_string());
+                    None
+                }
+            }
+        })
+        .as_ref()
 }
 
 fn warn_once(msg: &str) {

@@ -22,8 +22,12 @@
 //! that switch on a system call, re-exported as [`thread`] and [`sync`]).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod aio;
 pub mod cli;
 pub mod global;
+
+pub use aio::{fs, net};
+pub use flexsc_scheduler::executor::{self, block_on, spawn};
 
 /// User-level threads that switch on a system call (FlexSC-Threads): see
 /// [`flexsc_scheduler`]. Inside one, [`syscall`] posts the call and switches to another
