@@ -280,8 +280,11 @@ impl AsyncSubmitter {
     fn finish(&self, call: &InFlight, outcome: Outcome) -> i64 {
         let (p, slot) = (call.page as usize, call.slot as usize);
         let page = self.page(p);
-        // A waker registered after the completer looked is stale now.
-        drop(page.waker(slot).take());
+        // A waker registered after the completer looked is stale now. Only the owner
+        // ever puts a waker in the slot, so an empty slot stays empty: skip the lock.
+        if page.waker(slot).is_occupied() {
+            drop(page.waker(slot).take());
+        }
         self.give_back(p, slot);
         let counters = page.counters(call.nr as u64);
         match outcome {
@@ -357,7 +360,7 @@ struct Orphan {
 }
 
 impl Orphan {
-    fn reap(&self) {
+    fn reap(self: &Arc<Self>) {
         if self.reaped.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -367,7 +370,18 @@ impl Orphan {
         let ret = match page.entry(slot).poll() {
             Outcome::Done(ret) => ret,
             Outcome::Declined { .. } => -(libc::ECANCELED as i64),
-            Outcome::Pending => unreachable!("an orphan is reaped once its call finished"),
+            Outcome::Pending => {
+                // A stale wake: the completer of the entry's previous call swapped its
+                // status to DONE, the owner reaped it and the entry was posted again
+                // (ours), and only then did that completer take the slot's waker. Stand
+                // in the slot again, then look again, as on abandon.
+                self.reaped.store(false, Ordering::Release);
+                page.waker(slot).register(&Waker::from(Arc::clone(self)));
+                if matches!(page.entry(slot).status() & STATE_MASK, DONE | DECLINED) {
+                    self.reap();
+                }
+                return;
+            }
         };
         drop(page.waker(slot).take());
         submitter.give_back(p, slot);
@@ -383,6 +397,7 @@ impl Wake for Orphan {
     fn wake(self: Arc<Self>) {
         self.reap();
     }
+
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.reap();
@@ -477,6 +492,26 @@ mod tests {
             0,
             "entry back"
         );
+    }
+
+    #[test]
+    fn a_stale_wake_of_an_orphan_waits_for_the_real_completion() {
+        let s = serving();
+        // SAFETY: getppid takes no arguments.
+        let AsyncPush::Posted(call) = (unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) }) else {
+            panic!("getppid is delegated while serving");
+        };
+        let slot = call.slot as usize;
+        let seen = Arc::new(Mutex::new(None));
+        let seen2 = Arc::clone(&seen);
+        s.abandon(call, Box::new(move |ret| *seen2.lock().unwrap() = Some(ret)));
+        // The previous call's completer, late: takes and wakes the orphan while its own
+        // call is still queued.
+        s.page(0).waker(slot).wake();
+        assert_eq!(*seen.lock().unwrap(), None, "a stale wake reaps nothing");
+        assert!(s.page(0).waker(slot).is_occupied(), "the orphan stands in the slot again");
+        serve(&s, |_| 9);
+        assert_eq!(*seen.lock().unwrap(), Some(9));
     }
 
     #[test]

@@ -23,6 +23,11 @@
 //! Either way no wake is lost. The lock is held for a pointer move only (the waker is
 //! dropped or woken after unlocking), so the other side spins for nanoseconds at most.
 //!
+//! A wake may be stale: the completer of an entry's previous call swaps it to DONE, its
+//! owner reaps it and posts a new call there, and only then the completer takes the slot's
+//! waker, which is now the new call's. That wake is spurious, never lost: whoever is woken
+//! looks at the status, finds the call still running, and registers again.
+//!
 //! All-zero bytes are an empty slot, so the slots live in the page's zeroed mapping.
 
 use std::mem::MaybeUninit;
@@ -107,6 +112,12 @@ impl WakerSlot {
         });
         self.unlock(true);
         drop(old);
+    }
+
+    /// Whether a waker is registered (or being registered or taken). Only meaningful to
+    /// the slot's owner, the only one who puts wakers in.
+    pub fn is_occupied(&self) -> bool {
+        self.word.load(Ordering::Relaxed) != 0
     }
 
     /// Takes the waker out, if one is registered.
