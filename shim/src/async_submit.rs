@@ -398,7 +398,6 @@ impl Wake for Orphan {
         self.reap();
     }
 
-
     fn wake_by_ref(self: &Arc<Self>) {
         self.reap();
     }
@@ -509,7 +508,10 @@ mod tests {
         // call is still queued.
         s.page(0).waker(slot).wake();
         assert_eq!(*seen.lock().unwrap(), None, "a stale wake reaps nothing");
-        assert!(s.page(0).waker(slot).is_occupied(), "the orphan stands in the slot again");
+        assert!(
+            s.page(0).waker(slot).is_occupied(),
+            "the orphan stands in the slot again"
+        );
         serve(&s, |_| 9);
         assert_eq!(*seen.lock().unwrap(), Some(9));
     }
