@@ -17,6 +17,9 @@
 //! unsafe { me.call_batch(&calls, &mut results) };
 //! ```
 //!
+//! Async: futures whose work is a posted call ([`aio::syscall`], [`fs`], [`net`]), run
+//! by [`block_on`] and [`spawn`] ([`executor`]) or by any other executor, tokio included.
+//!
 //! The crates underneath: [`flexsc_shim`] (the pages and the submit side),
 //! [`flexsc_kernel_side`] (the service threads) and [`flexsc_scheduler`] (user threads
 //! that switch on a system call, re-exported as [`thread`] and [`sync`]).

@@ -1,8 +1,8 @@
 //! The async API: futures whose work is a system call posted to the syscall pages.
 //!
 //! - [`syscall`], [`syscall_owning`]: any system call as a future;
-//! - [`fs`](crate::fs): files (open, read_at, write_at, read_to_end, metadata, sync, close);
-//! - [`net`](crate::net): TCP (accept, connect, read, write).
+//! - [`fs`]: files (open, read_at, write_at, read_to_end, metadata, sync, close);
+//! - [`net`]: TCP (accept, connect, read, write).
 //!
 //! Every future here is executor-agnostic: the service thread that completes a call wakes
 //! the task that waits for it, so they run under [`block_on`](crate::block_on) and
