@@ -411,3 +411,53 @@ fn the_futures_run_under_tokio() {
         assert!(res.is_err(), "the read waits for data that never comes");
     });
 }
+
+#[test]
+fn a_forked_child_runs_its_calls_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"child reads this").unwrap();
+    // Start the runtime (and its async side) in the parent first.
+    // SAFETY: getpid takes no arguments.
+    assert_eq!(
+        unsafe { flexsc::syscall(libc::SYS_getpid, [0; 6]) },
+        std::process::id() as i64
+    );
+    flexsc::block_on(async { File::open(&path).await.unwrap() });
+    let parent = std::process::id() as i64;
+    // SAFETY: the child only makes calls and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        // The service thread stayed in the parent: these would hang if posted.
+        // SAFETY: getppid takes no arguments.
+        let ok_sync = unsafe { flexsc::syscall(libc::SYS_getppid, [0; 6]) } == parent;
+        let ok_async = flexsc::block_on(async {
+            let file = File::open(&path).await.ok()?;
+            let (n, buf) = file.read_at(Vec::with_capacity(64), 0).await;
+            Some(n.ok()? == 16 && buf == b"child reads this")
+        }) == Some(true);
+        // SAFETY: _exit ends the child without running the parent's handlers.
+        unsafe { libc::_exit(if ok_sync && ok_async { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // SAFETY: waiting for our own child, without blocking.
+    while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == 0 {
+        if Instant::now() > deadline {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("the child hung: its calls went to pages no service thread serves");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(libc::WIFEXITED(status), "child status {status:#x}");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the child's calls gave wrong results"
+    );
+}
