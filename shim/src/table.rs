@@ -116,11 +116,14 @@ pub fn classify(nr: u64, args: &[u64; 6]) -> Class {
         NR_FUTEX => futex_class(args[1]),
 
         // prctl(option, ...): the security options change the thread's identity or confinement
-        // (seccomp, no_new_privs, bounding set, securebits, ambient caps, keepcaps): Isolate.
-        // Every other option is per-thread or rare: Caller.
+        // (seccomp, no_new_privs, bounding set, securebits, ambient caps): Isolate. Every
+        // other option is per-thread or rare: Caller. PR_SET_KEEPCAPS is one of those: it
+        // changes no credential, only what a later setuid does, and that setuid isolates
+        // anyway (named sets it at start; isolating there stopped all of BIND's delegation).
         NR_PRCTL => match int(args[0]) {
-            PR_SET_KEEPCAPS | PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_SECUREBITS | PR_SET_NO_NEW_PRIVS
-            | PR_CAP_AMBIENT => Class::Isolate,
+            PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_SECUREBITS | PR_SET_NO_NEW_PRIVS | PR_CAP_AMBIENT => {
+                Class::Isolate
+            }
             _ => Class::Caller,
         },
 
@@ -377,7 +380,6 @@ const FUTEX_WAIT_BITSET: i32 = 9;
 const FUTEX_WAKE_BITSET: i32 = 10;
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
-const PR_SET_KEEPCAPS: i32 = 8;
 const PR_SET_SECCOMP: i32 = 22;
 const PR_CAPBSET_DROP: i32 = 24;
 const PR_SET_SECUREBITS: i32 = 28;
@@ -1392,7 +1394,6 @@ mod tests {
         assert_eq!(FUTEX_WAKE_BITSET, libc::FUTEX_WAKE_BITSET);
         assert_eq!(FUTEX_PRIVATE_FLAG, libc::FUTEX_PRIVATE_FLAG);
         assert_eq!(FUTEX_CLOCK_REALTIME, libc::FUTEX_CLOCK_REALTIME);
-        assert_eq!(PR_SET_KEEPCAPS, libc::PR_SET_KEEPCAPS);
         assert_eq!(PR_SET_SECCOMP, libc::PR_SET_SECCOMP);
         assert_eq!(PR_CAPBSET_DROP, libc::PR_CAPBSET_DROP);
         assert_eq!(PR_SET_SECUREBITS, libc::PR_SET_SECUREBITS);
@@ -1488,7 +1489,6 @@ mod tests {
             libc::PR_CAPBSET_DROP,
             libc::PR_SET_SECUREBITS,
             libc::PR_CAP_AMBIENT,
-            libc::PR_SET_KEEPCAPS,
         ] {
             assert_eq!(
                 class_of("prctl", args(&[option as u64, 1])),
@@ -1500,6 +1500,8 @@ mod tests {
             libc::PR_SET_NAME,
             libc::PR_GET_NAME,
             libc::PR_SET_PDEATHSIG,
+            libc::PR_SET_KEEPCAPS,
+            libc::PR_GET_KEEPCAPS,
             0,
             9999,
         ] {
