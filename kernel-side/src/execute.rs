@@ -199,7 +199,13 @@ unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
 
 unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step {
     let flags = a[flags_at] as i32;
-    if flags & libc::MSG_DONTWAIT != 0 || flags & libc::MSG_WAITALL != 0 {
+    if flags & libc::MSG_DONTWAIT != 0 {
+        // The caller asked for a call that never waits: run it as it is, here. (Handing
+        // it off made the caller repeat it, for the same EAGAIN.)
+        // SAFETY: the caller's call, unchanged.
+        return Step::Done(unsafe { syscall6(nr, a) });
+    }
+    if flags & libc::MSG_WAITALL != 0 {
         return Step::HandOff(Resume::Whole);
     }
     a[flags_at] |= libc::MSG_DONTWAIT as u64;
