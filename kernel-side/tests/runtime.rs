@@ -421,6 +421,38 @@ fn msg_dontwait_calls_finish_on_the_service_thread() {
     }
 }
 
+/// A read from an empty O_NONBLOCK pipe answers EAGAIN from the service thread: the call
+/// never waits, so its caller need not repeat it.
+#[test]
+fn nonblocking_descriptor_eagain_finishes_on_the_service_thread() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
+        return;
+    };
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
+    assert_eq!(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+        0
+    );
+    let before = sent_away(&rt);
+    let mut sub = rt.submitter().expect("a page");
+    let mut buf = [0u8; 8];
+    let ret = read(&mut sub, fds[0], &mut buf);
+    assert_eq!(ret, -(libc::EAGAIN as i64));
+    assert_eq!(
+        sent_away(&rt),
+        before,
+        "the EAGAIN was the service thread's answer"
+    );
+    drop(sub);
+    // SAFETY: closing our own descriptors.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+}
+
 /// A pipe write larger than the pipe: the service thread's non-blocking attempt moves
 /// what fits, and whoever finishes the call (a worker, or the caller itself) writes only
 /// the rest. The reader must get every byte exactly once, in order, and the writer the
