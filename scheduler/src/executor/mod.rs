@@ -239,13 +239,9 @@ fn worker(shared: Arc<Shared>, i: usize) {
             return;
         }
         // Spin a little: completions usually come back within microseconds.
-        let start = Instant::now();
-        while shared.queued.load(Ordering::Relaxed) == 0
-            && !shared.stopping.load(Ordering::Relaxed)
-            && start.elapsed() < shared.idle_spin
-        {
-            std::hint::spin_loop();
-        }
+        spin_until(shared.idle_spin, || {
+            shared.queued.load(Ordering::Relaxed) != 0 || shared.stopping.load(Ordering::Relaxed)
+        });
         if shared.queued.load(Ordering::Relaxed) == 0 {
             shared.idle.sleep(i, || shared.has_work(), thread::park);
         }
@@ -301,6 +297,23 @@ impl Drop for Runtime {
     }
 }
 
+/// Spins until `done` or for about `limit`, reading the clock once every 64 looks (a
+/// clock read costs more than a look).
+fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= limit {
+            return;
+        }
+    }
+}
+
 /// Wakes a thread blocked in `block_on`.
 struct ThreadWaker {
     thread: Thread,
@@ -330,10 +343,7 @@ fn block_on_here<F: Future>(future: F, spin: Duration) -> F::Output {
         if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
             return v;
         }
-        let start = Instant::now();
-        while !signal.woken.load(Ordering::Acquire) && start.elapsed() < spin {
-            std::hint::spin_loop();
-        }
+        spin_until(spin, || signal.woken.load(Ordering::Acquire));
         // A park token left by an unpark before the park makes it return at once, so a
         // wake between the look and the park is not lost.
         while !signal.woken.swap(false, Ordering::AcqRel) {
