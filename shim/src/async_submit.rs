@@ -443,6 +443,14 @@ mod tests {
         served
     }
 
+    /// Abandons `call` with a clean-up that records the result it gets.
+    fn abandon_recording(s: &Arc<AsyncSubmitter>, call: InFlight) -> Arc<Mutex<Option<i64>>> {
+        let seen = Arc::new(Mutex::new(None));
+        let seen2 = Arc::clone(&seen);
+        s.abandon(call, Box::new(move |ret| *seen2.lock().unwrap() = Some(ret)));
+        seen
+    }
+
     #[test]
     fn completion_wakes_the_registered_waker_once() {
         let s = serving();
@@ -471,9 +479,7 @@ mod tests {
             panic!("getppid is delegated while serving");
         };
         let slot = call.slot as usize;
-        let seen = Arc::new(Mutex::new(None));
-        let seen2 = Arc::clone(&seen);
-        s.abandon(call, Box::new(move |ret| *seen2.lock().unwrap() = Some(ret)));
+        let seen = abandon_recording(&s, call);
         assert_eq!(
             *seen.lock().unwrap(),
             None,
@@ -501,9 +507,7 @@ mod tests {
             panic!("getppid is delegated while serving");
         };
         let slot = call.slot as usize;
-        let seen = Arc::new(Mutex::new(None));
-        let seen2 = Arc::clone(&seen);
-        s.abandon(call, Box::new(move |ret| *seen2.lock().unwrap() = Some(ret)));
+        let seen = abandon_recording(&s, call);
         // The previous call's completer, late: takes and wakes the orphan while its own
         // call is still queued.
         s.page(0).waker(slot).wake();
@@ -524,9 +528,7 @@ mod tests {
             panic!("getppid is delegated while serving");
         };
         serve(&s, |_| 5);
-        let seen = Arc::new(Mutex::new(None));
-        let seen2 = Arc::clone(&seen);
-        s.abandon(call, Box::new(move |ret| *seen2.lock().unwrap() = Some(ret)));
+        let seen = abandon_recording(&s, call);
         assert_eq!(*seen.lock().unwrap(), Some(5));
     }
 

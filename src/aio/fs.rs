@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::op::Op;
-use super::{check, close_returned_fd, raw};
+use super::{check, close_returned_fd, raw, read_into, write_all, write_from};
 
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
@@ -173,27 +173,15 @@ impl File {
 
     /// Reads at offset `pos` into `buf`, from index 0 up to its capacity; on success the
     /// buffer's length is the bytes read (`pread64`, posted). The buffer comes back either way.
-    pub async fn read_at(&self, mut buf: Vec<u8>, pos: u64) -> (io::Result<usize>, Vec<u8>) {
-        let args = [
-            raw(&self.fd),
-            buf.as_mut_ptr() as u64,
-            buf.capacity() as u64,
-            pos,
-            0,
-            0,
-        ];
-        // SAFETY: the buffer pointer and capacity describe `buf`'s heap block, owned by
-        // the op, and the op holds the descriptor open.
-        let op = unsafe { Op::new(libc::SYS_pread64, args, (buf, Arc::clone(&self.fd))) };
-        let (ret, (mut buf, _fd)) = op.await;
-        match check(ret) {
-            Ok(n) => {
-                // SAFETY: the kernel initialised the first `n` bytes (n <= capacity).
-                unsafe { buf.set_len(n as usize) };
-                (Ok(n as usize), buf)
-            }
-            Err(e) => (Err(e), buf),
+    pub async fn read_at(&self, buf: Vec<u8>, pos: u64) -> (io::Result<usize>, Vec<u8>) {
+        let fd = raw(&self.fd);
+        // SAFETY: pread64 writes at most `len` bytes at `ptr` and returns the count.
+        unsafe {
+            read_into(&self.fd, libc::SYS_pread64, buf, |ptr, len| {
+                [fd, ptr, len, pos, 0, 0]
+            })
         }
+        .await
     }
 
     /// Writes `buf` at offset `pos` (`pwrite64`, posted); returns the bytes written, which
@@ -204,29 +192,19 @@ impl File {
 
     /// Writes `buf[start..]` at offset `pos`.
     async fn write_from(&self, buf: Vec<u8>, start: usize, pos: u64) -> (io::Result<usize>, Vec<u8>) {
-        let rest = &buf[start.min(buf.len())..];
-        let args = [raw(&self.fd), rest.as_ptr() as u64, rest.len() as u64, pos, 0, 0];
-        // SAFETY: as in `read_at`; the kernel only reads the buffer.
-        let op = unsafe { Op::new(libc::SYS_pwrite64, args, (buf, Arc::clone(&self.fd))) };
-        let (ret, (buf, _fd)) = op.await;
-        (check(ret).map(|n| n as usize), buf)
+        let fd = raw(&self.fd);
+        // SAFETY: pwrite64 only reads the buffer.
+        unsafe {
+            write_from(&self.fd, libc::SYS_pwrite64, buf, start, |ptr, len| {
+                [fd, ptr, len, pos, 0, 0]
+            })
+        }
+        .await
     }
 
     /// Writes all of `buf` at offset `pos`, in as many calls as it takes.
     pub async fn write_all_at(&self, buf: Vec<u8>, pos: u64) -> (io::Result<()>, Vec<u8>) {
-        let mut done = 0usize;
-        let mut buf = buf;
-        while done < buf.len() {
-            let (res, back) = self.write_from(buf, done, pos + done as u64).await;
-            buf = back;
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        write_all(buf, |buf, done| self.write_from(buf, done, pos + done as u64)).await
     }
 
     /// Reads the whole file from offset 0, sized by its metadata first.

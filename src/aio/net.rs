@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use super::op::Op;
-use super::{check, close_returned_fd, raw};
+use super::{check, close_returned_fd, raw, read_into, write_all, write_from};
 
 /// A listening TCP socket.
 #[derive(Debug)]
@@ -112,26 +112,16 @@ impl TcpStream {
 
     /// Reads into `buf`, from index 0 up to its capacity; on success its length is the
     /// bytes read, 0 at end of stream (`recvfrom`, posted).
-    pub async fn read(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        let args = [
-            raw(&self.fd),
-            buf.as_mut_ptr() as u64,
-            buf.capacity() as u64,
-            0,
-            0,
-            0,
-        ];
-        // SAFETY: the buffer is a heap block owned by the op, which holds the socket open.
-        let op = unsafe { Op::new(libc::SYS_recvfrom, args, (buf, Arc::clone(&self.fd))) };
-        let (ret, (mut buf, _fd)) = op.await;
-        match check(ret) {
-            Ok(n) => {
-                // SAFETY: the kernel initialised the first `n` bytes (n <= capacity).
-                unsafe { buf.set_len(n as usize) };
-                (Ok(n as usize), buf)
-            }
-            Err(e) => (Err(e), buf),
+    pub async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let fd = raw(&self.fd);
+        // SAFETY: recvfrom (no address) writes at most `len` bytes at `ptr` and returns
+        // the count.
+        unsafe {
+            read_into(&self.fd, libc::SYS_recvfrom, buf, |ptr, len| {
+                [fd, ptr, len, 0, 0, 0]
+            })
         }
+        .await
     }
 
     /// Writes `buf` (`sendto` with `MSG_NOSIGNAL`, posted); returns the bytes written, which
@@ -141,36 +131,20 @@ impl TcpStream {
     }
 
     async fn write_from(&self, buf: Vec<u8>, start: usize) -> (io::Result<usize>, Vec<u8>) {
-        let rest = &buf[start.min(buf.len())..];
-        let args = [
-            raw(&self.fd),
-            rest.as_ptr() as u64,
-            rest.len() as u64,
-            libc::MSG_NOSIGNAL as u64,
-            0,
-            0,
-        ];
-        // SAFETY: as in `read`; the kernel only reads the buffer.
-        let op = unsafe { Op::new(libc::SYS_sendto, args, (buf, Arc::clone(&self.fd))) };
-        let (ret, (buf, _fd)) = op.await;
-        (check(ret).map(|n| n as usize), buf)
+        let fd = raw(&self.fd);
+        let flags = libc::MSG_NOSIGNAL as u64;
+        // SAFETY: sendto (no address) only reads the buffer.
+        unsafe {
+            write_from(&self.fd, libc::SYS_sendto, buf, start, |ptr, len| {
+                [fd, ptr, len, flags, 0, 0]
+            })
+        }
+        .await
     }
 
     /// Writes all of `buf`, in as many calls as it takes.
     pub async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        let mut done = 0;
-        let mut buf = buf;
-        while done < buf.len() {
-            let (res, back) = self.write_from(buf, done).await;
-            buf = back;
-            match res {
-                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        write_all(buf, |buf, done| self.write_from(buf, done)).await
     }
 
     /// Shuts down reading, writing or both (synchronously: it never waits).
