@@ -6,3 +6,5 @@
 pub fn sweep(shared: &flexsc_shim::Shared) -> u64 {
     shared.pages().map(|p| p.pending_bits()).fold(0, |a, b| a | b)
 }
+
+pub mod latency;

@@ -78,7 +78,13 @@ impl Uring {
         let ring = IoUring::new(RING_ENTRIES)?;
         let high = high_fd_floor();
         // SAFETY: F_DUPFD_CLOEXEC on the ring's own open descriptor.
-        let moved = unsafe { libc::fcntl(ring.as_raw_fd(), libc::F_DUPFD_CLOEXEC, high) };
+        let mut moved = unsafe { libc::fcntl(ring.as_raw_fd(), libc::F_DUPFD_CLOEXEC, high) };
+        if moved < 0 {
+            // The floor is past a small RLIMIT_NOFILE (EINVAL): take the highest free
+            // descriptor below the limit instead. Left where it is, the ring would hold
+            // one of the low numbers the program's next `open` must return.
+            moved = highest_free_dup(ring.as_raw_fd());
+        }
         if moved < 0 {
             // No room up there (a tiny RLIMIT_NOFILE): keep the ring where it is.
             return Ok(Uring { ring });
@@ -115,12 +121,18 @@ impl Uring {
         if !positional {
             return true;
         }
-        let fd = a[0];
-        if let Some(&(_, ok)) = seekable.iter().find(|(f, _)| *f == fd) {
+        // The descriptor must also be open for the direction of the transfer: on one that
+        // is not, the syscall answers EBADF before it looks at the buffers, while io_uring
+        // reads a vectored call's iovecs first (EFAULT for a bad one). Keyed by the number
+        // the kernel sees (the low 32 bits) and the direction.
+        let writes = matches!(nr as i64, libc::SYS_pwrite64 | libc::SYS_pwritev);
+        let fd = a[0] & 0xffff_ffff;
+        let key = fd | (u64::from(writes) << 32);
+        if let Some(&(_, ok)) = seekable.iter().find(|(f, _)| *f == key) {
             return ok;
         }
-        let ok = crate::execute::file_kind(fd) == crate::execute::Kind::Disk;
-        seekable.push((fd, ok));
+        let ok = crate::execute::file_kind(fd) == crate::execute::Kind::Disk && open_for(fd, writes);
+        seekable.push((key, ok));
         ok
     }
 
@@ -164,6 +176,43 @@ impl Uring {
         }
         Ok(())
     }
+}
+
+/// Whether `fd` is open for writing (`writes`) or reading, and not an O_PATH descriptor.
+fn open_for(fd: u64, writes: bool) -> bool {
+    // SAFETY: F_GETFL reads a descriptor's flags; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd as i32, libc::F_GETFL) };
+    if flags < 0 || flags & libc::O_PATH != 0 {
+        return false;
+    }
+    match flags & libc::O_ACCMODE {
+        libc::O_RDWR => true,
+        libc::O_WRONLY => writes,
+        _ => !writes,
+    }
+}
+
+/// A duplicate of `fd` on the highest free descriptor below the soft RLIMIT_NOFILE and
+/// above `fd`, or -1 if there is none (a few tries from the top; each failed try means
+/// every descriptor from there up is taken).
+fn highest_free_dup(fd: i32) -> i32 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return -1;
+    }
+    let limit = lim.rlim_cur.min(1 << 20) as i32;
+    for want in ((fd + 1)..limit).rev().take(64) {
+        // SAFETY: F_DUPFD_CLOEXEC on an open descriptor of ours.
+        let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, want) };
+        if moved >= 0 {
+            return moved;
+        }
+    }
+    -1
 }
 
 /// The lowest descriptor the runtime's own descriptors use: half the soft RLIMIT_NOFILE,
@@ -227,7 +276,9 @@ fn sqe(nr: u32, a: &[u64; 6], user_data: u64) -> Option<squeue::Entry> {
             .offset(a[2])
             .mode(a[1] as i32)
             .build(),
-        libc::SYS_ftruncate => opcode::Ftruncate::new(fd, a[1]).build(),
+        // A negative length is EINVAL before the descriptor is looked at (a bad one gives
+        // EBADF in io_uring): leave it to the syscall.
+        libc::SYS_ftruncate if (a[1] as i64) >= 0 => opcode::Ftruncate::new(fd, a[1]).build(),
         libc::SYS_unlinkat if path_ok(a[1]) => opcode::UnlinkAt::new(fd, a[1] as *const libc::c_char)
             .flags(a[2] as i32)
             .build(),
