@@ -128,6 +128,7 @@ server_prefix() {
 # Rounds: every configuration once per round, the order rotated each round, each run on
 # a freshly started server (flexsc is chosen when the server starts).
 papers_rounds() {
+    PAPERS_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
     local r i n=${#CONFIGS[@]} k config label out value
     : > "$WORK/runs.tsv"
     : > "$WORK/checks.tsv"
@@ -237,6 +238,8 @@ papers_setup_text() {
     commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
     cat <<EOF
 Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) vCPUs ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), Linux $(uname -r), flexsc commit \`$commit\`.
+Load average when the runs began: $PAPERS_LOAD_START (other work on this shared machine adds noise;
+ratios are taken between runs interleaved in time, never across separate invocations).
 Rounds: $ROUNDS, each configuration once per round in rotated order, on a freshly started server;
 each run: ${WARMUP} s warm-up, then ${DURATION} s measured.
 
