@@ -65,9 +65,9 @@ server_start() {
     local config=$1 stats=$2
     rm -f "$WORK/logs/httpd.pid"
     server_prefix "$config" "$RUN_AS" "$stats"
-    # Started as www-data, not as root: a root Apache switches its children to www-data
-    # with setuid, and flexsc stops delegating in a process whose thread changed its
-    # credentials (shim/src/table.rs, "isolate"), so the children would delegate nothing.
+    # Started as www-data rather than as root with `User`: no credential change happens
+    # under flexsc (whose "isolate" rule, shim/src/table.rs, stops delegation after some
+    # credential calls), and the server is the same process tree in every configuration.
     "${PREFIX[@]}" /usr/sbin/apache2 -f "$WORK/httpd.conf" -DFOREGROUND \
         >> "$WORK/logs/server.out" 2>&1 &
     SERVER_PID=$!

@@ -57,9 +57,10 @@ server_start() {
     local config=$1 stats=$2
     rm -f "$RUN/named.pid"
     server_prefix "$config" "$RUN_AS" "$stats"
-    # Started as bind, not as root with -u bind: named would then setuid, and flexsc stops
-    # delegating in a process whose thread changed its credentials. One worker thread per
-    # core the process may use (named's default).
+    # Started as bind rather than as root with -u bind: no credential change happens under
+    # flexsc (see apache.sh). named still calls prctl(PR_SET_KEEPCAPS), which flexsc counts
+    # as isolating (papers/flexsc.md, finding 2). One worker thread per core the process
+    # may use (named's default).
     "${PREFIX[@]}" /usr/sbin/named -f -c "$WORK/named.conf" >> "$RUN/server.out" 2>&1 &
     SERVER_PID=$!
     wait_until "dig +time=1 +tries=1 @127.0.0.1 -p $PORT host1.$ZONE A +short | grep -q 10.0.0.1" 20 \

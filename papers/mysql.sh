@@ -43,8 +43,8 @@ server_start() {
     local config=$1 stats=$2
     rm -f "$RUN/mysqld.pid"
     server_prefix "$config" "$RUN_AS" "$stats"
-    # Started as mysql, not as root with --user=mysql: mariadbd would then setuid, and
-    # flexsc stops delegating in a process whose thread changed its credentials.
+    # Started as mysql rather than as root with --user=mysql: no credential change happens
+    # under flexsc (see apache.sh).
     "${PREFIX[@]}" /usr/sbin/mariadbd "${SERVER_ARGS[@]}" >> "$RUN/server.out" 2>&1 &
     SERVER_PID=$!
     wait_until "${CLIENT[*]} -e 'SELECT 1' || mariadb -S $RUN/mysql.sock -u root -e 'SELECT 1'" 60 \

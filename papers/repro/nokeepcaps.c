@@ -1,3 +1,11 @@
+/* An experiment, not a fix: preloaded after libflexsc_preload.so, it makes
+ * prctl(PR_SET_KEEPCAPS) fail with EINVAL (which named tolerates), so flexsc does not mark
+ * named isolated and one can see what BIND would delegate (papers/flexsc.md, section 5,
+ * point 7). It changes the program's behaviour; never use it for the measured rows.
+ *   gcc -O2 -shared -fPIC -o nokeepcaps.so nokeepcaps.c -ldl
+ *   setpriv --reuid=bind --regid=bind --clear-groups env LD_PRELOAD=$PWD/nokeepcaps.so \
+ *       target/release/flexsc run --stats --policy always -- /usr/sbin/named -g -c CONF
+ * (LD_PRELOAD goes after setpriv, which itself calls prctl(PR_SET_KEEPCAPS).) */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
