@@ -24,6 +24,7 @@ ensure_flexsc
 RUN=$WORK/run
 mkdir -p "$RUN"
 {
+    # shellcheck disable=SC2016 # $TTL is the zone file's directive, not a shell variable
     printf '$TTL 3600\n@ IN SOA ns.%s. admin.%s. 1 3600 600 86400 3600\n' "$ZONE" "$ZONE"
     printf '@ IN NS ns.%s.\nns IN A 127.0.0.1\n' "$ZONE"
     for ((i = 1; i <= RECORDS; i++)); do

@@ -129,7 +129,7 @@ server_prefix() {
 # a freshly started server (flexsc is chosen when the server starts).
 papers_rounds() {
     PAPERS_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-    local r i n=${#CONFIGS[@]} k config label out value
+    local r i n=${#CONFIGS[@]} k config out value
     : > "$WORK/runs.tsv"
     : > "$WORK/checks.tsv"
     for ((r = 1; r <= ROUNDS; r++)); do
