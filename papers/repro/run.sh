@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproductions of two flexsc behaviours found while running the servers in papers/.
 # Each case runs a small C program under `flexsc run --policy always --json` and checks
-# the statistics. Both FAIL on flexsc as of this commit; see papers/flexsc.md, "Findings".
+# the statistics. Both failed when found and pass since their fixes; see papers/flexsc.md,
+# "Findings".
 #
 #   bash papers/repro/run.sh        (about 5 s; exits 1 if any case fails)
 set -euo pipefail
