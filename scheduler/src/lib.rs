@@ -93,8 +93,9 @@ pub use flexsc_kernel_side::{Mode, Stats};
 pub use join::{spawn, JoinHandle};
 pub use overflow::STACK_OVERFLOW_MESSAGE;
 pub use pages::MAX_PAGES_PER_KERNEL_THREAD;
+pub use park::Waiter;
 pub use scheduler::{
-    BuildError, Builder, Layout, Scheduler, DEFAULT_IDLE_SPIN, DEFAULT_MAX_BLOCKING_WORKERS,
+    BuildError, Builder, Layout, Scheduler, SwitchHook, DEFAULT_IDLE_SPIN, DEFAULT_MAX_BLOCKING_WORKERS,
     DEFAULT_STACK_SIZE,
 };
 pub use stack::MIN_STACK_SIZE;

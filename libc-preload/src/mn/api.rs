@@ -1,0 +1,800 @@
+//! The libc functions M-on-N interposes. Each one is glibc's own unless M-on-N is active
+//! (or, for the checks that decide the fallback, pending); see `mn` for the states.
+
+// The functions are libc's, documented by its manual pages and with its contracts.
+#![allow(missing_docs, clippy::missing_safety_doc)]
+
+use std::ffi::c_void;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use libc::{c_int, c_uint, clockid_t, pthread_attr_t, pthread_t, timespec};
+
+use super::sync::{self, deadline_from};
+use super::thread::{self, StartRoutine};
+use super::{active, enabled, fall_back, note_once};
+
+type Mutex = libc::pthread_mutex_t;
+type Cond = libc::pthread_cond_t;
+type Sem = libc::sem_t;
+type RwLock = libc::pthread_rwlock_t;
+
+/// The real functions, resolved in the constructor when M-on-N is asked for.
+macro_rules! reals {
+    ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        /// glibc's functions behind ours.
+        #[allow(non_upper_case_globals)]
+        pub(crate) mod real {
+            use super::*;
+            mod syms {
+                $( pub(super) static $name: crate::real::Real = crate::real::Real::new(
+                    // SAFETY: a literal with exactly one NUL, at the end.
+                    unsafe { std::ffi::CStr::from_bytes_with_nul_unchecked(concat!(stringify!($name), "\0").as_bytes()) }
+                ); )*
+            }
+            $(
+                pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
+                    // SAFETY: the symbol's C signature is the one declared here.
+                    let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { syms::$name.get() };
+                    // SAFETY: the caller's arguments, for glibc's function.
+                    unsafe { f($($arg),*) }
+                }
+            )*
+            pub(crate) fn resolve() {
+                $( syms::$name.resolve(); )*
+            }
+        }
+    };
+}
+
+reals! {
+    fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, start: StartRoutine, arg: *mut c_void) -> c_int;
+    fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int;
+    fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int;
+    fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: clockid_t, abs: *const timespec) -> c_int;
+    fn pthread_detach(t: pthread_t) -> c_int;
+    fn pthread_exit(value: *mut c_void) -> !;
+    fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;
+    fn pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
+    fn pthread_cancel(t: pthread_t) -> c_int;
+    fn pthread_testcancel() -> ();
+    fn pthread_mutex_init(m: *mut Mutex, attr: *const libc::pthread_mutexattr_t) -> c_int;
+    fn pthread_mutex_lock(m: *mut Mutex) -> c_int;
+    fn pthread_mutex_trylock(m: *mut Mutex) -> c_int;
+    fn pthread_mutex_clocklock(m: *mut Mutex, clock: clockid_t, abs: *const timespec) -> c_int;
+    fn pthread_mutex_unlock(m: *mut Mutex) -> c_int;
+    fn pthread_mutex_destroy(m: *mut Mutex) -> c_int;
+    fn pthread_cond_init(c: *mut Cond, attr: *const libc::pthread_condattr_t) -> c_int;
+    fn pthread_cond_wait(c: *mut Cond, m: *mut Mutex) -> c_int;
+    fn pthread_cond_timedwait(c: *mut Cond, m: *mut Mutex, abs: *const timespec) -> c_int;
+    fn pthread_cond_clockwait(c: *mut Cond, m: *mut Mutex, clock: clockid_t, abs: *const timespec) -> c_int;
+    fn pthread_cond_signal(c: *mut Cond) -> c_int;
+    fn pthread_cond_broadcast(c: *mut Cond) -> c_int;
+    fn pthread_cond_destroy(c: *mut Cond) -> c_int;
+    fn pthread_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> c_int;
+    fn sem_init(s: *mut Sem, pshared: c_int, value: c_uint) -> c_int;
+    fn sem_wait(s: *mut Sem) -> c_int;
+    fn sem_timedwait(s: *mut Sem, abs: *const timespec) -> c_int;
+    fn sem_clockwait(s: *mut Sem, clock: clockid_t, abs: *const timespec) -> c_int;
+    fn sem_trywait(s: *mut Sem) -> c_int;
+    fn sem_post(s: *mut Sem) -> c_int;
+    fn pthread_spin_lock(l: *mut libc::pthread_spinlock_t) -> c_int;
+    fn pthread_spin_trylock(l: *mut libc::pthread_spinlock_t) -> c_int;
+    fn pthread_rwlock_rdlock(l: *mut RwLock) -> c_int;
+    fn pthread_rwlock_wrlock(l: *mut RwLock) -> c_int;
+    fn pthread_rwlock_tryrdlock(l: *mut RwLock) -> c_int;
+    fn pthread_rwlock_trywrlock(l: *mut RwLock) -> c_int;
+    fn pthread_rwlock_timedrdlock(l: *mut RwLock, abs: *const timespec) -> c_int;
+    fn pthread_rwlock_timedwrlock(l: *mut RwLock, abs: *const timespec) -> c_int;
+    fn pthread_barrier_init(b: *mut libc::pthread_barrier_t, attr: *const libc::pthread_barrierattr_t, count: c_uint) -> c_int;
+    fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
+    fn sleep(secs: c_uint) -> c_uint;
+    fn usleep(us: libc::useconds_t) -> c_int;
+    fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int;
+    fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int;
+    fn sched_yield() -> c_int;
+    fn setuid(id: libc::uid_t) -> c_int;
+    fn setgid(id: libc::gid_t) -> c_int;
+    fn seteuid(id: libc::uid_t) -> c_int;
+    fn setegid(id: libc::gid_t) -> c_int;
+    fn setreuid(r: libc::uid_t, e: libc::uid_t) -> c_int;
+    fn setregid(r: libc::gid_t, e: libc::gid_t) -> c_int;
+    fn setresuid(r: libc::uid_t, e: libc::uid_t, s: libc::uid_t) -> c_int;
+    fn setresgid(r: libc::gid_t, e: libc::gid_t, s: libc::gid_t) -> c_int;
+    fn setgroups(n: usize, list: *const libc::gid_t) -> c_int;
+}
+
+/// Resolves every real function (constructor; dlsym may allocate).
+pub(crate) fn resolve_reals() {
+    real::resolve();
+}
+
+/// Whether the caller is one of the runtime's own threads or inside the preload (whose
+/// threads must be kernel threads).
+fn internal_caller() -> bool {
+    crate::route::is_busy() || flexsc_kernel_side::is_runtime_thread()
+}
+
+fn user() -> bool {
+    active() && flexsc_scheduler::in_user_thread()
+}
+
+// ---- threads ----
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_create(
+    t: *mut pthread_t,
+    attr: *const pthread_attr_t,
+    start: StartRoutine,
+    arg: *mut c_void,
+) -> c_int {
+    if !enabled() || internal_caller() || !super::activate() {
+        // SAFETY: the caller's arguments, to glibc.
+        return unsafe { real::pthread_create(t, attr, start, arg) };
+    }
+    // SAFETY: the caller's attribute object and routine.
+    match unsafe { thread::create(attr, start, arg) } {
+        Ok(id) => {
+            // SAFETY: the caller's out-pointer.
+            unsafe { *t = id };
+            0
+        }
+        Err(e) => e,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
+    match active().then(|| thread::lookup(t)).flatten() {
+        Some(r) => thread::join(&r, ret, true, None),
+        // SAFETY: forwarded to glibc.
+        None => unsafe { real::pthread_join(t, ret) },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int {
+    match active().then(|| thread::lookup(t)).flatten() {
+        Some(r) => thread::join(&r, ret, false, None),
+        // SAFETY: forwarded to glibc.
+        None => unsafe { real::pthread_tryjoin_np(t, ret) },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_timedjoin_np(
+    t: pthread_t,
+    ret: *mut *mut c_void,
+    abs: *const timespec,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { pthread_clockjoin_np(t, ret, libc::CLOCK_REALTIME, abs) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_clockjoin_np(
+    t: pthread_t,
+    ret: *mut *mut c_void,
+    clock: clockid_t,
+    abs: *const timespec,
+) -> c_int {
+    match active().then(|| thread::lookup(t)).flatten() {
+        Some(r) => {
+            let deadline = if abs.is_null() {
+                None
+            } else {
+                match deadline_from(clock, abs) {
+                    Ok(d) => Some(d),
+                    Err(e) => return e,
+                }
+            };
+            thread::join(&r, ret, true, deadline)
+        }
+        // SAFETY: forwarded to glibc.
+        None => unsafe { real::pthread_clockjoin_np(t, ret, clock, abs) },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
+    match active().then(|| thread::lookup(t)).flatten() {
+        Some(r) => thread::release(&r, true),
+        // SAFETY: forwarded to glibc.
+        None => unsafe { real::pthread_detach(t) },
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_exit(value: *mut c_void) -> ! {
+    if user() {
+        thread::exit(value);
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::pthread_exit(value) }
+}
+
+static KILL_NOTED: AtomicBool = AtomicBool::new(false);
+static AFFINITY_NOTED: AtomicBool = AtomicBool::new(false);
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
+    if let Some(r) = active().then(|| thread::lookup(t)).flatten() {
+        if sig == 0 {
+            return if thread::has_ended(&r) { libc::ESRCH } else { 0 };
+        }
+        if !(1..=64).contains(&sig) {
+            return libc::EINVAL;
+        }
+        note_once(
+            &KILL_NOTED,
+            "a signal for one user thread goes to the kernel thread that runs it",
+        );
+        let tid = r.kernel_tid.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: plain signal sends, to this process or one of its threads.
+        let ok = unsafe {
+            if tid != 0 {
+                libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig) == 0
+            } else {
+                libc::kill(libc::getpid(), sig) == 0
+            }
+        };
+        return if ok { 0 } else { libc::ESRCH };
+    }
+    if sig != 0 && enabled() && !internal_caller() {
+        fall_back("a signal aimed at one thread (pthread_kill)");
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::pthread_kill(t, sig) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setaffinity_np(
+    t: pthread_t,
+    size: usize,
+    set: *const libc::cpu_set_t,
+) -> c_int {
+    if active() && thread::lookup(t).is_some() {
+        note_once(
+            &AFFINITY_NOTED,
+            "pthread_setaffinity_np on a user thread is ignored (user threads run on the scheduler's cores)",
+        );
+        return 0;
+    }
+    if enabled() && !internal_caller() {
+        fall_back("pthread_setaffinity_np");
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::pthread_setaffinity_np(t, size, set) }
+}
+
+/// `cancelhandling`'s CANCELSTATE bit: set while cancellation is disabled.
+const CANCEL_DISABLED: i32 = 1;
+
+/// Exits the calling user thread with PTHREAD_CANCELED if it was cancelled and may be.
+fn test_cancel() {
+    if let Some(r) = thread::current() {
+        if r.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: cancelhandling is at 0x308 of the current (checked) TCB; glibc's
+            // pthread_setcancelstate keeps the state bit there.
+            let handling = unsafe { ((super::tcb::current_tp() + 0x308) as *const i32).read_volatile() };
+            if handling & CANCEL_DISABLED == 0 {
+                thread::exit(usize::MAX as *mut c_void); // PTHREAD_CANCELED
+            }
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
+    if let Some(r) = active().then(|| thread::lookup(t)).flatten() {
+        r.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        return 0;
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::pthread_cancel(t) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_testcancel() {
+    if user() {
+        test_cancel();
+        return;
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::pthread_testcancel() }
+}
+
+// ---- mutexes ----
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_init(m: *mut Mutex, attr: *const libc::pthread_mutexattr_t) -> c_int {
+    // SAFETY: forwarded to glibc, which encodes the attributes in the mutex's kind.
+    let r = unsafe { real::pthread_mutex_init(m, attr) };
+    if r == 0 && enabled() && !active() && !internal_caller() && sync::mutex_is_special(m) {
+        fall_back("a process-shared, robust or priority mutex");
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_lock(m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_mutex_lock(m) };
+    }
+    // SAFETY: the caller's mutex.
+    unsafe { sync::mutex_lock(m, None) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_mutex_trylock(m) };
+    }
+    // SAFETY: the caller's mutex.
+    unsafe { sync::mutex_trylock(m) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut Mutex, abs: *const timespec) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abs) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_clocklock(
+    m: *mut Mutex,
+    clock: clockid_t,
+    abs: *const timespec,
+) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_mutex_clocklock(m, clock, abs) };
+    }
+    // POSIX: no deadline check when the lock is free.
+    // SAFETY: the caller's mutex.
+    if unsafe { sync::mutex_trylock(m) } == 0 {
+        return 0;
+    }
+    match deadline_from(clock, abs) {
+        // SAFETY: the caller's mutex.
+        Ok(d) => unsafe { sync::mutex_lock(m, Some(d)) },
+        Err(e) => e,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_mutex_unlock(m) };
+    }
+    // SAFETY: the caller's mutex.
+    unsafe { sync::mutex_unlock(m) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_mutex_destroy(m) };
+    }
+    // SAFETY: the caller's mutex.
+    unsafe { sync::mutex_destroy(m) }
+}
+
+// ---- condition variables ----
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_init(c: *mut Cond, attr: *const libc::pthread_condattr_t) -> c_int {
+    // SAFETY: forwarded to glibc, which records the clock and sharing in the condvar.
+    let r = unsafe { real::pthread_cond_init(c, attr) };
+    let mut shared = 0;
+    // SAFETY: the caller's attribute object, only read.
+    if r == 0
+        && !attr.is_null()
+        && unsafe { libc::pthread_condattr_getpshared(attr, &mut shared) } == 0
+        && shared == libc::PTHREAD_PROCESS_SHARED
+        && enabled()
+        && !active()
+        && !internal_caller()
+    {
+        fall_back("a process-shared condition variable");
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_cond_wait(c: *mut Cond, m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_cond_wait(c, m) };
+    }
+    test_cancel();
+    // SAFETY: the caller's objects.
+    unsafe { sync::cond_wait(c, m, None) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_cond_timedwait(
+    c: *mut Cond,
+    m: *mut Mutex,
+    abs: *const timespec,
+) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_cond_timedwait(c, m, abs) };
+    }
+    // SAFETY: forwarded.
+    unsafe { pthread_cond_clockwait(c, m, sync::cond_clock(c), abs) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_cond_clockwait(
+    c: *mut Cond,
+    m: *mut Mutex,
+    clock: clockid_t,
+    abs: *const timespec,
+) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_cond_clockwait(c, m, clock, abs) };
+    }
+    test_cancel();
+    match deadline_from(clock, abs) {
+        // SAFETY: the caller's objects.
+        Ok(d) => unsafe { sync::cond_wait(c, m, Some(d)) },
+        Err(e) => e,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_signal(c: *mut Cond) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_cond_signal(c) };
+    }
+    // SAFETY: the caller's condvar.
+    unsafe { sync::cond_signal(c, false) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut Cond) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_cond_broadcast(c) };
+    }
+    // SAFETY: the caller's condvar.
+    unsafe { sync::cond_signal(c, true) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cond_destroy(c: *mut Cond) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_cond_destroy(c) };
+    }
+    0
+}
+
+// ---- once ----
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_once(
+    once: *mut libc::pthread_once_t,
+    init: unsafe extern "C" fn(),
+) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_once(once, init) };
+    }
+    // SAFETY: the caller's once and routine.
+    unsafe { sync::once(once, init) }
+}
+
+// ---- semaphores ----
+
+#[no_mangle]
+pub unsafe extern "C" fn sem_init(s: *mut Sem, pshared: c_int, value: c_uint) -> c_int {
+    if pshared != 0 && enabled() && !active() && !internal_caller() {
+        fall_back("a process-shared semaphore");
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::sem_init(s, pshared, value) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sem_wait(s: *mut Sem) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sem_wait(s) };
+    }
+    test_cancel();
+    // SAFETY: the caller's semaphore.
+    unsafe { sync::sem_wait(s, None) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sem_timedwait(s: *mut Sem, abs: *const timespec) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sem_timedwait(s, abs) };
+    }
+    // SAFETY: forwarded.
+    unsafe { sem_clockwait(s, libc::CLOCK_REALTIME, abs) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sem_clockwait(s: *mut Sem, clock: clockid_t, abs: *const timespec) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sem_clockwait(s, clock, abs) };
+    }
+    test_cancel();
+    // SAFETY: the caller's semaphore.
+    if unsafe { sync::sem_trywait(s) } == 0 {
+        return 0;
+    }
+    match deadline_from(clock, abs) {
+        // SAFETY: the caller's semaphore.
+        Ok(d) => unsafe { sync::sem_wait(s, Some(d)) },
+        Err(e) => {
+            // SAFETY: errno is this thread's.
+            unsafe { *libc::__errno_location() = e };
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sem_trywait(s: *mut Sem) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sem_trywait(s) };
+    }
+    // SAFETY: the caller's semaphore.
+    unsafe { sync::sem_trywait(s) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sem_post(s: *mut Sem) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sem_post(s) };
+    }
+    // SAFETY: the caller's semaphore.
+    unsafe { sync::sem_post(s) }
+}
+
+// ---- spin locks, rwlocks, barriers ----
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_spin_lock(l: *mut libc::pthread_spinlock_t) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_spin_lock(l) };
+    }
+    // SAFETY: the caller's lock, through glibc's trylock.
+    sync::poll(libc::EBUSY, None, || unsafe { real::pthread_spin_trylock(l) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_rdlock(l: *mut RwLock) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_rwlock_rdlock(l) };
+    }
+    // SAFETY: the caller's lock, through glibc's trylock.
+    sync::poll(libc::EBUSY, None, || unsafe { real::pthread_rwlock_tryrdlock(l) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_wrlock(l: *mut RwLock) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_rwlock_wrlock(l) };
+    }
+    // SAFETY: the caller's lock, through glibc's trylock.
+    sync::poll(libc::EBUSY, None, || unsafe { real::pthread_rwlock_trywrlock(l) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_timedrdlock(l: *mut RwLock, abs: *const timespec) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_rwlock_timedrdlock(l, abs) };
+    }
+    let d = deadline_from(libc::CLOCK_REALTIME, abs).ok();
+    // SAFETY: the caller's lock, through glibc's trylock.
+    sync::poll(libc::EBUSY, d, || unsafe { real::pthread_rwlock_tryrdlock(l) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_timedwrlock(l: *mut RwLock, abs: *const timespec) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_rwlock_timedwrlock(l, abs) };
+    }
+    let d = deadline_from(libc::CLOCK_REALTIME, abs).ok();
+    // SAFETY: the caller's lock, through glibc's trylock.
+    sync::poll(libc::EBUSY, d, || unsafe { real::pthread_rwlock_trywrlock(l) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_barrier_init(
+    b: *mut libc::pthread_barrier_t,
+    attr: *const libc::pthread_barrierattr_t,
+    count: c_uint,
+) -> c_int {
+    // SAFETY: forwarded to glibc.
+    let r = unsafe { real::pthread_barrier_init(b, attr, count) };
+    if r == 0 && sync::barrier_is_shared(b) && enabled() && !active() && !internal_caller() {
+        fall_back("a process-shared barrier");
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int {
+    if !active() || sync::barrier_is_shared(b) {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_barrier_wait(b) };
+    }
+    // SAFETY: the caller's barrier.
+    unsafe { sync::barrier_wait(b) }
+}
+
+// ---- sleeping and yielding ----
+
+#[no_mangle]
+pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sleep(secs) };
+    }
+    super::lot::sleep(Duration::from_secs(secs.into()));
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::usleep(us) };
+    }
+    super::lot::sleep(Duration::from_micros(us.into()));
+    0
+}
+
+fn relative(req: *const timespec) -> Result<Duration, c_int> {
+    if req.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: the caller's timespec.
+    let ts = unsafe { *req };
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(libc::EINVAL);
+    }
+    Ok(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::nanosleep(req, rem) };
+    }
+    match relative(req) {
+        Ok(d) => {
+            super::lot::sleep(d);
+            if !rem.is_null() {
+                // SAFETY: the caller's out-pointer.
+                unsafe {
+                    *rem = timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    }
+                };
+            }
+            0
+        }
+        Err(e) => {
+            // SAFETY: errno is this thread's.
+            unsafe { *libc::__errno_location() = e };
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: clockid_t,
+    flags: c_int,
+    req: *const timespec,
+    rem: *mut timespec,
+) -> c_int {
+    let wall = matches!(
+        clock,
+        libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI
+    );
+    if !user() || !wall {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::clock_nanosleep(clock, flags, req, rem) };
+    }
+    if flags & libc::TIMER_ABSTIME != 0 {
+        match deadline_from(clock, req) {
+            Ok(d) => super::lot::sleep_until(d),
+            Err(e) => return e,
+        }
+        return 0;
+    }
+    match relative(req) {
+        Ok(d) => {
+            super::lot::sleep(d);
+            if !rem.is_null() {
+                // SAFETY: the caller's out-pointer.
+                unsafe {
+                    *rem = timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    }
+                };
+            }
+            0
+        }
+        Err(e) => e,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sched_yield() -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sched_yield() };
+    }
+    flexsc_scheduler::yield_now();
+    0
+}
+
+// ---- identity changes ----
+
+/// glibc's setuid family signals every kernel thread and waits for each to change its
+/// credentials in its handler; a kernel thread whose %fs holds a user thread's TCB acks in
+/// the wrong TCB and the caller waits forever. Refuse loudly instead of hanging.
+fn refuse_setxid(name: &str) {
+    if active() {
+        crate::route::quietly(|| {
+            eprintln!(
+                "flexsc: {name} is not supported with M-on-N threads (FLEXSC_THREADS=m-on-n); \
+                 aborting. Run this program with FLEXSC_THREADS=1:1."
+            )
+        });
+        std::process::abort();
+    }
+}
+
+macro_rules! setxid {
+    ($( fn $name:ident ( $($arg:ident : $ty:ty),* ); )*) => {
+        $(
+            #[no_mangle]
+            pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+                refuse_setxid(stringify!($name));
+                // SAFETY: forwarded to glibc.
+                unsafe { real::$name($($arg),*) }
+            }
+        )*
+    };
+}
+
+setxid! {
+    fn setuid(id: libc::uid_t);
+    fn setgid(id: libc::gid_t);
+    fn seteuid(id: libc::uid_t);
+    fn setegid(id: libc::gid_t);
+    fn setreuid(r: libc::uid_t, e: libc::uid_t);
+    fn setregid(r: libc::gid_t, e: libc::gid_t);
+    fn setresuid(r: libc::uid_t, e: libc::uid_t, s: libc::uid_t);
+    fn setresgid(r: libc::gid_t, e: libc::gid_t, s: libc::gid_t);
+    fn setgroups(n: usize, list: *const libc::gid_t);
+}
