@@ -93,6 +93,7 @@ reals! {
     fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int;
     fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int;
     fn sched_yield() -> c_int;
+    fn gettid() -> libc::pid_t;
     fn setuid(id: libc::uid_t) -> c_int;
     fn setgid(id: libc::gid_t) -> c_int;
     fn seteuid(id: libc::uid_t) -> c_int;
@@ -755,6 +756,15 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
     }
     flexsc_scheduler::yield_now();
     0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gettid() -> libc::pid_t {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::gettid() };
+    }
+    super::tcb::current_tid()
 }
 
 // ---- identity changes ----

@@ -29,6 +29,10 @@
 //!   fork child: OFF (single-threaded; glibc's functions work on our objects' encoding).
 //! ```
 //!
+//! A user thread's `gettid()` is the unique id in its TCB (above `pid_max`): kernel calls
+//! given it (tgkill, sched_setaffinity, /proc/self/task/ID) fail with ESRCH rather than
+//! act on the kernel thread that happens to run it.
+//!
 //! The main thread stays a kernel thread (1:1); so do threads created before the
 //! constructor ran and threads created by glibc internally (C11 `thrd_create`). They
 //! share every object with user threads: the primitives park OS threads too.
@@ -169,9 +173,24 @@ pub(crate) fn activate() -> bool {
     }
 }
 
-/// In a forked child: single-threaded, no scheduler. glibc's functions take over.
+/// Set in a child forked from a process where M-on-N was active.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// In a forked child: single-threaded, no scheduler. glibc's functions take over. If the
+/// fork was made by a user thread, the child runs on (a copy of) that user thread; its
+/// kernel thread's loop and the other user threads are copies that must never run: the
+/// user thread never switches out in the child (every interposed function is glibc's
+/// now), and when its start routine returns it ends the thread as glibc would (see
+/// `thread::run`).
 pub fn after_fork_child() {
-    MODE.store(OFF, Ordering::Relaxed);
+    if MODE.swap(OFF, Ordering::Relaxed) == ACTIVE {
+        FORKED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether this process is a child forked from an M-on-N process.
+pub(crate) fn forked_child() -> bool {
+    FORKED.load(Ordering::Relaxed)
 }
 
 /// Whether the interposed path should hand this call to `route_user_thread`: the caller is
@@ -188,6 +207,10 @@ pub(crate) fn routes_user_thread() -> bool {
 /// # Safety
 /// `nr` and `args` are exactly the call `real` would make.
 pub(crate) unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
+    if nr == libc::SYS_gettid {
+        // The user thread's own id (the one in its TCB), as `gettid()` gives it.
+        return tcb::current_tid() as i64;
+    }
     match classify(nr as u64, &args) {
         Class::Delegate | Class::Block => {
             // SAFETY: forwarded; the user thread's stack (where pointer arguments live)

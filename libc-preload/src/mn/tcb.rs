@@ -288,6 +288,22 @@ impl Glibc {
         }
     }
 
+    /// Ends the calling thread as glibc's thread start does after the start routine: the
+    /// last thread of the process calls `exit(0)`, any other ends its kernel thread.
+    pub(crate) fn end_thread_in_forked_child(&self) -> ! {
+        let nthreads = private_sym(c"__nptl_nthreads") as *const std::sync::atomic::AtomicU32;
+        // SAFETY: glibc's thread count (an unsigned int it changes atomically), if found.
+        let last = nthreads.is_null() || unsafe { (*nthreads).fetch_sub(1, Ordering::AcqRel) } == 1;
+        if last {
+            // SAFETY: exit has no preconditions; this is what glibc does here.
+            unsafe { libc::exit(0) }
+        }
+        loop {
+            // SAFETY: ends this kernel thread only; nothing of ours runs on it after.
+            unsafe { flexsc_shim::sys::syscall6(libc::SYS_exit as u64, [0; 6]) };
+        }
+    }
+
     /// Installs `tp` as the calling kernel thread's thread pointer.
     #[inline]
     pub(crate) fn set_tp(&self, tp: usize) {

@@ -228,6 +228,11 @@ fn run(record: Arc<Record>, start: StartRoutine, arg: usize) {
         },
     };
     glibc.thread_exiting();
+    if super::forked_child() {
+        // The copy of a user thread in a forked child: nothing may switch back to the
+        // copied loop. End as glibc ends a thread: the last one exits the process.
+        glibc.end_thread_in_forked_child();
+    }
     record.result.store(value, Ordering::Relaxed);
     record.done.store(1, Ordering::SeqCst);
     lot::wake(&record.done, usize::MAX);
