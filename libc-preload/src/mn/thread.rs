@@ -131,6 +131,7 @@ pub(crate) fn scheduler() -> Result<&'static Scheduler, String> {
                 let mut builder = Scheduler::builder()
                     .stack_size(DEFAULT_STACK)
                     .max_blocking_workers(config.workers)
+                    .idle_spin(config.idle_spin)
                     .switch_hook(SwitchHook {
                         enter,
                         leave,
