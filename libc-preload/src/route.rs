@@ -131,6 +131,11 @@ pub fn runtime() -> Option<&'static Runtime> {
     unsafe { RUNTIME.load(Ordering::Acquire).as_ref() }
 }
 
+/// Whether the policy is `never`: nothing is delegated, not even by user threads.
+pub(crate) fn delegates_nothing() -> bool {
+    policy() == Policy::Never
+}
+
 /// The policy's name, for statistics.
 pub fn policy_name() -> &'static str {
     policy().name()

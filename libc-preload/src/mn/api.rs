@@ -94,6 +94,18 @@ reals! {
     fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int;
     fn sched_yield() -> c_int;
     fn gettid() -> libc::pid_t;
+    fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
+    fn mtx_lock(m: *mut Mutex) -> c_int;
+    fn mtx_trylock(m: *mut Mutex) -> c_int;
+    fn mtx_timedlock(m: *mut Mutex, abs: *const timespec) -> c_int;
+    fn mtx_unlock(m: *mut Mutex) -> c_int;
+    fn cnd_wait(c: *mut Cond, m: *mut Mutex) -> c_int;
+    fn cnd_timedwait(c: *mut Cond, m: *mut Mutex, abs: *const timespec) -> c_int;
+    fn cnd_signal(c: *mut Cond) -> c_int;
+    fn cnd_broadcast(c: *mut Cond) -> c_int;
+    fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> ();
+    fn thrd_sleep(d: *const timespec, rem: *mut timespec) -> c_int;
+    fn thrd_yield() -> ();
     fn setuid(id: libc::uid_t) -> c_int;
     fn setgid(id: libc::gid_t) -> c_int;
     fn seteuid(id: libc::uid_t) -> c_int;
@@ -765,6 +777,200 @@ pub unsafe extern "C" fn gettid() -> libc::pid_t {
         return unsafe { real::gettid() };
     }
     super::tcb::current_tid()
+}
+
+/// A user thread's alternate signal stack is its own setting, never installed: a signal
+/// runs on the kernel thread's (the scheduler's, which reports a user thread's stack
+/// overflow). Rust's std sets one up and tears it down in every thread it starts; applied
+/// to the kernel thread, that would take the scheduler's away.
+#[no_mangle]
+pub unsafe extern "C" fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int {
+    let record = if user() { thread::current() } else { None };
+    let Some(record) = record else {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sigaltstack(ss, old) };
+    };
+    let new = if ss.is_null() {
+        None
+    } else {
+        // SAFETY: the caller's stack_t.
+        let ss = unsafe { *ss };
+        if ss.ss_flags & !libc::SS_DISABLE != 0 {
+            return set_errno(libc::EINVAL);
+        }
+        if ss.ss_flags & libc::SS_DISABLE == 0 && ss.ss_size < libc::MINSIGSTKSZ {
+            return set_errno(libc::ENOMEM);
+        }
+        Some(thread::AltStack {
+            sp: ss.ss_sp as usize,
+            flags: ss.ss_flags,
+            size: ss.ss_size,
+        })
+    };
+    let previous = record.alt_stack.with(|a| {
+        let previous = *a;
+        if let Some(new) = new {
+            *a = new;
+        }
+        previous
+    });
+    if !old.is_null() {
+        // SAFETY: the caller's out-pointer.
+        unsafe {
+            *old = libc::stack_t {
+                ss_sp: previous.sp as *mut c_void,
+                ss_flags: previous.flags,
+                ss_size: previous.size,
+            }
+        };
+    }
+    0
+}
+
+fn set_errno(e: c_int) -> c_int {
+    // SAFETY: errno is this thread's.
+    unsafe { *libc::__errno_location() = e };
+    -1
+}
+
+// ---- C11 threads (glibc's mtx_t, cnd_t and once_flag are the pthread objects) ----
+
+/// C11's results: thrd_success, thrd_busy, thrd_error, thrd_nomem, thrd_timedout.
+fn thrd_result(r: c_int) -> c_int {
+    match r {
+        0 => 0,
+        libc::EBUSY => 1,
+        libc::ENOMEM => 3,
+        libc::ETIMEDOUT => 4,
+        _ => 2,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn mtx_lock(m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::mtx_lock(m) };
+    }
+    // SAFETY: the caller's mutex.
+    thrd_result(unsafe { sync::mutex_lock(m, None) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn mtx_trylock(m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::mtx_trylock(m) };
+    }
+    // SAFETY: the caller's mutex.
+    thrd_result(unsafe { sync::mutex_trylock(m) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn mtx_timedlock(m: *mut Mutex, abs: *const timespec) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::mtx_timedlock(m, abs) };
+    }
+    // SAFETY: forwarded.
+    thrd_result(unsafe { pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abs) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn mtx_unlock(m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::mtx_unlock(m) };
+    }
+    // SAFETY: the caller's mutex.
+    thrd_result(unsafe { sync::mutex_unlock(m) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cnd_wait(c: *mut Cond, m: *mut Mutex) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::cnd_wait(c, m) };
+    }
+    // SAFETY: the caller's objects.
+    thrd_result(unsafe { sync::cond_wait(c, m, None) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cnd_timedwait(c: *mut Cond, m: *mut Mutex, abs: *const timespec) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::cnd_timedwait(c, m, abs) };
+    }
+    match deadline_from(libc::CLOCK_REALTIME, abs) {
+        // SAFETY: the caller's objects.
+        Ok(d) => thrd_result(unsafe { sync::cond_wait(c, m, Some(d)) }),
+        Err(e) => thrd_result(e),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cnd_signal(c: *mut Cond) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::cnd_signal(c) };
+    }
+    // SAFETY: the caller's condvar.
+    thrd_result(unsafe { sync::cond_signal(c, false) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cnd_broadcast(c: *mut Cond) -> c_int {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::cnd_broadcast(c) };
+    }
+    // SAFETY: the caller's condvar.
+    thrd_result(unsafe { sync::cond_signal(c, true) })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) {
+    if !active() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::call_once(once, init) };
+    }
+    // SAFETY: the caller's flag and routine.
+    unsafe { sync::once(once, init) };
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn thrd_sleep(d: *const timespec, rem: *mut timespec) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::thrd_sleep(d, rem) };
+    }
+    match relative(d) {
+        Ok(d) => {
+            super::lot::sleep(d);
+            if !rem.is_null() {
+                // SAFETY: the caller's out-pointer.
+                unsafe {
+                    *rem = timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    }
+                };
+            }
+            0
+        }
+        // C11: a negative value other than -1 for an error.
+        Err(_) => -2,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn thrd_yield() {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::thrd_yield() };
+    }
+    flexsc_scheduler::yield_now();
 }
 
 // ---- identity changes ----

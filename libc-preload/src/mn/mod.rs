@@ -8,7 +8,8 @@
 //! - `thread`: create, join, detach, exit, kill, cancel of user threads;
 //! - `sync`: mutex, cond, once, sem, spin, rwlock, barrier that park user threads;
 //! - `lot`: the user-thread futex those are built on, and the timer thread;
-//! - `api`: the exported libc functions.
+//! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,
+//!   `sigaltstack`, `gettid`, the setuid family).
 //!
 //! # When it is on, and when it falls back to 1:1
 //!
@@ -202,7 +203,9 @@ pub(crate) fn routes_user_thread() -> bool {
 
 /// A user thread's system call: delegable calls are posted to its kernel thread's page
 /// and the user thread switches out until the result is in; calls that must run on the
-/// caller run on the kernel thread through `real` (the libc function).
+/// caller run on the kernel thread through `real` (the libc function), and so does every
+/// call under `FLEXSC_POLICY=never`. The adaptive policy does not apply: switching on a
+/// call is what M-on-N is for.
 ///
 /// # Safety
 /// `nr` and `args` are exactly the call `real` would make.
@@ -210,6 +213,9 @@ pub(crate) unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnc
     if nr == libc::SYS_gettid {
         // The user thread's own id (the one in its TCB), as `gettid()` gives it.
         return tcb::current_tid() as i64;
+    }
+    if crate::route::delegates_nothing() {
+        return real();
     }
     match classify(nr as u64, &args) {
         Class::Delegate | Class::Block => {

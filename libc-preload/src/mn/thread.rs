@@ -58,6 +58,17 @@ pub(crate) struct Record {
     pub(crate) kernel_tid: AtomicI32,
     /// pthread_cancel was called for it.
     pub(crate) cancel: AtomicBool,
+    /// Its alternate signal stack as `sigaltstack` reports it (the kernel's is the kernel
+    /// thread's, which all its user threads share).
+    pub(crate) alt_stack: SpinLock<AltStack>,
+}
+
+/// A user thread's `stack_t`, as plain values.
+#[derive(Clone, Copy)]
+pub(crate) struct AltStack {
+    pub(crate) sp: usize,
+    pub(crate) flags: libc::c_int,
+    pub(crate) size: usize,
 }
 
 #[derive(Default)]
@@ -127,7 +138,9 @@ pub(crate) fn scheduler() -> Result<&'static Scheduler, String> {
     SCHEDULER
         .get_or_init(|| {
             crate::route::quietly(|| {
-                let config = flexsc_kernel_side::Config::from_env().unwrap_or_default();
+                // A bad value was reported by the constructor ("running system calls
+                // directly"): keep that promise, run 1:1.
+                let config = flexsc_kernel_side::Config::from_env().map_err(|e| e.to_string())?;
                 let mut builder = Scheduler::builder()
                     .stack_size(DEFAULT_STACK)
                     .max_blocking_workers(config.workers)
@@ -187,6 +200,11 @@ pub(crate) unsafe fn create(
         }),
         kernel_tid: AtomicI32::new(0),
         cancel: AtomicBool::new(false),
+        alt_stack: SpinLock::new(AltStack {
+            sp: 0,
+            flags: libc::SS_DISABLE,
+            size: 0,
+        }),
     });
     THREADS.with(|table| {
         table
