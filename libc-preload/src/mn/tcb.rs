@@ -19,9 +19,21 @@
 //!
 //! The layout is checked at start-up against libc's own `_thread_db_*` descriptors (what
 //! libthread_db reads); on any difference M-on-N is refused (see [`Glibc::load`]).
+//!
+//! # Reuse
+//!
+//! glibc frees a thread's malloc tcache (and the chunks cached in it) in a per-thread
+//! routine it does not export; freeing a user thread's TCB would leak them (~8 KiB per
+//! thread, measured). So finished TCBs go to a pool ([`POOL_MAX`]) and the next user
+//! thread gets one back with every module's TLS reset to its initial image, except libc's
+//! own block, which keeps the tcache and the malloc arena (errno, the locale and ctype
+//! are reset by [`Glibc::thread_started`]). Dynamically allocated TLS blocks (modules
+//! loaded with `dlopen`) are freed and marked unallocated, so they start afresh too.
 
 use std::ffi::{c_void, CStr};
 use std::sync::atomic::{AtomicI32, Ordering};
+
+use super::lot::SpinLock;
 
 /// Offsets in `struct pthread` of glibc 2.36 on x86-64, checked against `_thread_db_*`.
 const OFF_TCB: usize = 0x00;
@@ -48,6 +60,13 @@ const KEYS_MAX: usize = 1024;
 const KEY_2NDLEVEL: usize = 32;
 /// `PTHREAD_DESTRUCTOR_ITERATIONS`.
 const DESTRUCTOR_ROUNDS: usize = 4;
+/// How many finished TCBs are kept for reuse.
+pub(crate) const POOL_MAX: usize = 1024;
+/// glibc's `TLS_DTV_UNALLOCATED`.
+const DTV_UNALLOCATED: usize = usize::MAX;
+
+/// Finished TCBs, ready for reuse (see the module docs).
+static POOL: SpinLock<Vec<usize>> = SpinLock::new(Vec::new());
 
 /// The first fake thread id: above any pid the kernel hands out (`pid_max` is at most
 /// 2^22), so no kernel call can ever act on another thread by mistake.
@@ -176,9 +195,16 @@ impl Glibc {
     /// A new TCB for a user thread, filled in from the calling thread's; None if the
     /// loader cannot allocate one.
     pub(crate) fn allocate(&self) -> Option<usize> {
-        // SAFETY: `_dl_allocate_tls(NULL)` allocates and initialises a fresh TLS block and
-        // TCB (zeroed) and returns the thread pointer.
-        let tp = unsafe { (self.allocate_tls)(std::ptr::null_mut()) } as usize;
+        let tp = match POOL.with(|pool| pool.pop()) {
+            Some(tp) => {
+                // SAFETY: a pooled TCB is no thread's (see `release`).
+                unsafe { reset_tls(tp) };
+                tp
+            }
+            // SAFETY: `_dl_allocate_tls(NULL)` allocates and initialises a fresh TLS block
+            // and TCB (zeroed) and returns the thread pointer.
+            None => (unsafe { (self.allocate_tls)(std::ptr::null_mut()) }) as usize,
+        };
         if tp == 0 {
             return None;
         }
@@ -211,15 +237,22 @@ impl Glibc {
                 ((tp as isize + self.rseq_offset + 4) as *mut i32).write(-1);
             }
         }
-        let _ = OFF_DTV;
         Some(tp)
     }
 
-    /// Frees a TCB made by [`Glibc::allocate`].
+    /// Gives back a TCB made by [`Glibc::allocate`]: to the pool, or freed.
     ///
     /// # Safety
-    /// No thread runs on it, and it is never installed again.
-    pub(crate) unsafe fn free(&self, tp: usize) {
+    /// No thread runs on it, and it is never installed again by its thread.
+    pub(crate) unsafe fn release(&self, tp: usize) {
+        if POOL.with(|pool| {
+            pool.len() < POOL_MAX && {
+                pool.push(tp);
+                true
+            }
+        }) {
+            return;
+        }
         // SAFETY: the caller's contract; `dealloc_tcb` frees the TCB block with the TLS.
         unsafe { (self.deallocate_tls)(tp as *mut c_void, true) };
     }
@@ -227,8 +260,15 @@ impl Glibc {
     /// On a user thread's TCB, once, before its start routine: what glibc's thread start
     /// does for locale and ctype.
     pub(crate) fn thread_started(&self) {
-        // SAFETY: __ctype_init sets this thread's ctype TLS pointers; no preconditions.
-        unsafe { (self.ctype_init)() };
+        // SAFETY: errno is this thread's; uselocale(LC_GLOBAL_LOCALE) is what a new
+        // thread starts with (a reused TCB keeps libc's TLS block); __ctype_init sets this
+        // thread's ctype TLS pointers. None has other preconditions.
+        unsafe {
+            *libc::__errno_location() = 0;
+            // LC_GLOBAL_LOCALE is ((locale_t) -1L).
+            libc::uselocale(usize::MAX as libc::locale_t);
+            (self.ctype_init)();
+        }
     }
 
     /// On a user thread's TCB, after its start routine: thread-local destructors, then the
@@ -320,6 +360,73 @@ impl Glibc {
             };
         }
     }
+}
+
+/// Resets a pooled TCB's TLS: static blocks of every module but libc to their initial
+/// images, dynamically allocated blocks freed and marked unallocated.
+///
+/// # Safety
+/// `tp` is a TCB from `_dl_allocate_tls` that no thread runs on.
+unsafe fn reset_tls(tp: usize) {
+    // SAFETY: the header's DTV pointer; glibc keeps the slot count at dtv[-1].
+    let dtv = unsafe { ((tp + OFF_DTV) as *const *mut [usize; 2]).read() };
+    // SAFETY: as above.
+    let slots = unsafe { (*dtv.sub(1))[0] };
+    for i in 1..=slots {
+        // SAFETY: entries 1..=slots of the DTV: {val, to_free}.
+        unsafe {
+            let entry = &mut *dtv.add(i);
+            if entry[1] != 0 {
+                libc::free(entry[1] as *mut c_void);
+                *entry = [DTV_UNALLOCATED, 0];
+            }
+        }
+    }
+    struct Walk {
+        dtv: *mut [usize; 2],
+        slots: usize,
+    }
+    unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our `Walk`.
+        let (info, walk) = unsafe { (&*info, &*(data as *const Walk)) };
+        let modid = info.dlpi_tls_modid;
+        if modid == 0 || modid > walk.slots {
+            return 0;
+        }
+        // SAFETY: a module name is a C string (possibly empty) or null.
+        let name = (!info.dlpi_name.is_null())
+            .then(|| unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes())
+            .unwrap_or_default();
+        if name.ends_with(b"/libc.so.6") || name == b"libc.so.6" {
+            return 0; // keeps the tcache and the arena (see the module docs)
+        }
+        // SAFETY: the module's program headers.
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let Some(tls) = phdrs.iter().find(|p| p.p_type == libc::PT_TLS) else {
+            return 0;
+        };
+        // SAFETY: the module's DTV entry in the pooled TCB.
+        let entry = unsafe { &*walk.dtv.add(modid) };
+        if entry[0] == DTV_UNALLOCATED || entry[0] == 0 || entry[1] != 0 {
+            return 0;
+        }
+        let block = entry[0] as *mut u8;
+        let image = (info.dlpi_addr + tls.p_vaddr) as *const u8;
+        // SAFETY: the block is the module's static TLS block in the pooled TCB, of
+        // p_memsz bytes; the image is its initialised part, of p_filesz bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(image, block, tls.p_filesz as usize);
+            std::ptr::write_bytes(
+                block.add(tls.p_filesz as usize),
+                0,
+                (tls.p_memsz - tls.p_filesz) as usize,
+            );
+        }
+        0
+    }
+    let walk = Walk { dtv, slots };
+    // SAFETY: the callback only touches the pooled TCB and the modules' images.
+    unsafe { libc::dl_iterate_phdr(Some(each), &walk as *const Walk as *mut c_void) };
 }
 
 /// The calling thread's thread pointer (`%fs:0`, which glibc keeps equal to %fs base).

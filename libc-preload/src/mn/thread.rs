@@ -128,7 +128,7 @@ fn forget(record: &Record) {
     THREADS.with(|table| table.as_mut().and_then(|m| m.remove(&record.tcb)));
     // SAFETY: the thread finished (no kernel thread runs on its TCB or will install it
     // again) and it is out of the table.
-    unsafe { super::glibc().free(record.tcb) };
+    unsafe { super::glibc().release(record.tcb) };
 }
 
 /// The process's scheduler, started on first use (with the preload marked busy, so that
@@ -220,7 +220,7 @@ pub(crate) unsafe fn create(
         drop(unsafe { Arc::from_raw(context as *const Record) });
         THREADS.with(|table| table.as_mut().and_then(|m| m.remove(&tcb)));
         // SAFETY: never installed.
-        unsafe { glibc.free(tcb) };
+        unsafe { glibc.release(tcb) };
         return Err(libc::EAGAIN);
     }
     Ok(tcb as libc::pthread_t)
