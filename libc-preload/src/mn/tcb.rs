@@ -393,10 +393,12 @@ unsafe fn reset_tls(tp: usize) {
         if modid == 0 || modid > walk.slots {
             return 0;
         }
-        // SAFETY: a module name is a C string (possibly empty) or null.
-        let name = (!info.dlpi_name.is_null())
-            .then(|| unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes())
-            .unwrap_or_default();
+        let name: &[u8] = if info.dlpi_name.is_null() {
+            b""
+        } else {
+            // SAFETY: a module name is a C string (possibly empty).
+            unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
+        };
         if name.ends_with(b"/libc.so.6") || name == b"libc.so.6" {
             return 0; // keeps the tcache and the arena (see the module docs)
         }
