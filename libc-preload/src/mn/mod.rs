@@ -174,6 +174,15 @@ pub(crate) fn activate() -> bool {
     }
 }
 
+/// The statistics of the calls user threads made, if M-on-N ran in this process (not in
+/// a forked child: the scheduler's service threads are the parent's).
+pub fn scheduler_stats() -> Option<flexsc_scheduler::Stats> {
+    if forked_child() {
+        return None;
+    }
+    thread::started_scheduler_stats()
+}
+
 /// Set in a child forked from a process where M-on-N was active.
 static FORKED: AtomicBool = AtomicBool::new(false);
 

@@ -131,10 +131,19 @@ fn forget(record: &Record) {
     unsafe { super::glibc().release(record.tcb) };
 }
 
+static SCHEDULER: OnceLock<Result<Scheduler, String>> = OnceLock::new();
+
+/// The statistics of the scheduler's runtime, if M-on-N started it.
+pub(crate) fn started_scheduler_stats() -> Option<flexsc_scheduler::Stats> {
+    match SCHEDULER.get() {
+        Some(Ok(scheduler)) => Some(scheduler.stats()),
+        _ => None,
+    }
+}
+
 /// The process's scheduler, started on first use (with the preload marked busy, so that
 /// its kernel threads are made by the real pthread_create).
 pub(crate) fn scheduler() -> Result<&'static Scheduler, String> {
-    static SCHEDULER: OnceLock<Result<Scheduler, String>> = OnceLock::new();
     SCHEDULER
         .get_or_init(|| {
             crate::route::quietly(|| {
