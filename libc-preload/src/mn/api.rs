@@ -95,6 +95,10 @@ reals! {
     fn sched_yield() -> c_int;
     fn gettid() -> libc::pid_t;
     fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
+    fn wait(status: *mut c_int) -> libc::pid_t;
+    fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t;
+    fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, usage: *mut libc::rusage) -> libc::pid_t;
+    fn waitid(idtype: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int;
     fn mtx_lock(m: *mut Mutex) -> c_int;
     fn mtx_trylock(m: *mut Mutex) -> c_int;
     fn mtx_timedlock(m: *mut Mutex, abs: *const timespec) -> c_int;
@@ -156,10 +160,31 @@ pub unsafe extern "C" fn pthread_create(
     }
 }
 
+/// A user thread joining a kernel thread (the main thread, one made before M-on-N
+/// started, or by C11 `thrd_create`) must not block its kernel thread: the target may be
+/// waiting for a user thread of it. It polls glibc's tryjoin, sleeping in between (1 ms,
+/// doubling to 50 ms), until the deadline.
+fn join_native_polling(t: pthread_t, ret: *mut *mut c_void, deadline: Option<std::time::Instant>) -> c_int {
+    let mut nap = Duration::from_millis(1);
+    loop {
+        // SAFETY: glibc's tryjoin on the caller's thread id; it never blocks.
+        let r = unsafe { real::pthread_tryjoin_np(t, ret) };
+        if r != libc::EBUSY {
+            return r;
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return libc::ETIMEDOUT;
+        }
+        super::lot::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(50));
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
     match active().then(|| thread::lookup(t)).flatten() {
         Some(r) => thread::join(&r, ret, true, None),
+        None if user() => join_native_polling(t, ret, None),
         // SAFETY: forwarded to glibc.
         None => unsafe { real::pthread_join(t, ret) },
     }
@@ -203,6 +228,10 @@ pub unsafe extern "C" fn pthread_clockjoin_np(
             };
             thread::join(&r, ret, true, deadline)
         }
+        None if user() && !abs.is_null() => match deadline_from(clock, abs) {
+            Ok(d) => join_native_polling(t, ret, Some(d)),
+            Err(e) => e,
+        },
         // SAFETY: forwarded to glibc.
         None => unsafe { real::pthread_clockjoin_np(t, ret, clock, abs) },
     }
@@ -971,6 +1000,66 @@ pub unsafe extern "C" fn thrd_yield() {
         return unsafe { real::thrd_yield() };
     }
     flexsc_scheduler::yield_now();
+}
+
+// ---- waiting for children ----
+
+// A user thread's wait for a child is posted like any call that may wait (a blocking
+// worker waits; Linux lets any thread of the process reap any child). Other threads get
+// glibc's function.
+
+#[no_mangle]
+pub unsafe extern "C" fn wait4(
+    pid: libc::pid_t,
+    status: *mut c_int,
+    options: c_int,
+    usage: *mut libc::rusage,
+) -> libc::pid_t {
+    // SAFETY: glibc's wait4 makes exactly this call.
+    let real = || unsafe { real::wait4(pid, status, options, usage) } as i64;
+    if !user() {
+        return real() as libc::pid_t;
+    }
+    let args = [pid as u64, status as u64, options as u64, usage as u64, 0, 0];
+    // SAFETY: the call wait4 makes; the pointers are the caller's.
+    unsafe { crate::route::route(libc::SYS_wait4, args, real) as libc::pid_t }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::waitpid(pid, status, options) };
+    }
+    // SAFETY: waitpid is wait4 without usage.
+    unsafe { wait4(pid, status, options, std::ptr::null_mut()) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wait(status: *mut c_int) -> libc::pid_t {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::wait(status) };
+    }
+    // SAFETY: wait is wait4 for any child.
+    unsafe { wait4(-1, status, 0, std::ptr::null_mut()) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn waitid(
+    idtype: libc::idtype_t,
+    id: libc::id_t,
+    info: *mut libc::siginfo_t,
+    options: c_int,
+) -> c_int {
+    // SAFETY: glibc's waitid makes exactly this call.
+    let real = || unsafe { real::waitid(idtype, id, info, options) } as i64;
+    if !user() {
+        return real() as c_int;
+    }
+    let args = [idtype as u64, id as u64, info as u64, options as u64, 0, 0];
+    // SAFETY: the call waitid makes; the pointers are the caller's.
+    unsafe { crate::route::route(libc::SYS_waitid, args, real) as c_int }
 }
 
 // ---- identity changes ----
