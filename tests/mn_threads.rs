@@ -79,8 +79,28 @@ fn a_thousand_threads_ping_pong_and_do_file_io_as_natively() {
     };
     let args = ["1000", "100", "20"];
     let n = native(&exe, &args, dir.path());
-    let m = m_on_n(&exe, &args, dir.path());
+    let json = dir.path().join("stats.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let exe_arg = exe.to_string_lossy().into_owned();
+    let mut all = vec![
+        "--json",
+        json_arg.as_str(),
+        "--threads",
+        "m-on-n",
+        "--",
+        exe_arg.as_str(),
+    ];
+    all.extend_from_slice(&args);
+    let m = flexsc_run(&all, Some(dir.path()));
     assert_same(&n, &m, "mn_pingpong 1000 threads");
+    // Every user thread's wrapped call goes through the pages, whatever the policy
+    // (1,000 threads x 20 writes).
+    let v = common::read_json(&json);
+    common::check_consistent(&v, "mn_pingpong --json");
+    assert!(
+        common::num(&v, "/syscalls/write/delegated") >= 20_000,
+        "user threads' writes were not posted:\n{v:#}"
+    );
     assert!(m.out().contains("total passes 100000\n"), "{}", m.out());
     assert!(
         m.out().contains("pair 499: 200 passes, files 20 20\n"),
