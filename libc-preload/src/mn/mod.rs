@@ -261,6 +261,7 @@ mod tests {
         match tcb::Glibc::load() {
             Ok(_) => {}
             Err(why) => {
+                // SAFETY: gnu_get_libc_version returns a static C string.
                 let version = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
                 assert_ne!(
                     version.to_bytes(),

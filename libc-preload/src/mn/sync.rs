@@ -13,6 +13,23 @@
 //! it polls glibc's try-variant and yields in between: correct, but it spins.
 //!
 //! Every function here is only called while M-on-N is active (see `mn::active`).
+//!
+//! # Memory ordering
+//!
+//! - Mutex lock word: taking it (the CAS from 0, or a swap that returns 0) is Acquire,
+//!   releasing it (the swap to 0) Release, so one holder's writes are seen by the next.
+//!   The owner, count and nusers fields are only written by the holder and read by the
+//!   holder (a non-holder reading them, as in `owner == me`, can only ever see a value
+//!   that is not its own id): Relaxed.
+//! - Condvar: a waiter counts itself in `waiters` and then reads `seq`; a signaller bumps
+//!   `seq` and then reads `waiters`, all SeqCst. Either the signaller sees the waiter (and
+//!   wakes the lot), or the waiter reads the new `seq` and its lot wait returns at once.
+//! - Semaphore: the same pair, with `value` and `waiters`; a successful decrement is
+//!   Acquire, the post's increment SeqCst (so also Release).
+//! - Once: the routine's effects are published by the Release store of DONE, read by the
+//!   Acquire of the CAS or load that sees it.
+//! - Barrier: `arrived` and `round` are SeqCst; the last arrival resets `arrived` before
+//!   it bumps `round`, and nobody arrives for the next round before seeing the bump.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::Instant;

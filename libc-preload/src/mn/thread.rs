@@ -47,6 +47,10 @@ pub(crate) type StartRoutine = unsafe extern "C-unwind" fn(*mut c_void) -> *mut 
 pub(crate) struct ThreadExit(pub(crate) usize);
 
 /// What the table keeps per user thread.
+///
+/// Memory ordering: the thread stores `result` (Relaxed), then `done = 1` (SeqCst, so
+/// Release); a joiner that reads `done == 1` (SeqCst, so Acquire) then reads `result`.
+/// `life` is under its spin lock; `kernel_tid` and `cancel` are hints (Relaxed).
 pub(crate) struct Record {
     /// Its TCB, which is also its `pthread_t`.
     pub(crate) tcb: usize,
