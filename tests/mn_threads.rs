@@ -236,3 +236,21 @@ fn python_threads_give_the_same_results_as_natively() {
         "M-on-N used {mn_threads} OS threads for 32 Python threads"
     );
 }
+
+#[test]
+fn a_signal_thread_in_sigwait_does_not_stop_the_other_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_signals.c", dir.path(), &[], false, "mn signals") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_signals");
+    assert!(m.out().contains("workers done: 4000 passes\n"), "{}", m.out());
+    assert!(
+        m.out().contains("signal thread saw SIGUSR1: yes\n"),
+        "{}",
+        m.out()
+    );
+    assert_no_fallback(&m, "mn_signals");
+}

@@ -96,6 +96,9 @@ reals! {
     fn gettid() -> libc::pid_t;
     fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
     fn wait(status: *mut c_int) -> libc::pid_t;
+    fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int;
+    fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int;
+    fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: *const timespec) -> c_int;
     fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t;
     fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, usage: *mut libc::rusage) -> libc::pid_t;
     fn waitid(idtype: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int;
@@ -1000,6 +1003,87 @@ pub unsafe extern "C" fn thrd_yield() {
         return unsafe { real::thrd_yield() };
     }
     flexsc_scheduler::yield_now();
+}
+
+// ---- waiting for signals ----
+
+/// A user thread waiting for a signal must not block its kernel thread (the threads that
+/// would raise or provoke the signal may be its other user threads). It polls for a
+/// pending signal of `set` (glibc's sigtimedwait with a zero timeout: the signals are
+/// blocked, so they stay pending), sleeping in between (1 ms, doubling to 20 ms): the
+/// signal number, or -1 with errno (EAGAIN when `deadline` passed).
+fn sigwait_polling(
+    set: *const libc::sigset_t,
+    info: *mut libc::siginfo_t,
+    deadline: Option<std::time::Instant>,
+) -> c_int {
+    let zero = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let mut nap = Duration::from_millis(1);
+    loop {
+        // SAFETY: the caller's set and info; a zero timeout never blocks.
+        let r = unsafe { real::sigtimedwait(set, info, &zero) };
+        if r > 0 {
+            return r;
+        }
+        // SAFETY: errno is this thread's.
+        let e = unsafe { *libc::__errno_location() };
+        if e != libc::EAGAIN && e != libc::EINTR {
+            return -1;
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return set_errno(libc::EAGAIN);
+        }
+        super::lot::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sigwait(set, sig) };
+    }
+    match sigwait_polling(set, std::ptr::null_mut(), None) {
+        // SAFETY: errno is this thread's (sigwait returns the error instead).
+        -1 => unsafe { *libc::__errno_location() },
+        signo => {
+            // SAFETY: the caller's out-pointer.
+            unsafe { *sig = signo };
+            0
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sigwaitinfo(set, info) };
+    }
+    sigwait_polling(set, info, None)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigtimedwait(
+    set: *const libc::sigset_t,
+    info: *mut libc::siginfo_t,
+    timeout: *const timespec,
+) -> c_int {
+    if !user() || timeout.is_null() {
+        if user() {
+            return sigwait_polling(set, info, None);
+        }
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sigtimedwait(set, info, timeout) };
+    }
+    match relative(timeout) {
+        Ok(d) => sigwait_polling(set, info, std::time::Instant::now().checked_add(d)),
+        Err(e) => set_errno(e),
+    }
 }
 
 // ---- waiting for children ----

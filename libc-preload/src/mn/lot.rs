@@ -233,7 +233,16 @@ mod timer {
         let t = timer();
         std::thread::Builder::new()
             .name("flexsc-mn-timer".into())
-            .spawn(move || crate::route::quietly(|| run(t)))
+            .spawn(move || {
+                // Signals are for the application's threads: never let one land here.
+                // SAFETY: plain signal-mask calls on this new thread's own mask.
+                unsafe {
+                    let mut all: libc::sigset_t = std::mem::zeroed();
+                    libc::sigfillset(&mut all);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+                }
+                crate::route::quietly(|| run(t))
+            })
             .map(|_| ())
     }
 
