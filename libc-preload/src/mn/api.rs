@@ -97,6 +97,8 @@ reals! {
     fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
     fn wait(status: *mut c_int) -> libc::pid_t;
     fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int;
+    fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int;
+    fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int;
     fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int;
     fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: *const timespec) -> c_int;
     fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t;
@@ -1003,6 +1005,73 @@ pub unsafe extern "C" fn thrd_yield() {
         return unsafe { real::thrd_yield() };
     }
     flexsc_scheduler::yield_now();
+}
+
+// ---- signal masks ----
+
+/// A user thread's signal mask is its own: kept in its record and installed on the kernel
+/// thread whenever it runs (the switch hook makes the system call only when the mask
+/// differs from the kernel thread's current one, which for threads that share one mask
+/// is never). A signal one user thread blocks and another does not is delivered while the
+/// other runs, or to another thread.
+fn user_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> Result<(), c_int> {
+    let Some(record) = thread::current() else {
+        return Err(libc::ESRCH);
+    };
+    let current = record.sigmask.load(std::sync::atomic::Ordering::Relaxed);
+    if !old.is_null() {
+        // SAFETY: the caller's sigset_t (128 bytes); the kernel's 64 signals come first.
+        unsafe {
+            libc::sigemptyset(old);
+            *(old as *mut u64) = current;
+        }
+    }
+    if set.is_null() {
+        return Ok(());
+    }
+    // SAFETY: the caller's sigset_t; its first 8 bytes are signals 1-64.
+    let bits = unsafe { *(set as *const u64) };
+    let new = match how {
+        libc::SIG_BLOCK => current | bits,
+        libc::SIG_UNBLOCK => current & !bits,
+        libc::SIG_SETMASK => bits,
+        _ => return Err(libc::EINVAL),
+    };
+    record.sigmask.store(new, std::sync::atomic::Ordering::Relaxed);
+    thread::set_kernel_sigmask(new);
+    Ok(())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_sigmask(how, set, old) };
+    }
+    match user_sigmask(how, set, old) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+) -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::sigprocmask(how, set, old) };
+    }
+    match user_sigmask(how, set, old) {
+        Ok(()) => 0,
+        Err(e) => set_errno(e),
+    }
 }
 
 // ---- waiting for signals ----

@@ -62,6 +62,10 @@ pub(crate) struct Record {
     pub(crate) kernel_tid: AtomicI32,
     /// pthread_cancel was called for it.
     pub(crate) cancel: AtomicBool,
+    /// Its signal mask (the kernel's 64-bit set), installed on its kernel thread while it
+    /// runs: set by the thread itself (`pthread_sigmask`), read by the switch hook on the
+    /// same kernel thread. Relaxed: both sides run on that kernel thread, in turn.
+    pub(crate) sigmask: std::sync::atomic::AtomicU64,
     /// Its alternate signal stack as `sigaltstack` reports it (the kernel's is the kernel
     /// thread's, which all its user threads share).
     pub(crate) alt_stack: SpinLock<AltStack>,
@@ -101,17 +105,59 @@ pub(crate) fn current() -> Option<Arc<Record>> {
     lookup(current_tp() as libc::pthread_t)
 }
 
+thread_local! {
+    /// The signal mask installed on this kernel thread (read and written by the switch
+    /// hook only, with the kernel thread's own TLS installed).
+    static KERNEL_SIGMASK: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
 fn enter(context: usize) -> usize {
     // SAFETY: the context is an `Arc<Record>` turned into a raw pointer at spawn, released
     // only in `finished`, after the last `leave`.
     let record = unsafe { &*(context as *const Record) };
+    let mask = record.sigmask.load(Ordering::Relaxed);
+    if KERNEL_SIGMASK.with(|k| k.replace(Some(mask))) != Some(mask) {
+        set_kernel_sigmask(mask);
+    }
     let kernel_tp = current_tp();
     super::glibc().set_tp(record.tcb);
     kernel_tp
 }
 
-fn leave(_context: usize, kernel_tp: usize) {
+fn leave(context: usize, kernel_tp: usize) {
     super::glibc().set_tp(kernel_tp);
+    // SAFETY: as in `enter`.
+    let record = unsafe { &*(context as *const Record) };
+    // The thread may have changed its mask (and installed it) while it ran.
+    KERNEL_SIGMASK.with(|k| k.set(Some(record.sigmask.load(Ordering::Relaxed))));
+}
+
+/// glibc's own signals (SIGCANCEL 32, SIGSETXID 33) are never blocked, as glibc does.
+const GLIBC_SIGNALS: u64 = (1 << 31) | (1 << 32);
+
+/// Installs `mask` on the calling kernel thread (raw: no glibc filtering needed, done here).
+pub(crate) fn set_kernel_sigmask(mask: u64) {
+    let mask = mask & !GLIBC_SIGNALS;
+    // SAFETY: rt_sigprocmask reads 8 bytes of `mask` (the kernel's sigset size).
+    unsafe {
+        flexsc_shim::sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_SETMASK as u64, &mask as *const u64 as u64, 0, 8, 0, 0],
+        )
+    };
+}
+
+/// The calling thread's signal mask as the kernel has it.
+pub(crate) fn kernel_sigmask() -> u64 {
+    let mut old = 0u64;
+    // SAFETY: rt_sigprocmask with no new set writes 8 bytes into `old`.
+    unsafe {
+        flexsc_shim::sys::syscall6(
+            libc::SYS_rt_sigprocmask as u64,
+            [libc::SIG_BLOCK as u64, 0, &mut old as *mut u64 as u64, 8, 0, 0],
+        )
+    };
+    old
 }
 
 fn finished(context: usize) {
@@ -200,6 +246,11 @@ pub(crate) unsafe fn create(
             }
         }
     }
+    // A new thread starts with its creator's signal mask.
+    let sigmask = match current() {
+        Some(creator) => creator.sigmask.load(Ordering::Relaxed),
+        None => kernel_sigmask(),
+    };
     let glibc = super::glibc();
     let tcb = glibc.allocate().ok_or(libc::EAGAIN)?;
     let record = Arc::new(Record {
@@ -213,6 +264,7 @@ pub(crate) unsafe fn create(
         }),
         kernel_tid: AtomicI32::new(0),
         cancel: AtomicBool::new(false),
+        sigmask: std::sync::atomic::AtomicU64::new(sigmask),
         alt_stack: SpinLock::new(AltStack {
             sp: 0,
             flags: libc::SS_DISABLE,
