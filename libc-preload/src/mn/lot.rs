@@ -1,5 +1,7 @@
 //! A futex for user threads: wait on a word's address until someone wakes that address,
-//! parking the user thread (or the OS thread, for threads that are not user threads).
+//! parking the user thread (or the OS thread, for threads that are not user threads: on a
+//! kernel futex word of its own, so that its deadline is the kernel's and a signal
+//! handler can interrupt a semaphore wait, as glibc's `sem_wait` reports EINTR).
 //!
 //! The pthread objects of `sync` keep their state in place, in the application's
 //! `pthread_mutex_t` and friends, like glibc does; where glibc asks the kernel to sleep on
@@ -74,12 +76,59 @@ impl<T> SpinLock<T> {
     }
 }
 
+/// How a waiting thread sleeps and is woken.
+enum Sleeper {
+    /// A user thread: parked through the scheduler; deadlines through the timer thread.
+    User(Arc<Waiter>),
+    /// An OS thread: a futex word of its own, 0 until a waker (or nobody) stores 1. It
+    /// sleeps in the kernel with its own timeout, and can be interrupted by a signal.
+    Os(AtomicU32),
+}
+
 /// One waiting thread.
 struct Parked {
     addr: usize,
-    waiter: Arc<Waiter>,
-    /// Set by the timer when it took the waiter out on its deadline.
+    sleeper: Sleeper,
+    /// Set by the timer when it took a user thread out on its deadline.
     timed_out: AtomicBool,
+}
+
+impl Parked {
+    /// Wakes the thread; called once, by whoever took it out of its queue.
+    fn wake(&self) {
+        match &self.sleeper {
+            Sleeper::User(waiter) => waiter.notify(),
+            Sleeper::Os(word) => {
+                word.store(1, Ordering::Release);
+                futex(word, libc::FUTEX_WAKE, 1, None);
+            }
+        }
+    }
+}
+
+/// A private futex operation on `word` (raw: the interposed `syscall()` must not see it).
+fn futex(word: &AtomicU32, op: libc::c_int, val: u32, timeout: Option<Duration>) -> i64 {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts.as_ref().map_or(0, |ts| ts as *const libc::timespec as u64);
+    let addr = word as *const AtomicU32 as u64;
+    // SAFETY: FUTEX_WAIT reads the word (alive for the borrow), FUTEX_WAKE touches no
+    // memory; the timespec outlives the call.
+    unsafe {
+        syscall6(
+            libc::SYS_futex as u64,
+            [
+                addr,
+                (op | libc::FUTEX_PRIVATE_FLAG) as u64,
+                val as u64,
+                ts_ptr,
+                0,
+                0,
+            ],
+        )
+    }
 }
 
 struct Bucket {
@@ -97,21 +146,37 @@ fn bucket(addr: usize) -> &'static SpinLock<Bucket> {
 
 /// Why a wait returned.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Woken {
+pub(crate) enum Waited {
     /// A waker took us out (or the word differed already).
     Woken,
     /// The deadline passed.
     TimedOut,
+    /// A signal handler ran in this (OS) thread while it waited (only for interruptible
+    /// waits: semaphores, which POSIX lets fail with EINTR).
+    Interrupted,
 }
 
 /// Waits while `*word == expected`, until woken through `wake` or `deadline` passes.
 /// Returns at once if the word differs. May not return spuriously except as `Woken`.
-pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Woken {
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
+    wait_on(word, expected, deadline, false)
+}
+
+/// [`wait`], which a signal handler running in the waiting OS thread interrupts.
+pub(crate) fn wait_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
+    wait_on(word, expected, deadline, true)
+}
+
+fn wait_on(word: &AtomicU32, expected: u32, deadline: Option<Instant>, interruptible: bool) -> Waited {
     let addr = word as *const AtomicU32 as usize;
-    let timer_key = deadline.map(|d| (d, timer::next_id()));
+    let sleeper = if flexsc_scheduler::in_user_thread() {
+        Sleeper::User(Waiter::new())
+    } else {
+        Sleeper::Os(AtomicU32::new(0))
+    };
     let parked = Arc::new(Parked {
         addr,
-        waiter: Waiter::new(),
+        sleeper,
         timed_out: AtomicBool::new(false),
     });
     let queued = bucket(addr).with(|b| {
@@ -122,27 +187,69 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -
         true
     });
     if !queued {
-        return Woken::Woken;
+        return Waited::Woken;
     }
+    match &parked.sleeper {
+        Sleeper::Os(state) => os_sleep(&parked, state, deadline, interruptible),
+        Sleeper::User(waiter) => user_sleep(&parked, waiter, deadline),
+    }
+}
+
+/// An OS thread sleeps on its own word until a waker stores 1; on its deadline or a
+/// signal it takes itself out of the queue, unless a waker did first (then it waits for
+/// that waker's store, which is on its way).
+fn os_sleep(
+    parked: &Arc<Parked>,
+    state: &AtomicU32,
+    deadline: Option<Instant>,
+    interruptible: bool,
+) -> Waited {
+    loop {
+        if state.load(Ordering::Acquire) == 1 {
+            return Waited::Woken;
+        }
+        let timeout = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    if remove(parked) {
+                        return Waited::TimedOut;
+                    }
+                    // Taken by a waker: its store comes; wait without a deadline.
+                    None
+                } else {
+                    Some(left)
+                }
+            }
+            None => None,
+        };
+        let r = futex(state, libc::FUTEX_WAIT, 0, timeout);
+        if r == -(libc::EINTR as i64) && interruptible && remove(parked) {
+            return Waited::Interrupted;
+        }
+    }
+}
+
+fn user_sleep(parked: &Arc<Parked>, waiter: &Waiter, deadline: Option<Instant>) -> Waited {
+    let timer_key = deadline.map(|d| (d, timer::next_id()));
     if let Some(key) = timer_key {
         if key.0 <= Instant::now() {
             // Already past: take ourselves out unless a waker did.
-            let removed = remove(&parked);
-            if removed {
-                return Woken::TimedOut;
+            if remove(parked) {
+                return Waited::TimedOut;
             }
         } else {
-            timer::arm(key, Arc::clone(&parked));
+            timer::arm(key, Arc::clone(parked));
         }
     }
-    parked.waiter.wait();
+    waiter.wait();
     if let Some(key) = timer_key {
         timer::disarm(key);
     }
     if parked.timed_out.load(Ordering::Acquire) {
-        Woken::TimedOut
+        Waited::TimedOut
     } else {
-        Woken::Woken
+        Waited::Woken
     }
 }
 
@@ -176,7 +283,7 @@ fn wake_addr(addr: usize, count: usize) -> usize {
     });
     let n = taken.len();
     for parked in taken {
-        parked.waiter.notify();
+        parked.wake();
     }
     n
 }
@@ -185,7 +292,7 @@ fn wake_addr(addr: usize, count: usize) -> usize {
 pub(crate) fn sleep_until(deadline: Instant) {
     let word = AtomicU32::new(0);
     while Instant::now() < deadline {
-        if wait(&word, 0, Some(deadline)) == Woken::TimedOut {
+        if wait(&word, 0, Some(deadline)) == Waited::TimedOut {
             return;
         }
     }
@@ -295,7 +402,7 @@ mod timer {
             for parked in due {
                 if remove(&parked) {
                     parked.timed_out.store(true, Ordering::Release);
-                    parked.waiter.notify();
+                    parked.wake();
                 }
             }
             let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
@@ -333,7 +440,7 @@ mod tests {
     #[test]
     fn wait_returns_at_once_when_the_word_differs() {
         let w = AtomicU32::new(1);
-        assert_eq!(wait(&w, 0, None), Woken::Woken);
+        assert_eq!(wait(&w, 0, None), Waited::Woken);
     }
 
     #[test]
@@ -357,6 +464,6 @@ mod tests {
     #[test]
     fn a_deadline_in_the_past_times_out() {
         let w = AtomicU32::new(0);
-        assert_eq!(wait(&w, 0, Some(Instant::now())), Woken::TimedOut);
+        assert_eq!(wait(&w, 0, Some(Instant::now())), Waited::TimedOut);
     }
 }

@@ -36,7 +36,7 @@ use std::time::Instant;
 
 use libc::{c_int, clockid_t, timespec};
 
-use super::lot::{self, Woken};
+use super::lot::{self, Waited};
 use super::real;
 use super::tcb::current_tid;
 
@@ -106,7 +106,7 @@ fn acquire(lock: &AtomicU32, deadline: Option<Instant>) -> bool {
         if lock.swap(2, Ordering::SeqCst) == 0 {
             return true;
         }
-        if lot::wait(lock, 2, deadline) == Woken::TimedOut {
+        if lot::wait(lock, 2, deadline) == Waited::TimedOut {
             return lock.swap(2, Ordering::SeqCst) == 0;
         }
     }
@@ -403,8 +403,9 @@ pub(crate) unsafe fn cond_wait(
         w.count.store(count, Ordering::Relaxed);
     }
     match woken {
-        Woken::TimedOut => libc::ETIMEDOUT,
-        Woken::Woken => 0,
+        Waited::TimedOut => libc::ETIMEDOUT,
+        // (A condvar wait is not interruptible; a wake-up is all it can be.)
+        Waited::Woken | Waited::Interrupted => 0,
     }
 }
 
@@ -555,12 +556,17 @@ pub(crate) unsafe fn sem_wait(s: *mut libc::sem_t, deadline: Option<Instant>) ->
         if sem_try(sw.value) {
             break 0;
         }
-        if lot::wait(sw.value, 0, deadline) == Woken::TimedOut {
-            break if sem_try(sw.value) {
-                0
-            } else {
-                set_errno(libc::ETIMEDOUT)
-            };
+        match lot::wait_interruptible(sw.value, 0, deadline) {
+            Waited::Woken => {}
+            Waited::TimedOut => {
+                break if sem_try(sw.value) {
+                    0
+                } else {
+                    set_errno(libc::ETIMEDOUT)
+                }
+            }
+            // As glibc's: a handler that ran while waiting makes the wait fail.
+            Waited::Interrupted => break set_errno(libc::EINTR),
         }
     };
     sw.waiters.fetch_sub(1, Ordering::SeqCst);

@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 
 use flexsc_scheduler::{Scheduler, SwitchHook};
 
-use super::lot::{self, SpinLock, Woken};
+use super::lot::{self, SpinLock, Waited};
 use super::tcb::current_tp;
 
 /// The default usable stack of a user thread (glibc's default is RLIMIT_STACK, usually
@@ -343,7 +343,7 @@ pub(crate) fn join(
         if !wait {
             return libc::EBUSY;
         }
-        if lot::wait(&record.done, 0, deadline) == Woken::TimedOut && record.done.load(Ordering::SeqCst) == 0
+        if lot::wait(&record.done, 0, deadline) == Waited::TimedOut && record.done.load(Ordering::SeqCst) == 0
         {
             return libc::ETIMEDOUT;
         }
