@@ -27,6 +27,11 @@ summary() {
 echo "== native";  summary "$out/native.log" | tee "$out/native.sum"
 echo "== m-on-n";  summary "$out/mn.log" | tee "$out/mn.sum"
 grep -h "running threads 1:1" "$out/mn.log" && echo "(M-on-N fell back to 1:1)"
+for log in native mn; do
+    if ! grep -q '^Total tests' "$out/$log.log"; then
+        echo "the $log run did not finish; its last lines:"; tail -20 "$out/$log.log"; exit 1
+    fi
+done
 # Failing tests by name, from regrtest's "test X failed" lines and tracebacks.
 fails() { grep -hoE '^(FAIL|ERROR): [a-z_0-9]+ \([^)]*\)|test [a-z_0-9]+ failed' "$1" | sort -u; }
 if [ "$(fails "$out/native.log")" = "$(fails "$out/mn.log")" ] &&
