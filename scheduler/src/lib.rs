@@ -102,7 +102,7 @@ pub use scheduler::{
 };
 pub use stack::MIN_STACK_SIZE;
 pub use syscall::{sleep, syscall};
-pub use user_thread::{in_user_thread, yield_now};
+pub use user_thread::{current_stack, in_user_thread, yield_now};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

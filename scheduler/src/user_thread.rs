@@ -67,6 +67,8 @@ pub(crate) struct Running {
     parker: Arc<UserParker>,
     /// The guard page below its stack, for the overflow handler.
     guard: Range<usize>,
+    /// The end of its stack mapping (the stack grows down from here).
+    top: usize,
     /// Its kernel thread's `Local`, for code that runs with the user thread's own TLS
     /// installed (a `SwitchHook` that switches %fs): the kernel thread's `LOCAL` slot is
     /// then out of reach (see `kernel_thread::with_local`).
@@ -84,12 +86,14 @@ thread_local! {
 pub(crate) fn new_coroutine(task: Task, home: Arc<Inbox>, key: u32, local: *const Local) -> UserCoroutine {
     let Task { body, stack, .. } = task;
     let guard = stack.guard();
+    let top = corosensei::stack::Stack::base(&stack).get();
     let parker = Arc::new(UserParker::new(home, key));
     Coroutine::with_stack(stack, move |yielder: &Yielder<i64, Switch>, _first: i64| {
         let running = Running {
             yielder,
             parker,
             guard,
+            top,
             local,
         };
         CURRENT.with(|c| c.set(&running));
@@ -152,6 +156,17 @@ impl CurrentThread {
     pub(crate) fn parker(&self) -> &Arc<UserParker> {
         &self.running().parker
     }
+}
+
+/// The calling user thread's stack: the whole mapping (lowest to highest address, the
+/// guard page included) and the size of the guard page at its bottom. `None` outside a
+/// user thread. For code that must describe the stack to others (the preload library
+/// fills glibc's thread descriptor with it, for `pthread_getattr_np`).
+pub fn current_stack() -> Option<(Range<usize>, usize)> {
+    CurrentThread::get().map(|current| {
+        let running = current.running();
+        (running.guard.start..running.top, running.guard.len())
+    })
 }
 
 /// Whether the caller runs in a user thread (of any scheduler).

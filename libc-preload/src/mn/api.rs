@@ -56,6 +56,8 @@ reals! {
     fn pthread_exit(value: *mut c_void) -> !;
     fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;
     fn pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
+    fn pthread_getaffinity_np(t: pthread_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
+    fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
     fn pthread_cancel(t: pthread_t) -> c_int;
     fn pthread_testcancel() -> ();
     fn pthread_mutex_init(m: *mut Mutex, attr: *const libc::pthread_mutexattr_t) -> c_int;
@@ -312,6 +314,56 @@ pub unsafe extern "C" fn pthread_setaffinity_np(
     }
     // SAFETY: forwarded to glibc.
     unsafe { real::pthread_setaffinity_np(t, size, set) }
+}
+
+/// A user thread's affinity is its kernel thread's (the calling one's, before it starts).
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getaffinity_np(
+    t: pthread_t,
+    size: usize,
+    set: *mut libc::cpu_set_t,
+) -> c_int {
+    let Some(r) = active().then(|| thread::lookup(t)).flatten() else {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_getaffinity_np(t, size, set) };
+    };
+    let tid = r.kernel_tid.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: the caller's buffer of `size` bytes; sched_getaffinity writes at most that.
+    let n = unsafe { libc::syscall(libc::SYS_sched_getaffinity, tid, size, set) };
+    if n < 0 {
+        // SAFETY: errno is this thread's.
+        return unsafe { *libc::__errno_location() };
+    }
+    // As glibc: clear the rest of the caller's set.
+    // SAFETY: within the caller's buffer.
+    unsafe { std::ptr::write_bytes((set as *mut u8).add(n as usize), 0, size - n as usize) };
+    0
+}
+
+/// glibc's `pthread_getattr_np` asks the kernel for the thread's affinity by its tid,
+/// which for a user thread fails; so the attributes of a user thread are made here, from
+/// the stack its TCB describes (see `tcb::Glibc::thread_started`).
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int {
+    let Some(r) = active().then(|| thread::lookup(t)).flatten() else {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_getattr_np(t, attr) };
+    };
+    // SAFETY: the caller's attribute object, initialised here as glibc would.
+    unsafe {
+        let e = libc::pthread_attr_init(attr);
+        if e != 0 {
+            return e;
+        }
+        if let Some((low, size, guard)) = super::glibc().stack_of(r.tcb) {
+            libc::pthread_attr_setstack(attr, low as *mut c_void, size);
+            libc::pthread_attr_setguardsize(attr, guard);
+        }
+        if thread::is_detached(&r) {
+            libc::pthread_attr_setdetachstate(attr, libc::PTHREAD_CREATE_DETACHED);
+        }
+    }
+    0
 }
 
 /// `cancelhandling`'s CANCELSTATE bit: set while cancellation is disabled.

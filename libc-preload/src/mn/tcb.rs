@@ -54,6 +54,14 @@ const OFF_SPECIFIC: usize = 0x510;
 const OFF_SPECIFIC_USED: usize = 0x610;
 const OFF_REPORT_EVENTS: usize = 0x611;
 const OFF_USER_STACK: usize = 0x612;
+/// `nextevent`, checked; after it come `exc` (32 bytes, 16-aligned) and then the stack
+/// fields, whose offsets follow (found on this glibc by probing a thread with a stack of
+/// its own, and cross-checked with `pthread_getattr_np` by the tests).
+const OFF_NEXTEVENT: usize = 0x660;
+const OFF_STACKBLOCK: usize = 0x690;
+const OFF_STACKBLOCK_SIZE: usize = 0x698;
+const OFF_GUARDSIZE: usize = 0x6a0;
+const OFF_REPORTED_GUARDSIZE: usize = 0x6a8;
 const SIZEOF_PTHREAD: u32 = 2368;
 /// `PTHREAD_KEYS_MAX` and `PTHREAD_KEY_2NDLEVEL_SIZE` of glibc.
 const KEYS_MAX: usize = 1024;
@@ -141,6 +149,7 @@ impl Glibc {
         check_field(c"_thread_db_pthread_cancelhandling", OFF_CANCELHANDLING)?;
         check_field(c"_thread_db_pthread_specific", OFF_SPECIFIC)?;
         check_field(c"_thread_db_pthread_report_events", OFF_REPORT_EVENTS)?;
+        check_field(c"_thread_db_pthread_nextevent", OFF_NEXTEVENT)?;
         check_field(c"_thread_db_pthread_key_data_data", 8)?;
         check_field(c"_thread_db_pthread_key_struct_destr", 8)?;
         let size = private_sym(c"_thread_db_sizeof_pthread") as *const u32;
@@ -258,8 +267,19 @@ impl Glibc {
     }
 
     /// On a user thread's TCB, once, before its start routine: what glibc's thread start
-    /// does for locale and ctype.
+    /// does for locale and ctype, and the stack described as glibc describes its threads'
+    /// (for `pthread_getattr_np`, and the alloca limit it derives from the size).
     pub(crate) fn thread_started(&self) {
+        if let Some((mapping, guard)) = flexsc_scheduler::current_stack() {
+            let tp = current_tp();
+            // SAFETY: the stack fields of the current (user) TCB, laid out as checked.
+            unsafe {
+                ((tp + OFF_STACKBLOCK) as *mut usize).write(mapping.start);
+                ((tp + OFF_STACKBLOCK_SIZE) as *mut usize).write(mapping.len());
+                ((tp + OFF_GUARDSIZE) as *mut usize).write(guard);
+                ((tp + OFF_REPORTED_GUARDSIZE) as *mut usize).write(guard);
+            }
+        }
         // SAFETY: errno is this thread's; uselocale(LC_GLOBAL_LOCALE) is what a new
         // thread starts with (a reused TCB keeps libc's TLS block); __ctype_init sets this
         // thread's ctype TLS pointers. None has other preconditions.
@@ -269,6 +289,20 @@ impl Glibc {
             libc::uselocale(usize::MAX as libc::locale_t);
             (self.ctype_init)();
         }
+    }
+
+    /// The stack glibc's descriptor `tp` describes: (lowest usable address, usable size,
+    /// guard size); None before the thread started.
+    pub(crate) fn stack_of(&self, tp: usize) -> Option<(usize, usize, usize)> {
+        // SAFETY: the stack fields of a user thread's TCB (allocated, laid out as checked).
+        let (block, size, guard) = unsafe {
+            (
+                ((tp + OFF_STACKBLOCK) as *const usize).read_volatile(),
+                ((tp + OFF_STACKBLOCK_SIZE) as *const usize).read_volatile(),
+                ((tp + OFF_GUARDSIZE) as *const usize).read_volatile(),
+            )
+        };
+        (block != 0 && size > guard).then_some((block + guard, size - guard, guard))
     }
 
     /// On a user thread's TCB, after its start routine: thread-local destructors, then the

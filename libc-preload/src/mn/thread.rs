@@ -378,6 +378,11 @@ pub(crate) fn exit(value: *mut c_void) -> ! {
     panic::resume_unwind(Box::new(ThreadExit(value as usize)))
 }
 
+/// Whether the thread was detached.
+pub(crate) fn is_detached(record: &Record) -> bool {
+    record.life.with(|l| l.detached)
+}
+
 /// Whether the thread has ended (for pthread_kill's signal 0).
 pub(crate) fn has_ended(record: &Record) -> bool {
     record.done.load(Ordering::SeqCst) != 0
