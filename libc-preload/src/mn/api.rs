@@ -58,6 +58,8 @@ reals! {
     fn pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
     fn pthread_getaffinity_np(t: pthread_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
     fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
+    fn pthread_setname_np(t: pthread_t, name: *const libc::c_char) -> c_int;
+    fn pthread_getname_np(t: pthread_t, name: *mut libc::c_char, len: usize) -> c_int;
     fn pthread_cancel(t: pthread_t) -> c_int;
     fn pthread_testcancel() -> ();
     fn pthread_mutex_init(m: *mut Mutex, attr: *const libc::pthread_mutexattr_t) -> c_int;
@@ -362,6 +364,45 @@ pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_att
         if thread::is_detached(&r) {
             libc::pthread_attr_setdetachstate(attr, libc::PTHREAD_CREATE_DETACHED);
         }
+    }
+    0
+}
+
+/// A user thread's name is kept in its record (glibc's would rename the kernel thread, or
+/// look for the thread in /proc by a tid that is not one).
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const libc::c_char) -> c_int {
+    let Some(r) = active().then(|| thread::lookup(t)).flatten() else {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_setname_np(t, name) };
+    };
+    // SAFETY: the caller's C string.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+    if bytes.len() > 15 {
+        return libc::ERANGE;
+    }
+    r.name.with(|n| {
+        *n = [0; 16];
+        n[..bytes.len()].copy_from_slice(bytes);
+    });
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, name: *mut libc::c_char, len: usize) -> c_int {
+    let Some(r) = active().then(|| thread::lookup(t)).flatten() else {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pthread_getname_np(t, name, len) };
+    };
+    let stored = r.name.with(|n| *n);
+    let used = stored.iter().position(|&b| b == 0).unwrap_or(16);
+    if len <= used {
+        return libc::ERANGE;
+    }
+    // SAFETY: the caller's buffer of `len` bytes; `used + 1 <= len`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(stored.as_ptr(), name as *mut u8, used);
+        *name.add(used) = 0;
     }
     0
 }

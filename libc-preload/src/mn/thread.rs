@@ -66,6 +66,9 @@ pub(crate) struct Record {
     /// runs: set by the thread itself (`pthread_sigmask`), read by the switch hook on the
     /// same kernel thread. Relaxed: both sides run on that kernel thread, in turn.
     pub(crate) sigmask: std::sync::atomic::AtomicU64,
+    /// Its name (`pthread_setname_np`), NUL-padded: the kernel's name is the kernel
+    /// thread's.
+    pub(crate) name: SpinLock<[u8; 16]>,
     /// Its alternate signal stack as `sigaltstack` reports it (the kernel's is the kernel
     /// thread's, which all its user threads share).
     pub(crate) alt_stack: SpinLock<AltStack>,
@@ -246,10 +249,15 @@ pub(crate) unsafe fn create(
             }
         }
     }
-    // A new thread starts with its creator's signal mask.
-    let sigmask = match current() {
-        Some(creator) => creator.sigmask.load(Ordering::Relaxed),
-        None => kernel_sigmask(),
+    // A new thread starts with its creator's signal mask and name, as a clone would.
+    let (sigmask, name) = match current() {
+        Some(creator) => (creator.sigmask.load(Ordering::Relaxed), creator.name.with(|n| *n)),
+        None => {
+            let mut name = [0u8; 16];
+            // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
+            unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+            (kernel_sigmask(), name)
+        }
     };
     let glibc = super::glibc();
     let tcb = glibc.allocate().ok_or(libc::EAGAIN)?;
@@ -265,6 +273,7 @@ pub(crate) unsafe fn create(
         kernel_tid: AtomicI32::new(0),
         cancel: AtomicBool::new(false),
         sigmask: std::sync::atomic::AtomicU64::new(sigmask),
+        name: SpinLock::new(name),
         alt_stack: SpinLock::new(AltStack {
             sp: 0,
             flags: libc::SS_DISABLE,
