@@ -143,10 +143,16 @@ fn unsupported_requests_before_the_first_thread_fall_back_to_one_to_one() {
     let Some(exe) = compile_c("mn_fallback.c", dir.path(), &[], false, "mn fallback") else {
         return;
     };
-    let m = m_on_n(&exe, &["none"], dir.path());
-    assert!(m.success(), "{}", m.err());
-    assert!(os_threads(&m.out()) < 9, "no fallback expected: {}", m.out());
-    assert_no_fallback(&m, "mn_fallback none");
+    for mode in ["none", "forked"] {
+        let m = m_on_n(&exe, &[mode], dir.path());
+        assert!(m.success(), "{mode}: {}", m.err());
+        assert!(
+            os_threads(&m.out()) < 9,
+            "{mode}: no fallback expected: {}",
+            m.out()
+        );
+        assert_no_fallback(&m, mode);
+    }
     for (mode, why) in [
         ("pshared", "process-shared, robust or priority mutex"),
         ("robust", "process-shared, robust or priority mutex"),

@@ -27,7 +27,8 @@
 //!             are ignored (noted once), a signal for a user thread goes to the kernel
 //!             thread that runs it (noted once). setuid and friends abort with a message
 //!             (glibc's SIGSETXID handshake cannot complete with user TCBs installed).
-//!   fork child: OFF (single-threaded; glibc's functions work on our objects' encoding).
+//!   fork child: of an ACTIVE process, OFF (single-threaded; glibc's functions work on our
+//!             objects' encoding); of a PENDING one, PENDING (it may start its own).
 //! ```
 //!
 //! A user thread's `gettid()` is the unique id in its TCB (above `pid_max`): kernel calls
@@ -186,14 +187,20 @@ pub fn scheduler_stats() -> Option<flexsc_scheduler::Stats> {
 /// Set in a child forked from a process where M-on-N was active.
 static FORKED: AtomicBool = AtomicBool::new(false);
 
-/// In a forked child: single-threaded, no scheduler. glibc's functions take over. If the
-/// fork was made by a user thread, the child runs on (a copy of) that user thread; its
+/// In a child forked after M-on-N started: single-threaded, no scheduler (the parent's
+/// scheduler, copied, has no threads here). glibc's functions take over. If the fork was
+/// made by a user thread, the child runs on (a copy of) that user thread; its
 /// kernel thread's loop and the other user threads are copies that must never run: the
 /// user thread never switches out in the child (every interposed function is glibc's
 /// now), and when its start routine returns it ends the thread as glibc would (see
 /// `thread::run`).
 pub fn after_fork_child() {
-    if MODE.swap(OFF, Ordering::Relaxed) == ACTIVE {
+    // A child of a process that never made a user thread may make its own (servers fork
+    // their workers before these start threads): it stays PENDING.
+    if MODE
+        .compare_exchange(ACTIVE, OFF, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
         FORKED.store(true, Ordering::Relaxed);
     }
 }
