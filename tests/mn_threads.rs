@@ -262,3 +262,20 @@ fn a_signal_thread_in_sigwait_does_not_stop_the_other_threads() {
     }
     assert_no_fallback(&m, "mn_signals");
 }
+
+#[test]
+fn a_blocking_read_never_stops_the_kernel_thread_whatever_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_pipe.c", dir.path(), &[], false, "mn pipe") else {
+        return;
+    };
+    let exe = exe.to_string_lossy().into_owned();
+    for policy in ["always", "adaptive", "never"] {
+        let m = flexsc_run(
+            &["--policy", policy, "--threads", "m-on-n", "--", &exe],
+            Some(dir.path()),
+        );
+        assert!(m.success(), "{policy}: {}", m.err());
+        assert_eq!(m.out(), "read 5 hello\n", "{policy}");
+    }
+}

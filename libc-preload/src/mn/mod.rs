@@ -219,9 +219,9 @@ pub(crate) fn routes_user_thread() -> bool {
 
 /// A user thread's system call: delegable calls are posted to its kernel thread's page
 /// and the user thread switches out until the result is in; calls that must run on the
-/// caller run on the kernel thread through `real` (the libc function), and so does every
-/// call under `FLEXSC_POLICY=never`. The adaptive policy does not apply: switching on a
-/// call is what M-on-N is for.
+/// caller run on the kernel thread through `real` (the libc function), and so do calls
+/// that cannot wait for an event under `FLEXSC_POLICY=never`. The adaptive policy does
+/// not apply: switching on a call is what M-on-N is for.
 ///
 /// # Safety
 /// `nr` and `args` are exactly the call `real` would make.
@@ -230,10 +230,11 @@ pub(crate) unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnc
         // The user thread's own id (the one in its TCB), as `gettid()` gives it.
         return tcb::current_tid() as i64;
     }
-    if crate::route::delegates_nothing() {
-        return real();
-    }
     match classify(nr as u64, &args) {
+        // Under `never`, calls that cannot wait for an event run here; calls that may
+        // are still posted, since waiting here would stop every user thread of this
+        // kernel thread (two of them talking through a pipe would deadlock).
+        Class::Delegate if crate::route::delegates_nothing() => real(),
         Class::Delegate | Class::Block => {
             // SAFETY: forwarded; the user thread's stack (where pointer arguments live)
             // stays put until the call is reaped.
