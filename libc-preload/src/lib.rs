@@ -10,7 +10,9 @@
 //! - [`policy`]: when delegation pays off (the adaptive policy);
 //! - [`lifecycle`]: constructor, fork, exec, exit;
 //! - [`stats`]: the per-process statistics file `flexsc run` merges;
-//! - [`real`]: the real libc symbols.
+//! - [`real`]: the real libc symbols;
+//! - [`mn`]: M-on-N threads (`FLEXSC_THREADS=m-on-n`): pthread_create makes user threads
+//!   with TCBs of their own, and their calls post and switch.
 //!
 //! It never breaks the host program: on a bad configuration or any failure to start, it
 //! says so once on stderr and every call runs directly.
@@ -18,6 +20,7 @@
 
 pub mod interpose;
 pub mod lifecycle;
+pub mod mn;
 pub mod policy;
 pub mod real;
 pub mod route;

@@ -19,6 +19,7 @@ pub extern "C" fn constructor() {
         crate::interpose::resolve_all();
         crate::stats::init();
         route::init();
+        crate::mn::init();
         // SAFETY: plain C callbacks that never unwind.
         unsafe {
             libc::pthread_atfork(None, None, Some(child_after_fork));
@@ -30,6 +31,7 @@ pub extern "C" fn constructor() {
 extern "C" fn child_after_fork() {
     quietly(|| {
         crate::stats::new_image();
+        crate::mn::after_fork_child();
         route::after_fork_child();
     });
 }

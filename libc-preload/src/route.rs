@@ -131,6 +131,11 @@ pub fn runtime() -> Option<&'static Runtime> {
     unsafe { RUNTIME.load(Ordering::Acquire).as_ref() }
 }
 
+/// Whether the policy is `never`: nothing is delegated, not even by user threads.
+pub(crate) fn delegates_nothing() -> bool {
+    policy() == Policy::Never
+}
+
 /// The policy's name, for statistics.
 pub fn policy_name() -> &'static str {
     policy().name()
@@ -257,6 +262,17 @@ fn set_errno(e: i32) {
 /// `nr` and `args` are exactly the system call that `real` would make.
 #[inline]
 pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
+    if crate::mn::routes_user_thread() {
+        return LOCAL.with(|l| {
+            if l.busy.replace(true) {
+                return real();
+            }
+            // SAFETY: forwarded.
+            let ret = unsafe { crate::mn::route_user_thread(nr, args, real) };
+            l.busy.set(false);
+            ret
+        });
+    }
     if !ENABLED.load(Ordering::Relaxed) {
         return real();
     }
@@ -347,6 +363,11 @@ fn serving() -> bool {
             false
         }
     }
+}
+
+/// Whether the calling thread is inside the preload (`quietly`, or an interposed call).
+pub fn is_busy() -> bool {
+    LOCAL.try_with(|l| l.busy.get()).unwrap_or(true)
 }
 
 /// Runs `f` with this thread marked busy, so system calls made inside (writing the

@@ -59,7 +59,19 @@ pub fn write() {
                 ts.tv_nsec
             ))
         });
-        let stats = rt.stats();
+        let mut stats = rt.stats();
+        if let Some(user_threads) = crate::mn::scheduler_stats() {
+            // M-on-N user threads post through the scheduler's own runtime: one total.
+            for (total, s) in stats.syscalls.iter_mut().zip(user_threads.syscalls) {
+                *total += s;
+            }
+            stats.batches += user_threads.batches;
+            stats.batched_entries += user_threads.batched_entries;
+            for (total, n) in stats.batch_sizes.iter_mut().zip(user_threads.batch_sizes) {
+                *total += n;
+            }
+            stats.declined += user_threads.declined;
+        }
         let mut out = String::with_capacity(8192);
         let _ = write!(
             out,

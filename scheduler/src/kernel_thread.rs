@@ -52,7 +52,7 @@ use corosensei::CoroutineResult;
 
 use crate::inbox::{Inbox, Message};
 use crate::pages::{PageTicket, Pages};
-use crate::scheduler::SchedulerShared;
+use crate::scheduler::{SchedulerShared, SwitchHook};
 use crate::stack::StackCache;
 use crate::user_thread::{self, Switch, Task, UserCoroutine};
 
@@ -87,11 +87,19 @@ thread_local! {
 }
 
 /// Calls `f` with the calling kernel thread's `Local`; `None` on any other thread.
+///
+/// A user thread whose `SwitchHook` installed TLS of its own sees a null `LOCAL` (its TLS
+/// is not the kernel thread's); it finds the `Local` through its own record instead. The
+/// second look only happens on that path, so it costs nothing without a hook.
 #[inline]
 pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
-    let local = LOCAL.with(Cell::get);
-    // SAFETY: `run` sets LOCAL to a `Local` that outlives the loop and clears it before the
-    // `Local` is dropped; only this thread reads it, and `Local` is only ever shared.
+    let mut local = LOCAL.with(Cell::get);
+    if local.is_null() {
+        local = user_thread::current_local();
+    }
+    // SAFETY: `run` sets LOCAL (and each user thread's record) to a `Local` that outlives
+    // the loop and every user thread of it, and clears LOCAL before the `Local` is dropped;
+    // only this kernel thread's code reads it, and `Local` is only ever shared.
     (!local.is_null()).then(|| f(unsafe { &*local }))
 }
 
@@ -125,6 +133,7 @@ pub(crate) fn run(local: &Local, idle_spin: Duration) {
         spawned: Vec::new(),
         idle_spin,
         poll_sleep: POLL_SLEEP_MIN,
+        hook: local.scheduler.hook,
     };
     // Declared after the loop, so dropped first if the loop unwinds.
     let abort_on_unwind = AbortOnUnwind;
@@ -152,6 +161,8 @@ struct UserThread {
     coroutine: UserCoroutine,
     /// What to resume it with: its call's result after a `Switch::Syscall`, else 0.
     resume_with: i64,
+    /// Its spawner's word for the switch hook (0: none).
+    context: usize,
 }
 
 /// A call in flight and the user thread waiting for it.
@@ -173,6 +184,8 @@ struct Loop<'a> {
     idle_spin: Duration,
     /// The bound of the next sleep with event waits in flight (see the module docs).
     poll_sleep: Duration,
+    /// Called around each run of a user thread with a context (see `SwitchHook`).
+    hook: Option<SwitchHook>,
 }
 
 impl Loop<'_> {
@@ -227,9 +240,12 @@ impl Loop<'_> {
 
     fn start(&mut self, task: Task) {
         let home = Arc::clone(&self.local.inbox);
+        let local: *const Local = self.local;
+        let context = task.context;
         let key = self.threads.insert_with(|key| UserThread {
-            coroutine: user_thread::new_coroutine(task, home, key),
+            coroutine: user_thread::new_coroutine(task, home, key, local),
             resume_with: 0,
+            context,
         });
         self.local.ready.borrow_mut().push_back(key);
     }
@@ -251,7 +267,16 @@ impl Loop<'_> {
     fn resume(&mut self, key: u32) {
         let thread = self.threads.get_mut(key);
         let value = mem::take(&mut thread.resume_with);
-        let switch = thread.coroutine.resume(value);
+        let context = thread.context;
+        let switch = match self.hook {
+            Some(hook) if context != 0 => {
+                let token = (hook.enter)(context);
+                let switch = thread.coroutine.resume(value);
+                (hook.leave)(context, token);
+                switch
+            }
+            _ => thread.coroutine.resume(value),
+        };
         user_thread::clear_current();
         match switch {
             CoroutineResult::Yield(Switch::Yield) => self.local.ready.borrow_mut().push_back(key),
@@ -264,8 +289,12 @@ impl Loop<'_> {
 
     fn finish(&mut self, key: u32) {
         let thread = self.threads.remove(key);
+        let context = thread.context;
         let stack = thread.coroutine.into_stack();
         self.local.stacks.borrow_mut().put(stack);
+        if let Some(hook) = self.hook.filter(|_| context != 0) {
+            (hook.finished)(context);
+        }
         self.local.scheduler.user_thread_finished();
     }
 

@@ -66,8 +66,10 @@
 //! - User threads are not preempted: one that computes without a system call or a yield
 //!   keeps its kernel thread.
 //! - `thread_local!` values, `std::thread::current()` and the thread id belong to the
-//!   kernel thread, which its user threads share (FlexSC-Threads switched the TLS register
-//!   per user thread; we do not). A user thread never moves to another kernel thread.
+//!   kernel thread, which its user threads share, unless the spawner gives each user
+//!   thread TLS of its own through a [`SwitchHook`] (FlexSC-Threads switched the TLS
+//!   register per user thread; the preload library's M-on-N mode does, with a glibc TCB
+//!   per user thread). A user thread never moves to another kernel thread.
 //! - A blocking call made some other way (through libc, `std::fs`, `std::thread::sleep`,
 //!   a `std::sync::Mutex`) blocks the kernel thread and all its user threads; so does a
 //!   call that may wait for an event when no service thread runs (one usable core), or
@@ -96,13 +98,14 @@ pub use flexsc_kernel_side::{Mode, Stats};
 pub use join::{spawn, JoinHandle};
 pub use overflow::STACK_OVERFLOW_MESSAGE;
 pub use pages::MAX_PAGES_PER_KERNEL_THREAD;
+pub use park::Waiter;
 pub use scheduler::{
-    BuildError, Builder, Layout, Scheduler, DEFAULT_IDLE_SPIN, DEFAULT_MAX_BLOCKING_WORKERS,
+    BuildError, Builder, Layout, Scheduler, SwitchHook, DEFAULT_IDLE_SPIN, DEFAULT_MAX_BLOCKING_WORKERS,
     DEFAULT_STACK_SIZE,
 };
 pub use stack::MIN_STACK_SIZE;
 pub use syscall::{sleep, syscall};
-pub use user_thread::{in_user_thread, yield_now};
+pub use user_thread::{current_stack, in_user_thread, yield_now};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -147,23 +147,28 @@ fn park_current() {
 ///
 /// A fresh waiter per wait (rather than re-queueing the thread's parker) means a waker
 /// never spends its wake on a stale queue entry of a thread that already went on.
-pub(crate) struct Waiter {
+///
+/// Public so that other crates can build blocking primitives that park user threads (the
+/// preload library's pthread primitives do): put a `Waiter` where the waker finds it, then
+/// `wait`; the waker calls `notify`, at most once per waiter.
+pub struct Waiter {
     /// Set (Release) by the waker before it unparks; read (Acquire) by the waiter.
     notified: std::sync::atomic::AtomicBool,
     unparker: Unparker,
 }
 
 impl Waiter {
-    /// A waiter for the calling thread.
-    pub(crate) fn new() -> Arc<Waiter> {
+    /// A waiter for the calling thread (a user thread, or an OS thread).
+    pub fn new() -> Arc<Waiter> {
         Arc::new(Waiter {
             notified: std::sync::atomic::AtomicBool::new(false),
             unparker: Unparker::current(),
         })
     }
 
-    /// Waits until [`Waiter::notify`] was called (returns at once if it was).
-    pub(crate) fn wait(&self) {
+    /// Waits until [`Waiter::notify`] was called (returns at once if it was): parks the
+    /// calling user thread, or the calling OS thread.
+    pub fn wait(&self) {
         while !self.notified.load(std::sync::atomic::Ordering::Acquire) {
             park_current();
         }
@@ -171,7 +176,7 @@ impl Waiter {
 
     /// Wakes the waiter. The caller holds its own `Arc`, so the waiter may return and drop
     /// its own at any point after the store.
-    pub(crate) fn notify(&self) {
+    pub fn notify(&self) {
         self.notified.store(true, std::sync::atomic::Ordering::Release);
         self.unparker.unpark();
     }

@@ -102,6 +102,27 @@ impl fmt::Display for Layout {
     }
 }
 
+/// Per-user-thread work a kernel thread does around every run of a user thread, for user
+/// threads spawned with a non-zero context ([`Scheduler::spawn_with_context`]). What it is
+/// for: switching the thread pointer (%fs), so that each user thread has a TLS block and a
+/// thread control block of its own (the preload library's M-on-N mode does this).
+///
+/// All three run on the kernel thread, never concurrently for one kernel thread. `enter`
+/// runs right before the user thread is resumed and returns a token; `leave` gets the token
+/// right after the user thread switched out (or ended), before any other code of the loop
+/// runs; `finished` runs once after the user thread's body has returned, after its `leave`.
+/// Between `enter` and `leave`, the scheduler's own code running inside the user thread
+/// does not rely on the kernel thread's TLS.
+#[derive(Clone, Copy, Debug)]
+pub struct SwitchHook {
+    /// Before a run: returns a token for `leave`.
+    pub enter: fn(context: usize) -> usize,
+    /// After a run, with `enter`'s token.
+    pub leave: fn(context: usize, token: usize),
+    /// After the thread's body returned (its stack is no longer in use).
+    pub finished: fn(context: usize),
+}
+
 /// Builds a [`Scheduler`].
 #[derive(Clone, Debug)]
 pub struct Builder {
@@ -110,6 +131,7 @@ pub struct Builder {
     stack_size: usize,
     max_blocking_workers: usize,
     idle_spin: Duration,
+    hook: Option<SwitchHook>,
 }
 
 impl Default for Builder {
@@ -120,6 +142,7 @@ impl Default for Builder {
             stack_size: DEFAULT_STACK_SIZE,
             max_blocking_workers: DEFAULT_MAX_BLOCKING_WORKERS,
             idle_spin: DEFAULT_IDLE_SPIN,
+            hook: None,
         }
     }
 }
@@ -161,6 +184,13 @@ impl Builder {
         self
     }
 
+    /// Work to do around each run of a user thread spawned with a context (see
+    /// [`SwitchHook`]). None by default, and then nothing is called.
+    pub fn switch_hook(mut self, hook: SwitchHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
     /// Starts the kernel-side runtime and one pinned kernel thread per user core.
     pub fn build(self) -> Result<Scheduler, BuildError> {
         let mut runtime = Runtime::builder()
@@ -179,6 +209,7 @@ impl Builder {
             live: CachePadded::new(AtomicUsize::new(0)),
             all_finished: (Mutex::new(()), Condvar::new()),
             stack_size: self.stack_size,
+            hook: self.hook,
         });
         let mut scheduler = Scheduler {
             shared,
@@ -264,6 +295,8 @@ pub(crate) struct SchedulerShared {
     /// Signalled when `live` reaches 0 (the mutex orders the check against the signal).
     all_finished: (Mutex<()>, Condvar),
     stack_size: usize,
+    /// Called by the loops around runs of user threads with a context.
+    pub(crate) hook: Option<SwitchHook>,
 }
 
 impl SchedulerShared {
@@ -283,12 +316,45 @@ impl SchedulerShared {
             None => GuardedStack::new(self.stack_size)?,
         };
         let (handle, body) = package(f);
+        self.start(Task {
+            body,
+            stack,
+            context: 0,
+        });
+        Ok(handle)
+    }
+
+    /// Spawns `body` with `context` for the switch hook, on a stack of at least
+    /// `stack_size` usable bytes (the scheduler's own size if smaller).
+    pub(crate) fn spawn_with_context(
+        self: &Arc<Self>,
+        context: usize,
+        stack_size: usize,
+        body: Box<dyn FnOnce() + Send>,
+    ) -> io::Result<()> {
+        let cached = (stack_size <= self.stack_size)
+            .then(|| {
+                kernel_thread::with_local(|local| {
+                    Arc::ptr_eq(&local.scheduler, self).then(|| local.stacks.borrow_mut().take())
+                })
+                .flatten()
+            })
+            .flatten();
+        let stack = match cached {
+            Some(stack) => stack?,
+            None => GuardedStack::new(stack_size.max(self.stack_size))?,
+        };
+        self.start(Task { body, stack, context });
+        Ok(())
+    }
+
+    /// Hands a new user thread to the next kernel thread in turn.
+    fn start(&self, task: Task) {
         self.live.fetch_add(1, Ordering::AcqRel);
         let target = &self.inboxes[self.next.fetch_add(1, Ordering::Relaxed) % self.inboxes.len()];
-        if let Err(task) = kernel_thread::spawn_here(target, Task { body, stack }) {
+        if let Err(task) = kernel_thread::spawn_here(target, task) {
             target.send(Message::Spawn(task));
         }
-        Ok(handle)
     }
 
     /// A kernel thread's loop saw a user thread end.
@@ -389,6 +455,22 @@ impl Scheduler {
         self.shared
             .spawn(f)
             .unwrap_or_else(|e| panic!("Scheduler::spawn: cannot map a user thread's stack: {e}"))
+    }
+
+    /// Spawns a user thread that runs `body` with `context` passed to the
+    /// [`SwitchHook`] around each of its runs (0: no hook calls), on a stack of at least
+    /// `stack_size` usable bytes (at least the scheduler's size). `body` must not unwind
+    /// out: a panic that escapes it aborts the process.
+    ///
+    /// # Errors
+    /// When the stack cannot be mapped.
+    pub fn spawn_with_context(
+        &self,
+        context: usize,
+        stack_size: usize,
+        body: Box<dyn FnOnce() + Send>,
+    ) -> io::Result<()> {
+        self.shared.spawn_with_context(context, stack_size, body)
     }
 
     /// Runs `f` as a user thread, waits until every user thread has finished (the ones it

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use corosensei::{Coroutine, Yielder};
 
 use crate::inbox::Inbox;
+use crate::kernel_thread::Local;
 use crate::pages::PageTicket;
 use crate::park::UserParker;
 use crate::stack::GuardedStack;
@@ -55,6 +56,9 @@ pub(crate) struct Task {
     pub(crate) body: Box<dyn FnOnce() + Send>,
     /// Its stack, mapped by the spawner so that mapping failures reach the spawner.
     pub(crate) stack: GuardedStack,
+    /// The spawner's word for the [`SwitchHook`](crate::SwitchHook) (0: none, the hook is
+    /// not called for this thread).
+    pub(crate) context: usize,
 }
 
 /// What a running user thread knows about itself. Lives in its body's frame.
@@ -63,6 +67,12 @@ pub(crate) struct Running {
     parker: Arc<UserParker>,
     /// The guard page below its stack, for the overflow handler.
     guard: Range<usize>,
+    /// The end of its stack mapping (the stack grows down from here).
+    top: usize,
+    /// Its kernel thread's `Local`, for code that runs with the user thread's own TLS
+    /// installed (a `SwitchHook` that switches %fs): the kernel thread's `LOCAL` slot is
+    /// then out of reach (see `kernel_thread::with_local`).
+    pub(crate) local: *const Local,
 }
 
 thread_local! {
@@ -73,15 +83,18 @@ thread_local! {
 
 /// Makes the coroutine for `task`, which will be user thread `key` of the kernel thread
 /// whose inbox is `home`.
-pub(crate) fn new_coroutine(task: Task, home: Arc<Inbox>, key: u32) -> UserCoroutine {
-    let Task { body, stack } = task;
+pub(crate) fn new_coroutine(task: Task, home: Arc<Inbox>, key: u32, local: *const Local) -> UserCoroutine {
+    let Task { body, stack, .. } = task;
     let guard = stack.guard();
+    let top = corosensei::stack::Stack::base(&stack).get();
     let parker = Arc::new(UserParker::new(home, key));
     Coroutine::with_stack(stack, move |yielder: &Yielder<i64, Switch>, _first: i64| {
         let running = Running {
             yielder,
             parker,
             guard,
+            top,
+            local,
         };
         CURRENT.with(|c| c.set(&running));
         body();
@@ -92,6 +105,19 @@ pub(crate) fn new_coroutine(task: Task, home: Arc<Inbox>, key: u32) -> UserCorou
 #[inline]
 pub(crate) fn clear_current() {
     CURRENT.with(|c| c.set(ptr::null()));
+}
+
+/// The `Local` of the kernel thread that runs the calling user thread, read through the
+/// user thread's own record: valid even when the user thread runs with TLS of its own.
+#[inline]
+pub(crate) fn current_local() -> *const Local {
+    let running = CURRENT.with(Cell::get);
+    if running.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: a non-null `CURRENT` points at the running user thread's record (see
+    // `CurrentThread::running`).
+    unsafe { (*running).local }
 }
 
 /// The calling user thread. Only valid on the user thread it was taken on, for as long as
@@ -130,6 +156,17 @@ impl CurrentThread {
     pub(crate) fn parker(&self) -> &Arc<UserParker> {
         &self.running().parker
     }
+}
+
+/// The calling user thread's stack: the whole mapping (lowest to highest address, the
+/// guard page included) and the size of the guard page at its bottom. `None` outside a
+/// user thread. For code that must describe the stack to others (the preload library
+/// fills glibc's thread descriptor with it, for `pthread_getattr_np`).
+pub fn current_stack() -> Option<(Range<usize>, usize)> {
+    CurrentThread::get().map(|current| {
+        let running = current.running();
+        (running.guard.start..running.top, running.guard.len())
+    })
 }
 
 /// Whether the caller runs in a user thread (of any scheduler).

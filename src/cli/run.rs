@@ -16,7 +16,7 @@ use super::summary::Summary;
 
 /// The usage line.
 pub const USAGE: &str = "usage: flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] \
-[--policy adaptive|always|never] [--] CMD [ARGS...]";
+[--policy adaptive|always|never] [--threads 1:1|m-on-n] [--] CMD [ARGS...]";
 
 /// What went wrong before CMD ran.
 #[derive(Debug)]
@@ -65,6 +65,8 @@ pub struct Options {
     pub workers: Option<String>,
     /// `FLEXSC_POLICY`.
     pub policy: Option<String>,
+    /// `FLEXSC_THREADS`: `1:1` (default) or `m-on-n`.
+    pub threads: Option<String>,
     /// CMD and its arguments.
     pub command: Vec<OsString>,
 }
@@ -109,6 +111,13 @@ pub fn parse(args: &[OsString]) -> Result<Options, RunError> {
                     )));
                 }
                 o.policy = Some(v);
+            }
+            "--threads" => {
+                let v = value("--threads")?;
+                if !matches!(v.as_str(), "1:1" | "m-on-n") {
+                    return Err(usage(format!("invalid --threads {v:?}: expected 1:1 or m-on-n")));
+                }
+                o.threads = Some(v);
             }
             a if a.starts_with('-') => return Err(usage(format!("unknown option {a:?}"))),
             _ => {
@@ -264,6 +273,7 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
         ("FLEXSC_CPUS", &o.cpus),
         ("FLEXSC_WORKERS", &o.workers),
         ("FLEXSC_POLICY", &o.policy),
+        ("FLEXSC_THREADS", &o.threads),
     ] {
         if let Some(v) = value {
             cmd.env(var, v);
@@ -361,6 +371,8 @@ mod tests {
         assert!(o.stats);
         assert_eq!(o.cpus.as_deref(), Some("1"));
         assert_eq!(o.command, args(&["ls", "-l"]));
+        let o = parse(&args(&["--threads", "m-on-n", "true"])).unwrap();
+        assert_eq!(o.threads.as_deref(), Some("m-on-n"));
         let o = parse(&args(&["echo", "--stats"])).unwrap();
         assert!(!o.stats, "options after CMD belong to CMD");
         assert_eq!(o.command, args(&["echo", "--stats"]));
@@ -372,6 +384,7 @@ mod tests {
             (&["--cpus", "x", "--", "true"][..], "2-3"),
             (&["--workers", "0", "true"][..], "1 to 4096"),
             (&["--policy", "sometimes", "true"][..], "adaptive"),
+            (&["--threads", "n:m", "true"][..], "m-on-n"),
             (&["--frobnicate", "true"][..], "unknown option"),
             (&["--json"][..], "needs a value"),
             (&[][..], "no command"),

@@ -32,7 +32,7 @@ pub fn flexsc() -> PathBuf {
 }
 
 /// The source folders whose changes make a built preload library stale.
-const PRELOAD_SOURCES: [&str; 3] = ["libc-preload/src", "shim/src", "kernel-side/src"];
+const PRELOAD_SOURCES: [&str; 4] = ["libc-preload/src", "shim/src", "kernel-side/src", "scheduler/src"];
 
 fn newest_mtime(dir: &Path) -> Option<SystemTime> {
     let mut newest = None;

@@ -1,0 +1,469 @@
+//! A futex for user threads: wait on a word's address until someone wakes that address,
+//! parking the user thread (or the OS thread, for threads that are not user threads: on a
+//! kernel futex word of its own, so that its deadline is the kernel's and a signal
+//! handler can interrupt a semaphore wait, as glibc's `sem_wait` reports EINTR).
+//!
+//! The pthread objects of `sync` keep their state in place, in the application's
+//! `pthread_mutex_t` and friends, like glibc does; where glibc asks the kernel to sleep on
+//! a word, they ask this lot. Waiters hang in one of [`BUCKETS`] queues, chosen by
+//! address; a queue is guarded by a spin lock held for a few instructions, never across a
+//! park. A waiter with a deadline is also known to the timer thread, which takes it out
+//! of its queue when the deadline passes.
+//!
+//! # Memory ordering
+//!
+//! `wait` compares the word under the bucket's lock and queues itself under the same lock;
+//! `wake` takes the lock after the waker changed the word. So a waker that changed the word
+//! before a waiter compared it makes the waiter return at once, and one that changed it
+//! after finds the waiter queued: no lost wake-up (the same argument as for a kernel
+//! futex). The spin lock is Acquire/Release; the word's own accesses are SeqCst in the
+//! callers. A waiter leaves the queue exactly once, by whoever takes it out under the lock
+//! (a waker, or the timer with `timed_out` set); that one notifies it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use flexsc_scheduler::Waiter;
+use flexsc_shim::sys::syscall6;
+
+/// Number of wait queues (a power of two).
+const BUCKETS: usize = 256;
+
+/// A test-and-test-and-set lock for a few instructions of work. A holder never parks, so
+/// spinning is short; past a bound the spinner yields its core (the holder may be an OS
+/// thread that was preempted).
+pub(crate) struct SpinLock<T> {
+    locked: AtomicBool,
+    value: std::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out the value to one thread at a time.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: std::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with the value locked. `f` must not park or take another spin lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut spins = 0u32;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.locked.load(Ordering::Relaxed) {
+                spins += 1;
+                if spins > 200 {
+                    // SAFETY: sched_yield has no arguments.
+                    unsafe { syscall6(libc::SYS_sched_yield as u64, [0; 6]) };
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        // SAFETY: the lock is held, so this is the only reference.
+        let r = f(unsafe { &mut *self.value.get() });
+        self.locked.store(false, Ordering::Release);
+        r
+    }
+}
+
+/// How a waiting thread sleeps and is woken.
+enum Sleeper {
+    /// A user thread: parked through the scheduler; deadlines through the timer thread.
+    User(Arc<Waiter>),
+    /// An OS thread: a futex word of its own, 0 until a waker (or nobody) stores 1. It
+    /// sleeps in the kernel with its own timeout, and can be interrupted by a signal.
+    Os(AtomicU32),
+}
+
+/// One waiting thread.
+struct Parked {
+    addr: usize,
+    sleeper: Sleeper,
+    /// Set by the timer when it took a user thread out on its deadline.
+    timed_out: AtomicBool,
+}
+
+impl Parked {
+    /// Wakes the thread; called once, by whoever took it out of its queue.
+    fn wake(&self) {
+        match &self.sleeper {
+            Sleeper::User(waiter) => waiter.notify(),
+            Sleeper::Os(word) => {
+                word.store(1, Ordering::Release);
+                futex(word, libc::FUTEX_WAKE, 1, None);
+            }
+        }
+    }
+}
+
+/// A private futex operation on `word` (raw: the interposed `syscall()` must not see it).
+fn futex(word: &AtomicU32, op: libc::c_int, val: u32, timeout: Option<Duration>) -> i64 {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts.as_ref().map_or(0, |ts| ts as *const libc::timespec as u64);
+    let addr = word as *const AtomicU32 as u64;
+    // SAFETY: FUTEX_WAIT reads the word (alive for the borrow), FUTEX_WAKE touches no
+    // memory; the timespec outlives the call.
+    unsafe {
+        syscall6(
+            libc::SYS_futex as u64,
+            [
+                addr,
+                (op | libc::FUTEX_PRIVATE_FLAG) as u64,
+                val as u64,
+                ts_ptr,
+                0,
+                0,
+            ],
+        )
+    }
+}
+
+struct Bucket {
+    queue: Vec<Arc<Parked>>,
+}
+
+static TABLE: [CachePadded<SpinLock<Bucket>>; BUCKETS] =
+    [const { CachePadded::new(SpinLock::new(Bucket { queue: Vec::new() })) }; BUCKETS];
+
+fn bucket(addr: usize) -> &'static SpinLock<Bucket> {
+    // Fibonacci hashing of the address; words are at least 4-byte aligned.
+    let h = (addr as u64 >> 2).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
+    &TABLE[h as usize % BUCKETS]
+}
+
+/// Why a wait returned.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Waited {
+    /// A waker took us out (or the word differed already).
+    Woken,
+    /// The deadline passed.
+    TimedOut,
+    /// A signal handler ran in this (OS) thread while it waited (only for interruptible
+    /// waits: semaphores, which POSIX lets fail with EINTR).
+    Interrupted,
+}
+
+/// Waits while `*word == expected`, until woken through `wake` or `deadline` passes.
+/// Returns at once if the word differs. May not return spuriously except as `Woken`.
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
+    wait_on(word, expected, deadline, false)
+}
+
+/// [`wait`], which a signal handler running in the waiting OS thread interrupts.
+pub(crate) fn wait_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
+    wait_on(word, expected, deadline, true)
+}
+
+fn wait_on(word: &AtomicU32, expected: u32, deadline: Option<Instant>, interruptible: bool) -> Waited {
+    let addr = word as *const AtomicU32 as usize;
+    let sleeper = if flexsc_scheduler::in_user_thread() {
+        Sleeper::User(Waiter::new())
+    } else {
+        Sleeper::Os(AtomicU32::new(0))
+    };
+    let parked = Arc::new(Parked {
+        addr,
+        sleeper,
+        timed_out: AtomicBool::new(false),
+    });
+    let queued = bucket(addr).with(|b| {
+        if word.load(Ordering::SeqCst) != expected {
+            return false;
+        }
+        b.queue.push(Arc::clone(&parked));
+        true
+    });
+    if !queued {
+        return Waited::Woken;
+    }
+    match &parked.sleeper {
+        Sleeper::Os(state) => os_sleep(&parked, state, deadline, interruptible),
+        Sleeper::User(waiter) => user_sleep(&parked, waiter, deadline),
+    }
+}
+
+/// An OS thread sleeps on its own word until a waker stores 1; on its deadline or a
+/// signal it takes itself out of the queue, unless a waker did first (then it waits for
+/// that waker's store, which is on its way).
+fn os_sleep(
+    parked: &Arc<Parked>,
+    state: &AtomicU32,
+    deadline: Option<Instant>,
+    interruptible: bool,
+) -> Waited {
+    loop {
+        if state.load(Ordering::Acquire) == 1 {
+            return Waited::Woken;
+        }
+        let timeout = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    if remove(parked) {
+                        return Waited::TimedOut;
+                    }
+                    // Taken by a waker: its store comes; wait without a deadline.
+                    None
+                } else {
+                    Some(left)
+                }
+            }
+            None => None,
+        };
+        let r = futex(state, libc::FUTEX_WAIT, 0, timeout);
+        if r == -(libc::EINTR as i64) && interruptible && remove(parked) {
+            return Waited::Interrupted;
+        }
+    }
+}
+
+fn user_sleep(parked: &Arc<Parked>, waiter: &Waiter, deadline: Option<Instant>) -> Waited {
+    let timer_key = deadline.map(|d| (d, timer::next_id()));
+    if let Some(key) = timer_key {
+        if key.0 <= Instant::now() {
+            // Already past: take ourselves out unless a waker did.
+            if remove(parked) {
+                return Waited::TimedOut;
+            }
+        } else {
+            timer::arm(key, Arc::clone(parked));
+        }
+    }
+    waiter.wait();
+    if let Some(key) = timer_key {
+        timer::disarm(key);
+    }
+    if parked.timed_out.load(Ordering::Acquire) {
+        Waited::TimedOut
+    } else {
+        Waited::Woken
+    }
+}
+
+/// Takes `parked` out of its queue; true if it was still there.
+fn remove(parked: &Arc<Parked>) -> bool {
+    bucket(parked.addr).with(|b| match b.queue.iter().position(|p| Arc::ptr_eq(p, parked)) {
+        Some(i) => {
+            b.queue.remove(i);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Wakes up to `count` waiters of `word`'s address, oldest first; returns how many.
+pub(crate) fn wake(word: &AtomicU32, count: usize) -> usize {
+    wake_addr(word as *const AtomicU32 as usize, count)
+}
+
+fn wake_addr(addr: usize, count: usize) -> usize {
+    let mut taken: Vec<Arc<Parked>> = Vec::new();
+    bucket(addr).with(|b| {
+        let mut i = 0;
+        while i < b.queue.len() && taken.len() < count {
+            if b.queue[i].addr == addr {
+                taken.push(b.queue.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+    });
+    let n = taken.len();
+    for parked in taken {
+        parked.wake();
+    }
+    n
+}
+
+/// Parks the calling thread until `deadline` (a sleep that lets other user threads run).
+pub(crate) fn sleep_until(deadline: Instant) {
+    let word = AtomicU32::new(0);
+    while Instant::now() < deadline {
+        if wait(&word, 0, Some(deadline)) == Waited::TimedOut {
+            return;
+        }
+    }
+}
+
+/// Parks the calling thread for `duration`.
+pub(crate) fn sleep(duration: Duration) {
+    if let Some(deadline) = Instant::now().checked_add(duration) {
+        sleep_until(deadline);
+    } else {
+        // Forever, for practical purposes.
+        loop {
+            sleep_until(Instant::now() + Duration::from_secs(86_400 * 365));
+        }
+    }
+}
+
+/// The timer thread: a native thread that fires deadlines.
+mod timer {
+    use super::*;
+
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn next_id() -> u64 {
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    }
+
+    struct Timer {
+        armed: SpinLock<BTreeMap<(Instant, u64), Arc<Parked>>>,
+        /// Bumped (SeqCst) whenever an earlier deadline is armed; the thread sleeps on it.
+        generation: AtomicU32,
+    }
+
+    static TIMER: OnceLock<Timer> = OnceLock::new();
+
+    fn timer() -> &'static Timer {
+        TIMER.get_or_init(|| Timer {
+            armed: SpinLock::new(BTreeMap::new()),
+            generation: AtomicU32::new(0),
+        })
+    }
+
+    /// Starts the timer thread (once, at activation; its spawn must not be a user thread).
+    pub(crate) fn start() -> std::io::Result<()> {
+        let t = timer();
+        std::thread::Builder::new()
+            .name("flexsc-mn-timer".into())
+            .spawn(move || {
+                // Signals are for the application's threads: never let one land here.
+                // SAFETY: plain signal-mask calls on this new thread's own mask.
+                unsafe {
+                    let mut all: libc::sigset_t = std::mem::zeroed();
+                    libc::sigfillset(&mut all);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+                }
+                crate::route::quietly(|| run(t))
+            })
+            .map(|_| ())
+    }
+
+    pub(super) fn arm(key: (Instant, u64), parked: Arc<Parked>) {
+        let t = timer();
+        let earliest = t.armed.with(|m| {
+            m.insert(key, parked);
+            m.keys().next() == Some(&key)
+        });
+        if earliest {
+            t.generation.fetch_add(1, Ordering::SeqCst);
+            let addr = &t.generation as *const AtomicU32 as u64;
+            // SAFETY: FUTEX_WAKE does not touch memory.
+            unsafe {
+                syscall6(
+                    libc::SYS_futex as u64,
+                    [
+                        addr,
+                        (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64,
+                        1,
+                        0,
+                        0,
+                        0,
+                    ],
+                )
+            };
+        }
+    }
+
+    pub(super) fn disarm(key: (Instant, u64)) {
+        timer().armed.with(|m| m.remove(&key));
+    }
+
+    fn run(t: &'static Timer) {
+        loop {
+            let generation = t.generation.load(Ordering::SeqCst);
+            let now = Instant::now();
+            let mut due = Vec::new();
+            let next = t.armed.with(|m| {
+                while let Some((&key, _)) = m.iter().next() {
+                    if key.0 > now {
+                        return Some(key.0);
+                    }
+                    if let Some(p) = m.remove(&key) {
+                        due.push(p);
+                    }
+                }
+                None
+            });
+            for parked in due {
+                if remove(&parked) {
+                    parked.timed_out.store(true, Ordering::Release);
+                    parked.wake();
+                }
+            }
+            let timeout = next.map(|d| d.saturating_duration_since(Instant::now()));
+            let ts = timeout.map(|d| libc::timespec {
+                tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            });
+            let ts_ptr = ts.as_ref().map_or(0, |ts| ts as *const libc::timespec as u64);
+            let addr = &t.generation as *const AtomicU32 as u64;
+            // SAFETY: FUTEX_WAIT reads the word, which is static; the timespec outlives
+            // the call.
+            unsafe {
+                syscall6(
+                    libc::SYS_futex as u64,
+                    [
+                        addr,
+                        (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64,
+                        generation as u64,
+                        ts_ptr,
+                        0,
+                        0,
+                    ],
+                )
+            };
+        }
+    }
+}
+
+pub(crate) use timer::start as start_timer;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_returns_at_once_when_the_word_differs() {
+        let w = AtomicU32::new(1);
+        assert_eq!(wait(&w, 0, None), Waited::Woken);
+    }
+
+    #[test]
+    fn wake_finds_a_waiting_os_thread() {
+        let w = Arc::new(AtomicU32::new(0));
+        let w2 = Arc::clone(&w);
+        let t = std::thread::spawn(move || {
+            while w2.load(Ordering::SeqCst) == 0 {
+                wait(&w2, 0, None);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        w.store(1, Ordering::SeqCst);
+        while !t.is_finished() {
+            wake(&w, 1);
+            std::thread::yield_now();
+        }
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_times_out() {
+        let w = AtomicU32::new(0);
+        assert_eq!(wait(&w, 0, Some(Instant::now())), Waited::TimedOut);
+    }
+}

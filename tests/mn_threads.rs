@@ -1,0 +1,281 @@
+//! M-on-N threads (`flexsc run --threads m-on-n`): unmodified pthread programs run their
+//! threads as user threads, with the same output as natively.
+//!
+//! Each test compares a native run with a run under flexsc, and checks that M-on-N really
+//! was in effect (or really fell back) by the number of OS threads the program saw while
+//! its threads were alive.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{compile_c, flexsc, flexsc_run, need, run_bounded, Ran, RUN_TIMEOUT};
+
+const MN: [&str; 2] = ["--threads", "m-on-n"];
+
+fn native(exe: &Path, args: &[&str], dir: &Path) -> Ran {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).current_dir(dir);
+    run_bounded(&mut cmd, RUN_TIMEOUT, &format!("native {}", exe.display()))
+}
+
+fn m_on_n(exe: &Path, args: &[&str], dir: &Path) -> Ran {
+    let exe = exe.to_string_lossy();
+    let mut all: Vec<&str> = MN.to_vec();
+    all.push("--");
+    all.push(&exe);
+    all.extend_from_slice(args);
+    flexsc_run(&all, Some(dir))
+}
+
+/// The number in "os_threads N" in `text`.
+fn os_threads(text: &str) -> usize {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("os_threads ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no os_threads line in {text:?}"))
+}
+
+fn assert_same(native: &Ran, mn: &Ran, what: &str) {
+    assert!(
+        native.success(),
+        "{what} natively: {}\n{}",
+        native.status_text(),
+        native.err()
+    );
+    assert!(
+        mn.success(),
+        "{what} under M-on-N: {}\n{}",
+        mn.status_text(),
+        mn.err()
+    );
+    assert_eq!(
+        native.out(),
+        mn.out(),
+        "{what}: output differs (stderr under M-on-N: {})",
+        mn.err()
+    );
+}
+
+fn assert_no_fallback(mn: &Ran, what: &str) {
+    assert!(
+        !mn.err().contains("running threads 1:1"),
+        "{what}: M-on-N fell back: {}",
+        mn.err()
+    );
+}
+
+#[test]
+fn a_thousand_threads_ping_pong_and_do_file_io_as_natively() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_pingpong.c", dir.path(), &[], false, "mn ping-pong") else {
+        return;
+    };
+    let args = ["1000", "100", "20"];
+    let n = native(&exe, &args, dir.path());
+    let json = dir.path().join("stats.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let exe_arg = exe.to_string_lossy().into_owned();
+    let mut all = vec![
+        "--json",
+        json_arg.as_str(),
+        "--threads",
+        "m-on-n",
+        "--",
+        exe_arg.as_str(),
+    ];
+    all.extend_from_slice(&args);
+    let m = flexsc_run(&all, Some(dir.path()));
+    assert_same(&n, &m, "mn_pingpong 1000 threads");
+    // Every user thread's wrapped call goes through the pages, whatever the policy
+    // (1,000 threads x 20 writes).
+    let v = common::read_json(&json);
+    common::check_consistent(&v, "mn_pingpong --json");
+    assert!(
+        common::num(&v, "/syscalls/write/delegated") >= 20_000,
+        "user threads' writes were not posted:\n{v:#}"
+    );
+    assert!(m.out().contains("total passes 100000\n"), "{}", m.out());
+    assert!(
+        m.out().contains("pair 499: 200 passes, files 20 20\n"),
+        "{}",
+        m.out()
+    );
+    assert_no_fallback(&m, "mn_pingpong");
+}
+
+#[test]
+fn per_thread_state_and_pthread_semantics_hold_in_user_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c(
+        "mn_tls.c",
+        dir.path(),
+        &["-fstack-protector-all"],
+        false,
+        "mn tls",
+    ) else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_tls");
+    assert!(m.out().ends_with("all checks passed\n"), "{}", m.out());
+    assert_no_fallback(&m, "mn_tls");
+    // 64 threads alive: natively 65 OS threads; as user threads only the main thread, the
+    // scheduler's kernel thread(s), the service thread(s) and the timer.
+    assert_eq!(os_threads(&n.err()), 65, "{}", n.err());
+    let mn_threads = os_threads(&m.err());
+    assert!(
+        mn_threads < 10,
+        "M-on-N used {mn_threads} OS threads for 64 threads"
+    );
+}
+
+#[test]
+fn unsupported_requests_before_the_first_thread_fall_back_to_one_to_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_fallback.c", dir.path(), &[], false, "mn fallback") else {
+        return;
+    };
+    for mode in ["none", "forked"] {
+        let m = m_on_n(&exe, &[mode], dir.path());
+        assert!(m.success(), "{mode}: {}", m.err());
+        assert!(
+            os_threads(&m.out()) < 9,
+            "{mode}: no fallback expected: {}",
+            m.out()
+        );
+        assert_no_fallback(&m, mode);
+    }
+    for (mode, why) in [
+        ("pshared", "process-shared, robust or priority mutex"),
+        ("robust", "process-shared, robust or priority mutex"),
+        ("affinity", "pthread_setaffinity_np"),
+        ("kill", "pthread_kill"),
+    ] {
+        let m = m_on_n(&exe, &[mode], dir.path());
+        assert!(m.success(), "{mode}: {}", m.err());
+        assert_eq!(os_threads(&m.out()), 9, "{mode}: 8 threads plus main, 1:1");
+        let err = m.err();
+        let notes: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("running threads 1:1"))
+            .collect();
+        assert_eq!(notes.len(), 1, "{mode}: one note expected: {}", m.err());
+        assert!(notes[0].contains(why), "{mode}: {}", notes[0]);
+    }
+}
+
+#[test]
+fn unsupported_requests_after_the_first_thread_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_fallback.c", dir.path(), &[], false, "mn late") else {
+        return;
+    };
+    let m = m_on_n(&exe, &["late"], dir.path());
+    assert!(m.success(), "{}", m.err());
+    assert!(m.out().contains("late ok\n"), "{}", m.out());
+    assert!(os_threads(&m.out()) < 9, "{}", m.out());
+    assert_no_fallback(&m, "mn_fallback late");
+}
+
+#[test]
+fn a_thread_that_forks_leaves_a_child_that_ends_like_a_native_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_fork.c", dir.path(), &[], false, "mn fork") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_fork");
+    assert!(m.out().contains("parent: child exited 0\n"), "{}", m.out());
+}
+
+#[test]
+fn a_bad_threads_value_is_named_and_the_program_runs_one_to_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_fallback.c", dir.path(), &[], false, "mn bad value") else {
+        return;
+    };
+    let mut cmd = Command::new(flexsc());
+    cmd.env("FLEXSC_THREADS", "many")
+        .args(["run", "--"])
+        .arg(&exe)
+        .arg("none")
+        .current_dir(dir.path());
+    let r = run_bounded(&mut cmd, RUN_TIMEOUT, "FLEXSC_THREADS=many");
+    assert!(r.success(), "{}", r.err());
+    assert!(
+        r.err()
+            .contains("FLEXSC_THREADS=many is not valid (valid: m-on-n or 1:1)"),
+        "{}",
+        r.err()
+    );
+    assert_eq!(os_threads(&r.out()), 9);
+}
+
+#[test]
+fn python_threads_give_the_same_results_as_natively() {
+    let Some(python) = need("python3", "python threads under M-on-N") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = common::fixture("mn_threads.py");
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script).current_dir(dir.path());
+    let n = run_bounded(&mut cmd, RUN_TIMEOUT, "python3 natively");
+    let python = python.to_string_lossy();
+    let script = script.to_string_lossy();
+    let m = flexsc_run(&["--threads", "m-on-n", "--", &python, &script], Some(dir.path()));
+    assert_same(&n, &m, "mn_threads.py");
+    assert!(m.out().contains("counter 64000\n"), "{}", m.out());
+    assert_no_fallback(&m, "mn_threads.py");
+    let mn_threads = os_threads(&m.err());
+    assert!(
+        mn_threads < 10,
+        "M-on-N used {mn_threads} OS threads for 32 Python threads"
+    );
+}
+
+#[test]
+fn a_signal_thread_in_sigwait_does_not_stop_the_other_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_signals.c", dir.path(), &[], false, "mn signals") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_signals");
+    assert!(m.out().contains("workers done: 4000 passes\n"), "{}", m.out());
+    for line in [
+        "signal thread saw SIGUSR1: yes\n",
+        "signal masks are per thread: yes\n",
+        "sem_wait interrupted by a handler: EINTR\n",
+    ] {
+        assert!(m.out().contains(line), "{}", m.out());
+    }
+    assert_no_fallback(&m, "mn_signals");
+}
+
+#[test]
+fn a_blocking_read_never_stops_the_kernel_thread_whatever_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_pipe.c", dir.path(), &[], false, "mn pipe") else {
+        return;
+    };
+    let exe = exe.to_string_lossy().into_owned();
+    for policy in ["always", "adaptive", "never"] {
+        let m = flexsc_run(
+            &["--policy", policy, "--threads", "m-on-n", "--", &exe],
+            Some(dir.path()),
+        );
+        assert!(m.success(), "{policy}: {}", m.err());
+        assert_eq!(m.out(), "read 5 hello\n", "{policy}");
+    }
+}
