@@ -6,11 +6,12 @@
 //! calls on their caller after saying once on stderr what was wrong.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use flexsc_kernel_side::{Builder, Runtime};
-use flexsc_shim::{sys, Call, Submitter};
+use flexsc_shim::{sys, AsyncSubmitter, Call, Submitter};
 
 static GLOBAL: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
@@ -30,16 +31,54 @@ pub fn global() -> Result<&'static Runtime, &'static str> {
             // Process exit must not lose a posted call.
             // SAFETY: `drain_at_exit` is an `extern "C" fn()` that never unwinds.
             unsafe { libc::atexit(drain_at_exit) };
+            // A forked child has no service thread: its calls run directly.
+            // SAFETY: `forked_child` is an `extern "C" fn()` that only stores a flag.
+            unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
             Ok(runtime)
         })
         .as_ref()
         .map_err(String::as_str)
 }
 
+/// Set in a child forked after the runtime started: the service threads stayed in the
+/// parent, so the child's calls (sync and async) run directly.
+static IN_FORKED_CHILD: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn forked_child() {
+    IN_FORKED_CHILD.store(true, Ordering::Relaxed);
+}
+
+/// Whether this process is a child forked after the runtime started.
+fn in_forked_child() -> bool {
+    IN_FORKED_CHILD.load(Ordering::Relaxed)
+}
+
 extern "C" fn drain_at_exit() {
-    if let Some(Ok(runtime)) = GLOBAL.get() {
+    if let (Some(Ok(runtime)), false) = (GLOBAL.get(), in_forked_child()) {
         runtime.quiesce(Duration::from_secs(10));
     }
+}
+
+/// The process-wide asynchronous submitter (the futures of [`crate::aio`] post to it), or
+/// `None` when the runtime cannot start (said once on stderr; the futures then run their
+/// calls on the thread that polls them).
+pub fn async_submitter() -> Option<&'static Arc<AsyncSubmitter>> {
+    static ASYNC: OnceLock<Option<Arc<AsyncSubmitter>>> = OnceLock::new();
+    if in_forked_child() {
+        return None;
+    }
+    ASYNC
+        .get_or_init(|| {
+            let runtime = global().map_err(warn_once).ok()?;
+            match AsyncSubmitter::new(Arc::clone(runtime.shared())) {
+                Ok(s) => Some(Arc::new(s)),
+                Err(e) => {
+                    warn_once(&e.to_string());
+                    None
+                }
+            }
+        })
+        .as_ref()
 }
 
 fn warn_once(msg: &str) {
@@ -51,6 +90,9 @@ fn warn_once(msg: &str) {
 /// there is none (bad configuration, too many threads, or a re-entrant call from a
 /// signal handler while this thread is inside `f`).
 fn with_submitter<R>(f: impl FnOnce(&mut Submitter) -> R) -> Option<R> {
+    if in_forked_child() {
+        return None;
+    }
     let runtime = match global() {
         Ok(rt) => rt,
         Err(msg) => {

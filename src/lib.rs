@@ -17,13 +17,20 @@
 //! unsafe { me.call_batch(&calls, &mut results) };
 //! ```
 //!
+//! Async: futures whose work is a posted call ([`aio::syscall`], [`fs`], [`net`]), run
+//! by [`block_on`] and [`spawn`] ([`executor`]) or by any other executor, tokio included.
+//!
 //! The crates underneath: [`flexsc_shim`] (the pages and the submit side),
 //! [`flexsc_kernel_side`] (the service threads) and [`flexsc_scheduler`] (user threads
 //! that switch on a system call, re-exported as [`thread`] and [`sync`]).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod aio;
 pub mod cli;
 pub mod global;
+
+pub use aio::{fs, net};
+pub use flexsc_scheduler::executor::{self, block_on, spawn};
 
 /// User-level threads that switch on a system call (FlexSC-Threads): see
 /// [`flexsc_scheduler`]. Inside one, [`syscall`] posts the call and switches to another

@@ -161,6 +161,9 @@ unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
             // SAFETY: the original call, which cannot wait for an event on this file.
             (Kind::Disk, EOPNOTSUPP) => Step::Done(unsafe { syscall6(nr, a) }),
             (Kind::Disk, _) => Step::HandOff(Resume::Disk),
+            // A non-blocking descriptor's call never waits: its own answer is final.
+            // SAFETY: the original call, which returns at once on this descriptor.
+            (_, _) if is_nonblocking(rw.fd) => Step::Done(unsafe { syscall6(nr, a) }),
             _ => Step::HandOff(Resume::Whole),
         };
     }
@@ -199,7 +202,13 @@ unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
 
 unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step {
     let flags = a[flags_at] as i32;
-    if flags & libc::MSG_DONTWAIT != 0 || flags & libc::MSG_WAITALL != 0 {
+    if flags & libc::MSG_DONTWAIT != 0 {
+        // The caller asked for a call that never waits: run it as it is, here. (Handing
+        // it off made the caller repeat it, for the same EAGAIN.)
+        // SAFETY: the caller's call, unchanged.
+        return Step::Done(unsafe { syscall6(nr, a) });
+    }
+    if flags & libc::MSG_WAITALL != 0 {
         return Step::HandOff(Resume::Whole);
     }
     a[flags_at] |= libc::MSG_DONTWAIT as u64;
@@ -224,6 +233,13 @@ unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step 
         return Step::HandOff(Resume::Rest { done: ret });
     }
     Step::Done(ret)
+}
+
+/// Whether `fd` was opened or set O_NONBLOCK (a call on it never waits for an event).
+fn is_nonblocking(fd: u64) -> bool {
+    // SAFETY: F_GETFL reads the descriptor's flags and touches no memory.
+    let flags = unsafe { syscall6(libc::SYS_fcntl as u64, [fd, libc::F_GETFL as u64, 0, 0, 0, 0]) };
+    flags >= 0 && flags & libc::O_NONBLOCK as i64 != 0
 }
 
 /// What kind of file a descriptor names, as far as waiting goes.

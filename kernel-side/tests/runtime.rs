@@ -369,6 +369,90 @@ fn blocked_pipe_read_on_its_caller_does_not_hold_up_other_threads() {
     assert_eq!((read_stats.delegated, read_stats.direct), (0, 1));
 }
 
+/// A send or receive with MSG_DONTWAIT never waits, so the service thread finishes it
+/// itself, EAGAIN included: nothing is handed to a worker or back to the caller.
+#[test]
+fn msg_dontwait_calls_finish_on_the_service_thread() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
+        return;
+    };
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`.
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) },
+        0
+    );
+    let before = sent_away(&rt);
+    let mut sub = rt.submitter().expect("a page");
+    let mut buf = [0u8; 16];
+    let dontwait = libc::MSG_DONTWAIT as u64;
+    // SAFETY: recvfrom/sendto into and from the local buffer on our sockets.
+    let (empty, sent, got) = unsafe {
+        let empty = sub.call(
+            nr(libc::SYS_recvfrom),
+            [fds[1] as u64, buf.as_mut_ptr() as u64, 16, dontwait, 0, 0],
+        );
+        let sent = sub.call(
+            nr(libc::SYS_sendto),
+            [fds[0] as u64, b"hi".as_ptr() as u64, 2, dontwait, 0, 0],
+        );
+        let got = sub.call(
+            nr(libc::SYS_recvfrom),
+            [fds[1] as u64, buf.as_mut_ptr() as u64, 16, dontwait, 0, 0],
+        );
+        (empty, sent, got)
+    };
+    assert_eq!(empty, -(libc::EAGAIN as i64), "nothing to read yet");
+    assert_eq!((sent, got), (2, 2));
+    assert_eq!(&buf[..2], b"hi");
+    assert_eq!(
+        sent_away(&rt),
+        before,
+        "no MSG_DONTWAIT call left the service thread"
+    );
+    let s = rt.stats();
+    assert_eq!(s.syscalls[libc::SYS_recvfrom as usize].delegated, 2);
+    drop(sub);
+    // SAFETY: closing our own descriptors.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+}
+
+/// A read from an empty O_NONBLOCK pipe answers EAGAIN from the service thread: the call
+/// never waits, so its caller need not repeat it.
+#[test]
+fn nonblocking_descriptor_eagain_finishes_on_the_service_thread() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
+        return;
+    };
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
+    assert_eq!(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+        0
+    );
+    let before = sent_away(&rt);
+    let mut sub = rt.submitter().expect("a page");
+    let mut buf = [0u8; 8];
+    let ret = read(&mut sub, fds[0], &mut buf);
+    assert_eq!(ret, -(libc::EAGAIN as i64));
+    assert_eq!(
+        sent_away(&rt),
+        before,
+        "the EAGAIN was the service thread's answer"
+    );
+    drop(sub);
+    // SAFETY: closing our own descriptors.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+}
+
 /// A pipe write larger than the pipe: the service thread's non-blocking attempt moves
 /// what fits, and whoever finishes the call (a worker, or the caller itself) writes only
 /// the rest. The reader must get every byte exactly once, in order, and the writer the

@@ -40,6 +40,8 @@
 //! - [`sync`]: [`Mutex`](sync::Mutex), [`Condvar`](sync::Condvar), [`channel`](sync::channel);
 //! - `join`: [`spawn`] and [`JoinHandle`];
 //! - `stack`, `overflow`: guarded stacks, and the SIGSEGV handler that reports an overflow;
+//! - [`executor`]: the async executor for the futures of `flexsc::fs` and `flexsc::net`
+//!   (`block_on`, `spawn`, a `Runtime` of worker threads); separate from the user threads;
 //! - `sys`, `primitive`: the OS calls, and the atomics loom swaps out.
 //!
 //! ## Using it
@@ -72,6 +74,7 @@
 //!   when every blocking worker is busy.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod executor;
 mod inbox;
 mod join;
 mod kernel_thread;

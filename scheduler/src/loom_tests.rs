@@ -131,3 +131,30 @@ fn loom_parker_with_remote_delivery() {
         assert!(!home.has_pending());
     });
 }
+
+/// The executor's idle handshake: a worker that finds no task sleeps, a waker queues one
+/// and unparks a sleeping worker. The task is always run (a lost wake-up would leave the
+/// worker parked forever, which loom reports as a deadlock).
+#[test]
+fn loom_executor_idle_never_loses_a_task() {
+    use crate::executor::idle::Idle;
+    model(|| {
+        let idle = Arc::new(Idle::new(1));
+        let queue = Arc::new(loom::sync::Mutex::new(0usize));
+        let (i2, q2) = (Arc::clone(&idle), Arc::clone(&queue));
+        let worker = thread::spawn(move || loop {
+            {
+                let mut q = q2.lock().unwrap();
+                if *q > 0 {
+                    *q -= 1;
+                    return;
+                }
+            }
+            i2.sleep(0, || *q2.lock().unwrap() > 0, thread::park);
+        });
+        let worker_thread = worker.thread().clone();
+        *queue.lock().unwrap() += 1;
+        idle.wake_one(|_| worker_thread.unpark());
+        worker.join().unwrap();
+    });
+}

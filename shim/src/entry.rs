@@ -20,8 +20,13 @@
 //!    +------------------------------------------- owner reaps <-------------------------+
 //! ```
 //!
-//! Besides the state, the status word has one flag, [`PARKED`]: the owner set it before
-//! sleeping on the word with a futex, so whoever completes the entry must wake it.
+//! Besides the state, the status word has two flags:
+//! - [`PARKED`]: the owner set it before sleeping on the word with a futex, so whoever
+//!   completes the entry must wake it;
+//! - [`NOTIFY`]: the entry belongs to an asynchronous call (see [`crate::async_submit`]), so
+//!   whoever completes it must also wake the task waiting for it, through the waker slot
+//!   the page keeps beside the entry (see [`crate::notify`]). It is set when the call is
+//!   posted and kept until the entry is reaped.
 //!
 //! # Memory ordering
 //!
@@ -35,6 +40,10 @@
 //!   on the same word, so one is ordered first: either the swap sees PARKED and wakes, or
 //!   the CAS fails because the word is already DONE. The futex wait itself re-checks the
 //!   word in the kernel, so a wake between CAS and wait is never lost.
+//! - Notifying: NOTIFY is published with SUBMITTED, so the completer's swap sees it. The
+//!   completer wakes the waker slot *after* its swap to DONE; a task registers its waker
+//!   *before* it looks at the status again. The slot's lock orders the two (see
+//!   [`crate::notify`]), so the task either finds DONE or has its waker taken and woken.
 //!
 //! Payload fields are atomics accessed with `Relaxed` (plain `mov`s on x86-64) so that an
 //! application scribbling over its own page is a logic error, never undefined behaviour in
@@ -56,6 +65,10 @@ pub const DONE: u32 = 3;
 pub const DECLINED: u32 = 4;
 /// Flag: the owner sleeps on the status word and must be woken on completion.
 pub const PARKED: u32 = 1 << 8;
+/// Flag: an asynchronous call; its completer wakes the waker slot of the entry.
+pub const NOTIFY: u32 = 1 << 9;
+/// The flags a state change keeps.
+const FLAGS: u32 = PARKED | NOTIFY;
 /// How many times a waiting owner yields its core before it sleeps.
 pub const YIELDS: u32 = if cfg!(loom) { 1 } else { 64 };
 
@@ -130,12 +143,26 @@ impl Entry {
         self.status.store(SUBMITTED, Ordering::Release);
     }
 
+    /// Owner: as [`Entry::post`], for an asynchronous call: the completer will also wake
+    /// the entry's waker slot (the entry must be one of a [`crate::SyscallPage`]'s).
+    pub(crate) fn post_notify(&self, nr: u32, args: [u64; 6]) {
+        debug_assert_eq!(self.status.load(Ordering::Relaxed) & STATE_MASK, FREE);
+        self.nr.store(nr, Ordering::Relaxed);
+        for (slot, value) in self.args.iter().zip(args) {
+            slot.store(value, Ordering::Relaxed);
+        }
+        self.status.store(SUBMITTED | NOTIFY, Ordering::Release);
+    }
+
     /// Owner: takes back an entry no service thread has claimed (used when the runtime is
     /// stopping). True if the owner now holds it as FREE and must run the call itself.
     pub fn reclaim(&self) -> bool {
-        self.status
-            .compare_exchange(SUBMITTED, FREE, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        let s = self.status.load(Ordering::Relaxed);
+        s & STATE_MASK == SUBMITTED
+            && self
+                .status
+                .compare_exchange(s, FREE, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Owner, after a successful `reclaim` and running the call itself: FREE -> DONE, so
@@ -161,9 +188,7 @@ impl Entry {
                         .compare_exchange(s, DONE, Ordering::AcqRel, Ordering::Relaxed)
                     {
                         Ok(old) => {
-                            if old & PARKED != 0 {
-                                futex_wake(&self.status, 1);
-                            }
+                            self.wake_waiters(old);
                             Claim::Corrupt
                         }
                         Err(now) => {
@@ -173,7 +198,7 @@ impl Entry {
                     };
                 }
             }
-            let busy = BUSY | (s & PARKED);
+            let busy = BUSY | (s & FLAGS);
             match self
                 .status
                 .compare_exchange_weak(s, busy, Ordering::Acquire, Ordering::Relaxed)
@@ -201,8 +226,17 @@ impl Entry {
 
     fn finish(&self, state: u32) {
         let old = self.status.swap(state, Ordering::Release);
+        self.wake_waiters(old);
+    }
+
+    /// Completer, after the status left SUBMITTED/BUSY: wakes whoever `old` says waits.
+    #[inline]
+    fn wake_waiters(&self, old: u32) {
         if old & PARKED != 0 {
             futex_wake(&self.status, 1);
+        }
+        if old & NOTIFY != 0 {
+            crate::page::notify(self);
         }
     }
 

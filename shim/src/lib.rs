@@ -15,14 +15,18 @@
 //! - [`page`]: a thread's page and its counters;
 //! - [`doorbell`]: finding work without sweeping, and the sleep/wake handshake;
 //! - [`shared`]: what one runtime's threads share;
-//! - [`submitter`]: the submit/reap API;
+//! - [`submitter`]: the submit/reap API of one thread;
+//! - [`async_submit`]: the submit/reap API of futures, shared by threads;
+//! - [`notify`]: how a completer wakes the task waiting for an asynchronous call;
 //! - [`table`]: which calls may be delegated, for every x86-64 syscall number;
 //! - [`resume`]: finishing a transfer that stopped part-way;
 //! - [`sys`]: the raw `syscall` instruction, mappings, futex.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod async_submit;
 pub mod doorbell;
 pub mod entry;
+pub mod notify;
 pub mod page;
 pub(crate) mod primitive;
 pub mod resume;
@@ -34,6 +38,7 @@ pub mod table;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use async_submit::{AsyncPush, AsyncSubmitter, Cleanup, InFlight};
 pub use doorbell::Doorbell;
 pub use entry::Entry;
 pub use page::SyscallPage;

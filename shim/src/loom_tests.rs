@@ -145,3 +145,56 @@ fn loom_shutdown_never_loses_a_post() {
         }
     });
 }
+
+/// A flag raised by a waker: stands for a task being scheduled again.
+struct Flag(loom::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// An asynchronous call: the task registers its waker and looks at the status while the
+/// service thread completes the entry and wakes the slot. The task either sees the result
+/// or is woken: a completion is never lost between the task's look and its registration.
+#[test]
+fn loom_notify_is_never_lost() {
+    model(|| {
+        let page = Arc::new(SyscallPage::new().unwrap());
+        page.entry(0).post_notify(7, [0; 6]);
+        let p = Arc::clone(&page);
+        let service = thread::spawn(move || {
+            if let Claim::Call { nr, .. } = p.entry(0).claim() {
+                p.entry(0).complete(nr as i64);
+            }
+        });
+        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
+        let waker = std::task::Waker::from(std::sync::Arc::clone(&flag));
+        let mut result = match page.entry(0).poll() {
+            Outcome::Pending => None,
+            Outcome::Done(r) => Some(r),
+            other => panic!("unexpected {other:?}"),
+        };
+        if result.is_none() {
+            page.waker(0).register(&waker);
+            result = match page.entry(0).poll() {
+                Outcome::Pending => None,
+                Outcome::Done(r) => Some(r),
+                other => panic!("unexpected {other:?}"),
+            };
+        }
+        service.join().unwrap();
+        match result {
+            Some(r) => assert_eq!(r, 7),
+            None => {
+                assert!(
+                    flag.0.load(loom::sync::atomic::Ordering::SeqCst),
+                    "a completion was lost"
+                );
+                assert_eq!(page.entry(0).poll(), Outcome::Done(7));
+            }
+        }
+        drop(page.waker(0).take());
+    });
+}

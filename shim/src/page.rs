@@ -10,6 +10,7 @@ use std::ptr::NonNull;
 use crossbeam_utils::CachePadded;
 
 use crate::entry::Entry;
+use crate::notify::WakerSlot;
 use crate::primitive::{AtomicU64, Ordering};
 
 /// Entries in one syscall page.
@@ -44,12 +45,26 @@ impl Counters {
             bump(&self.errors);
         }
     }
+
+    /// Adds one call from any thread (the asynchronous path has many writers per page).
+    #[inline]
+    pub(crate) fn record_shared(&self, delegated: bool, ret: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        (if delegated { &self.delegated } else { &self.direct }).fetch_add(1, Relaxed);
+        if (-4095..0).contains(&ret) {
+            self.errors.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// What one page's mapping holds: everything a thread's page needs lives in the mapping,
 /// so giving a thread a page never calls the allocator (the LD_PRELOAD library's first
 /// interposed call on a thread must not).
-#[repr(C)]
+///
+/// Aligned to 4 KiB, with the entries first: the page an entry belongs to is its address
+/// rounded down to 4 KiB, which is how a completer finds an entry's waker slot.
+#[repr(C, align(4096))]
 struct PageMemory {
     entries: [Entry; ENTRIES_PER_PAGE],
     /// Entries posted and not yet taken by a service thread, one bit each. The owner sets
@@ -57,6 +72,25 @@ struct PageMemory {
     /// them all with an `Acquire` swap. On a line of its own.
     pending: CachePadded<AtomicU64>,
     counters: [Counters; COUNTED_NRS],
+    /// The wakers of asynchronous calls, one slot per entry (see [`crate::notify`]).
+    wakers: [WakerSlot; ENTRIES_PER_PAGE],
+}
+
+const PAGE_ALIGN: usize = 4096;
+
+/// Completer: wakes the task waiting for `entry`, an entry posted with NOTIFY.
+pub(crate) fn notify(entry: &Entry) {
+    let addr = entry as *const Entry as usize;
+    let base = addr & !(PAGE_ALIGN - 1);
+    let slot = (addr - base) / std::mem::size_of::<Entry>();
+    // SAFETY: entries exist only inside a PageMemory (Entry has no public constructor
+    // outside loom models, and the shim makes them nowhere else), whose alignment puts
+    // the entries array at the start of a 4 KiB-aligned block; so `base` is that
+    // PageMemory, mapped for as long as `entry` is borrowed, and `slot` indexes its
+    // entries.
+    let mem = unsafe { &*(base as *const PageMemory) };
+    debug_assert!(std::ptr::eq(&mem.entries[slot], entry));
+    mem.wakers[slot].wake();
 }
 
 /// A syscall page: a handle on its mapping (entries, doorbell bits, counters).
@@ -78,18 +112,28 @@ impl SyscallPage {
     #[cfg(not(loom))]
     fn map() -> io::Result<NonNull<PageMemory>> {
         // Zeroed anonymous memory is a valid PageMemory: every field is an atomic whose
-        // zero is FREE or a count of 0.
+        // zero is FREE or a count of 0, or a waker slot whose zero word means empty.
         Ok(crate::sys::map_anonymous(std::mem::size_of::<PageMemory>())?.cast())
     }
 
     #[cfg(loom)]
     fn map() -> io::Result<NonNull<PageMemory>> {
-        let mem = Box::new(PageMemory {
-            entries: [(); ENTRIES_PER_PAGE].map(|_| Entry::new()),
-            pending: CachePadded::new(AtomicU64::new(0)),
-            counters: std::array::from_fn(|_| Counters::default()),
-        });
-        Ok(NonNull::from(Box::leak(mem)))
+        // Field by field on the heap: the whole page is too big for a loom thread's stack.
+        let mut mem = Box::<PageMemory>::new_uninit();
+        let p = mem.as_mut_ptr();
+        // SAFETY: every field of `*p` is written exactly once below, through raw pointers
+        // into the allocation, before `assume_init`.
+        unsafe {
+            for i in 0..ENTRIES_PER_PAGE {
+                std::ptr::addr_of_mut!((*p).entries[i]).write(Entry::new());
+                std::ptr::addr_of_mut!((*p).wakers[i]).write(WakerSlot::default());
+            }
+            std::ptr::addr_of_mut!((*p).pending).write(CachePadded::new(AtomicU64::new(0)));
+            for i in 0..COUNTED_NRS {
+                std::ptr::addr_of_mut!((*p).counters[i]).write(Counters::default());
+            }
+            Ok(NonNull::from(Box::leak(mem.assume_init())))
+        }
     }
 
     /// Entry `i` (`i < ENTRIES_PER_PAGE`).
@@ -97,6 +141,13 @@ impl SyscallPage {
     pub fn entry(&self, i: usize) -> &Entry {
         // SAFETY: `mem` is mapped for as long as `self` lives.
         unsafe { &self.mem.as_ref().entries[i] }
+    }
+
+    /// The waker slot of entry `i`.
+    #[inline]
+    pub(crate) fn waker(&self, i: usize) -> &WakerSlot {
+        // SAFETY: as in `entry`.
+        unsafe { &self.mem.as_ref().wakers[i] }
     }
 
     /// The counters of syscall `nr` (numbers past the table share the last row).

@@ -61,3 +61,24 @@ pub(crate) fn futex_wake(_word: &AtomicU32, _count: u32) {
     let _guard = FUTEX.0.lock().unwrap();
     FUTEX.1.notify_all();
 }
+
+/// A cell whose accesses loom can check: std's `UnsafeCell` with loom's closure API.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a mutable pointer to the contents; the caller ensures exclusivity.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;

@@ -116,11 +116,16 @@ pub fn classify(nr: u64, args: &[u64; 6]) -> Class {
         NR_FUTEX => futex_class(args[1]),
 
         // prctl(option, ...): the security options change the thread's identity or confinement
-        // (seccomp, no_new_privs, bounding set, securebits, ambient caps, keepcaps): Isolate.
-        // Every other option is per-thread or rare: Caller.
+        // (seccomp, no_new_privs, bounding set, securebits, ambient caps): Isolate. Every
+        // other option is per-thread or rare: Caller. PR_SET_KEEPCAPS is one of those: it
+        // changes no credential, only what a later setuid does, and that setuid isolates
+        // anyway (named sets it at start; isolating there stopped all of BIND's delegation).
+        // PR_CAP_AMBIENT_IS_SET only asks.
         NR_PRCTL => match int(args[0]) {
-            PR_SET_KEEPCAPS | PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_SECUREBITS | PR_SET_NO_NEW_PRIVS
-            | PR_CAP_AMBIENT => Class::Isolate,
+            PR_CAP_AMBIENT if int(args[1]) == PR_CAP_AMBIENT_IS_SET => Class::Caller,
+            PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_SECUREBITS | PR_SET_NO_NEW_PRIVS | PR_CAP_AMBIENT => {
+                Class::Isolate
+            }
             _ => Class::Caller,
         },
 
@@ -377,12 +382,12 @@ const FUTEX_WAIT_BITSET: i32 = 9;
 const FUTEX_WAKE_BITSET: i32 = 10;
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
-const PR_SET_KEEPCAPS: i32 = 8;
 const PR_SET_SECCOMP: i32 = 22;
 const PR_CAPBSET_DROP: i32 = 24;
 const PR_SET_SECUREBITS: i32 = 28;
 const PR_SET_NO_NEW_PRIVS: i32 = 38;
 const PR_CAP_AMBIENT: i32 = 47;
+const PR_CAP_AMBIENT_IS_SET: i32 = 1;
 const RUSAGE_THREAD: i32 = 1;
 const WNOHANG: i32 = 1;
 const WNOTHREAD: i32 = 0x2000_0000;
@@ -1392,12 +1397,12 @@ mod tests {
         assert_eq!(FUTEX_WAKE_BITSET, libc::FUTEX_WAKE_BITSET);
         assert_eq!(FUTEX_PRIVATE_FLAG, libc::FUTEX_PRIVATE_FLAG);
         assert_eq!(FUTEX_CLOCK_REALTIME, libc::FUTEX_CLOCK_REALTIME);
-        assert_eq!(PR_SET_KEEPCAPS, libc::PR_SET_KEEPCAPS);
         assert_eq!(PR_SET_SECCOMP, libc::PR_SET_SECCOMP);
         assert_eq!(PR_CAPBSET_DROP, libc::PR_CAPBSET_DROP);
         assert_eq!(PR_SET_SECUREBITS, libc::PR_SET_SECUREBITS);
         assert_eq!(PR_SET_NO_NEW_PRIVS, libc::PR_SET_NO_NEW_PRIVS);
         assert_eq!(PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT);
+        assert_eq!(PR_CAP_AMBIENT_IS_SET, libc::PR_CAP_AMBIENT_IS_SET);
         assert_eq!(RUSAGE_THREAD, libc::RUSAGE_THREAD);
         assert_eq!(WNOHANG, libc::WNOHANG);
         assert_eq!(WNOTHREAD, libc::__WNOTHREAD);
@@ -1488,18 +1493,28 @@ mod tests {
             libc::PR_CAPBSET_DROP,
             libc::PR_SET_SECUREBITS,
             libc::PR_CAP_AMBIENT,
-            libc::PR_SET_KEEPCAPS,
         ] {
+            // Second argument 2: PR_CAP_AMBIENT_RAISE for PR_CAP_AMBIENT.
             assert_eq!(
-                class_of("prctl", args(&[option as u64, 1])),
+                class_of("prctl", args(&[option as u64, 2])),
                 Class::Isolate,
                 "{option}"
             );
         }
+        assert_eq!(
+            class_of(
+                "prctl",
+                args(&[libc::PR_CAP_AMBIENT as u64, libc::PR_CAP_AMBIENT_IS_SET as u64])
+            ),
+            Class::Caller,
+            "a query changes nothing"
+        );
         for option in [
             libc::PR_SET_NAME,
             libc::PR_GET_NAME,
             libc::PR_SET_PDEATHSIG,
+            libc::PR_SET_KEEPCAPS,
+            libc::PR_GET_KEEPCAPS,
             0,
             9999,
         ] {

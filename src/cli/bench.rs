@@ -316,6 +316,10 @@ pub fn run(o: &Options) -> Result<(), String> {
     drop(rt);
     drop(uring_rt);
 
+    // The async API: 256 tasks reading 4 KiB blocks of a cached file, against tokio::fs
+    // and against raw io_uring (see `bench_async`).
+    results.extend(async_rows(&dir)?);
+
     // The FlexSC microbenchmark: each iteration is some user work on a private working
     // set, then one 4 KiB pread. Baseline: one pthread per core making direct calls.
     // flexsc: M-on-N user threads on the other cores' complement, same core count in all
@@ -375,6 +379,44 @@ pub fn run(o: &Options) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Reads per task per sample of the async rows.
+const ASYNC_READS: usize = 16;
+
+fn async_rows(dir: &std::path::Path) -> Result<Vec<Comparison>, String> {
+    use crate::cli::bench_async::{flexsc_reads, make_file, TokioSide, UringSide};
+    let path = dir.join("async");
+    make_file(&path, ASYNC_READS).map_err(|e| e.to_string())?;
+    let rt = crate::executor::Runtime::new().map_err(|e| e.to_string())?;
+    let file = rt
+        .block_on(crate::fs::File::open(&path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let expected = crate::cli::bench_async::TASKS * ASYNC_READS;
+    let checked = |what: &str, n: usize| {
+        if n != expected {
+            eprintln!("flexsc bench: {what} read {n} blocks of {expected}");
+        }
+        n
+    };
+    let mut rows = Vec::new();
+    let mut tokio = TokioSide::new(&path).map_err(|e| format!("tokio: {e}"))?;
+    rows.push(compare(
+        "async_pread4k_vs_tokio_fs",
+        "tokio::fs, 256 tasks",
+        || checked("tokio::fs", tokio.reads(ASYNC_READS)),
+        || checked("flexsc async", flexsc_reads(&rt, &file, ASYNC_READS)),
+    ));
+    match UringSide::new(&path) {
+        Ok(mut uring) => rows.push(compare(
+            "async_pread4k_vs_io_uring",
+            "raw io_uring, batches of 256",
+            || checked("io_uring", uring.reads(ASYNC_READS)),
+            || checked("flexsc async", flexsc_reads(&rt, &file, ASYNC_READS)),
+        )),
+        Err(e) => eprintln!("flexsc bench: io_uring unavailable ({e}): async_pread4k_vs_io_uring skipped"),
+    }
+    Ok(rows)
 }
 
 /// Iterations of the mixed-work comparison, per sample.

@@ -1,5 +1,6 @@
 //! The `flexsc` command's pieces.
 
 pub mod bench;
+pub mod bench_async;
 pub mod run;
 pub mod summary;
