@@ -270,3 +270,32 @@ fn process_confined_to_one_core_by_taskset() {
         check_consistent(&read_json(&json), &format!("{mode} on one core"));
     }
 }
+
+/// A setuid program owned by another user: the dynamic loader ignores LD_PRELOAD for it
+/// (secure mode), so `flexsc run` says so in one line and runs it as it is; its output and
+/// exit status are its own.
+#[test]
+fn setuid_target_is_reported_not_broken() {
+    let test = "setuid_target_is_reported_not_broken";
+    // SAFETY: geteuid has no memory effects.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED {test}: needs root (to give the program to another user)");
+        return;
+    }
+    let Some((bin, exe)) = c_program("static_hello.c", test) else {
+        return;
+    };
+    // Others must reach the program: the temporary folder is private to root.
+    std::fs::set_permissions(bin.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let c = std::ffi::CString::new(p(&exe)).expect("no NUL");
+    // SAFETY: chown reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0, "chown");
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).expect("chmod u+s");
+    let r = common::flexsc_run(&["--policy", "always", "--", p(&exe), "5"], None);
+    assert_eq!(r.code, Some(5), "{}: {}", r.status_text(), r.err());
+    assert_eq!(r.out(), "static hello\n");
+    let err = r.err();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{err}");
+    assert!(lines[0].contains("setuid"), "stderr: {err}");
+}
