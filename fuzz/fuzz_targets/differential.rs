@@ -25,6 +25,11 @@ use calls::{run_sequence, tree, Direct, Pages, Rng};
 fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        // A write to a pipe or socket whose other end is closed must answer EPIPE on both
+        // sides. libFuzzer's main, unlike Rust's, leaves SIGPIPE at its default (end the
+        // process), as the test binaries do not.
+        // SAFETY: setting a signal's disposition to SIG_IGN has no other effect.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         Builder::from_env()
             .unwrap_or_else(|e| panic!("{e}"))
             .build()

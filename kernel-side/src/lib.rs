@@ -11,10 +11,12 @@
 //! - [`pool`]: the blocking workers;
 //! - [`uring`]: the io_uring backend (one `io_uring_enter` for a batch's file calls);
 //! - [`config`]: `FLEXSC_*` variables and their valid forms;
+//! - [`diag`]: notes on standard error, only while fd 2 is still the program's stderr;
 //! - [`signals`]: the signal mask of the runtime's own threads.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod config;
+pub mod diag;
 pub mod execute;
 pub mod pool;
 pub mod runtime;

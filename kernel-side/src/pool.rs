@@ -60,6 +60,7 @@ const IDLE_EXIT: Duration = Duration::from_secs(10);
 impl Pool {
     /// A pool of at most `max` workers (none started yet).
     pub fn new(shared: Arc<Shared>, max: usize) -> Arc<Self> {
+        crate::diag::remember_stderr();
         Arc::new(Pool {
             shared,
             max: max.max(1),
@@ -89,10 +90,10 @@ impl Pool {
         if state.workers >= self.max {
             drop(state);
             if !self.warned.swap(true, Ordering::Relaxed) {
-                eprintln!(
+                crate::diag::note(format_args!(
                     "flexsc: all {} blocking workers are busy; further blocking calls run on their callers (raise FLEXSC_WORKERS)",
                     self.max
-                );
+                ));
             }
             return Err(job);
         }

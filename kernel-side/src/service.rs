@@ -48,6 +48,7 @@ impl ServiceThread {
         blocking: Blocking,
         counters: Arc<ServiceCounters>,
     ) -> Self {
+        crate::diag::remember_stderr();
         ServiceThread {
             shared,
             pool,
@@ -328,7 +329,9 @@ impl UringLane {
         if let Err(e) = result {
             // The ring failed as a whole (not one call): stop using it. Calls it did not
             // answer run directly in this pass.
-            eprintln!("flexsc: io_uring failed ({e}); service thread runs batches directly from now on");
+            crate::diag::note(format_args!(
+                "flexsc: io_uring failed ({e}); service thread runs batches directly from now on"
+            ));
             // Forget the ring rather than drop it: the likeliest failure is that the
             // program closed our descriptor (close_range at start-up, say), and the number
             // may now name one of its own files, which dropping the ring would close.

@@ -29,11 +29,15 @@ use calls::{run_sequence, tree, Direct, Pages, Rng, Seen};
 
 const THREADS: u64 = 4;
 
+/// A whole number from the environment, or `default`; anything else fails the test with
+/// the variable's name and the valid form.
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?}: expected a whole number (0 to 2^64-1)")),
+    }
 }
 
 #[test]
