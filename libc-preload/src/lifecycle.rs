@@ -16,6 +16,9 @@ use crate::route::{self, quietly};
 /// Runs before `main` (from `.init_array`).
 pub extern "C" fn constructor() {
     quietly(|| {
+        // What fd 2 is before main: later notes go there only while it still is (a
+        // lazily started runtime would otherwise take a program's data file for stderr).
+        flexsc_kernel_side::diag::remember_stderr();
         crate::interpose::resolve_all();
         crate::stats::init();
         route::init();

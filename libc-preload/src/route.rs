@@ -217,7 +217,10 @@ fn submitter(l: &Local) -> Option<&mut Submitter> {
             l.direct.set(true);
             static WARNED: AtomicBool = AtomicBool::new(false);
             if !WARNED.swap(true, Ordering::Relaxed) {
-                eprintln!("flexsc: {e}; further threads run their system calls directly");
+                // Mid-run: the program may have put a data file on fd 2 by now.
+                flexsc_kernel_side::diag::note(format_args!(
+                    "flexsc: {e}; further threads run their system calls directly"
+                ));
             }
             None
         }
@@ -358,7 +361,10 @@ fn serving() -> bool {
         Err(e) => {
             static WARNED: AtomicBool = AtomicBool::new(false);
             if !WARNED.swap(true, Ordering::Relaxed) {
-                eprintln!("flexsc: cannot start service threads ({e}); running system calls directly");
+                // A lazy start happens mid-run: fd 2 may be a data file by now.
+                flexsc_kernel_side::diag::note(format_args!(
+                    "flexsc: cannot start service threads ({e}); running system calls directly"
+                ));
             }
             false
         }
