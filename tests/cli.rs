@@ -555,3 +555,47 @@ fn threads_write_and_pread_their_files() {
         num(&r.adaptive, "/totals/calls"),
     );
 }
+
+/// SIGTERM or SIGHUP sent to `flexsc run` reaches the program: it ends, and `flexsc run`
+/// reports it as a shell would (128 + N), leaving nothing running.
+#[test]
+fn termination_signals_reach_the_program() {
+    for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGHUP, "HUP")] {
+        let dir = tmp();
+        let pidfile = dir.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 60", p(&pidfile));
+        let mut run = Command::new(flexsc())
+            .args(["run", "--", "sh", "-c", &script])
+            .spawn()
+            .expect("flexsc run starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let pid: i32 = loop {
+            if let Some(pid) = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(std::time::Instant::now() < deadline, "the program never started");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        // SAFETY: signalling the flexsc process this test started.
+        assert_eq!(unsafe { libc::kill(run.id() as i32, sig) }, 0);
+        let status = loop {
+            if let Some(status) = run.try_wait().expect("wait for flexsc run") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = run.kill();
+                // SAFETY: cleaning up the program this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("SIG{name}: flexsc run did not end: the signal never reached the program");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(128 + sig), "SIG{name}: {status:?}");
+        // SAFETY: probing whether the pid still exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "SIG{name}: the program (pid {pid}) is still running");
+    }
+}

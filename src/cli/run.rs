@@ -252,6 +252,18 @@ pub fn is_static_elf(b: &[u8]) -> bool {
     !has_interp
 }
 
+/// The running program's pid, for [`forward_signal`] (0: none).
+static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Passes a termination signal on to the running program.
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = CHILD.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe; the pid is our child, not yet reaped.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
 /// Runs the command and returns the exit status to exit with.
 pub fn run(o: &Options) -> Result<u8, RunError> {
     let lib = find_library()?;
@@ -309,8 +321,20 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
             Ok(())
         });
     }
-    let status = match cmd.status() {
-        Ok(s) => s,
+    // SIGTERM and SIGHUP sent to us are for CMD too: pass them on, then report how it
+    // ended (a killed `flexsc run` must not leave its program running).
+    // SAFETY: installing an async-signal-safe handler (an atomic load and kill(2)).
+    unsafe {
+        libc::signal(libc::SIGTERM, forward_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, forward_signal as *const () as libc::sighandler_t);
+    }
+    let status = match cmd.spawn() {
+        Ok(mut child) => {
+            CHILD.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
+            let status = child.wait();
+            CHILD.store(0, std::sync::atomic::Ordering::SeqCst);
+            status.map_err(|e| RunError::Other(format!("waiting for the program: {e}")))?
+        }
         Err(e) => {
             let name = o.command[0].to_string_lossy();
             return Err(match e.raw_os_error() {
