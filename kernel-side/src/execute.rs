@@ -182,8 +182,8 @@ unsafe fn transfer(nr: u64, a: [u64; 6], rw: Rw) -> Step {
         Kind::Socket if !rw.write && !rw.vectored && below_low_water(rw.fd, ret) => {
             Step::HandOff(Resume::Rest { done: ret })
         }
-        Kind::Other | Kind::Socket if !rw.write => Step::Done(ret),
-        Kind::Other | Kind::Socket => {
+        Kind::Other | Kind::Pipe | Kind::Socket if !rw.write => Step::Done(ret),
+        Kind::Other | Kind::Pipe | Kind::Socket => {
             // A write that stopped short: a blocking write goes on until everything is
             // written, unless the fd is non-blocking, in which case the rest gets EAGAIN
             // at once and the short count stands, as it would directly.
@@ -233,12 +233,15 @@ pub(crate) enum Kind {
     Disk,
     /// A socket: transfers may wait for an event, reads for the low-water mark.
     Socket,
-    /// A pipe, FIFO, terminal or other device: transfers may wait for an event.
+    /// A pipe or FIFO: transfers may wait for an event.
+    Pipe,
+    /// A terminal or other device, a directory, or a descriptor fstat refuses: transfers
+    /// may wait for an event.
     Other,
 }
 
 /// Whether a short receive of `got` bytes stopped below the socket's low-water mark.
-fn below_low_water(fd: u64, got: i64) -> bool {
+pub(crate) fn below_low_water(fd: u64, got: i64) -> bool {
     flexsc_shim::resume::rcvlowat(fd).is_some_and(|low| got < low)
 }
 
@@ -257,6 +260,7 @@ pub(crate) fn file_kind(fd: u64) -> Kind {
         _ if ret != 0 => Kind::Other,
         libc::S_IFREG | libc::S_IFBLK => Kind::Disk,
         libc::S_IFSOCK => Kind::Socket,
+        libc::S_IFIFO => Kind::Pipe,
         _ => Kind::Other,
     }
 }

@@ -10,10 +10,12 @@
 //! - [`execute`]: how one claimed call runs (inline, non-blocking attempt, hand-off);
 //! - [`pool`]: the blocking workers;
 //! - [`uring`]: the io_uring backend (one `io_uring_enter` for a batch's file calls);
+//! - [`choice`]: the auto backend's per-batch choice, from measured costs;
 //! - [`config`]: `FLEXSC_*` variables and their valid forms;
 //! - [`signals`]: the signal mask of the runtime's own threads.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod choice;
 pub mod config;
 pub mod execute;
 pub mod pool;
