@@ -148,7 +148,7 @@ impl ServiceThread {
             start.elapsed().as_nanos() as u64
         } else {
             match self.uring.ring.as_mut() {
-                Some(ring) if ring.parked() > 0 => ring.sleep(&self.shared.doorbell),
+                Some(ring) if ring.parked() > 0 || ring.sleeps_here() => ring.sleep(&self.shared.doorbell),
                 _ => self.shared.doorbell.sleep(),
             }
             if spin.is_zero() {
@@ -396,7 +396,7 @@ impl UringLane {
 
     /// Reaps the parked calls that finished; `finish_parked` completes them.
     fn reap(&mut self) {
-        let Some(ring) = self.ring.as_mut().filter(|r| r.parked() > 0) else {
+        let Some(ring) = self.ring.as_mut().filter(|r| r.parked() > 0 || r.sleeps_here()) else {
             return;
         };
         let reaped = &mut self.reaped;

@@ -201,6 +201,13 @@ impl Uring {
         Some(times[times.len() / 2])
     }
 
+    /// Whether an idle service thread must sleep in this ring ([`Uring::sleep`]) rather
+    /// than on the doorbell alone: calls are parked, or a FUTEX_WAIT from an earlier sleep
+    /// is still armed (a wake it takes must end the sleep).
+    pub fn sleeps_here(&self) -> bool {
+        !self.broken && (self.parked() > 0 || self.futex_armed)
+    }
+
     /// Calls parked in the ring and not yet reaped.
     pub fn parked(&self) -> usize {
         self.parked.len() - self.free.len()
@@ -434,6 +441,22 @@ impl Drop for Uring {
             // at start-up, say), and the number may now name one of its own files, which
             // dropping the ring would close: forget it instead.
             return;
+        }
+        // A FUTEX_WAIT still armed on the doorbell word must be gone before the runtime
+        // frees that word: the kernel tears a closed ring down asynchronously, and a
+        // waiter left queued on a reused address would take a futex wake meant for
+        // someone else. Cancel it and wait for its CQE.
+        let mut tries = 0;
+        while self.futex_armed && tries < 1000 {
+            tries += 1;
+            let cancel = opcode::AsyncCancel::new(FUTEX_TAG).build().user_data(NOP_TAG);
+            // SAFETY: a cancel request reads no memory of ours.
+            if unsafe { self.ring.submission().push(&cancel) }.is_err()
+                || self.ring.submit_and_wait(1).is_err()
+            {
+                break;
+            }
+            self.reap(|_| {});
         }
         // SAFETY: dropped once, here, and never used again.
         unsafe { std::mem::ManuallyDrop::drop(&mut self.ring) };
