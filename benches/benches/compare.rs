@@ -8,7 +8,9 @@
 //!   no opcode: a NOP stands in, the cost of the ring itself);
 //!
 //! for `getppid`, a 64-byte `write` to /dev/null, a 4 KiB `pread64` of a cached file and a
-//! 64-byte `pwrite64`. Throughput is in calls, so criterion's "thrpt" compares per call.
+//! 64-byte `pwrite64`; and a mixed batch (32 preads, 32 pwrites) on each backend, where
+//! the auto backend's per-kind choice shows. Throughput is in calls, so criterion's
+//! "thrpt" compares per call.
 //!
 //! `cargo bench -p flexsc-benches --bench compare` (HTML reports under target/criterion;
 //! about 4 minutes on 2 cores). A filter picks rows: `-- 'compare/pread4k'`.
@@ -97,6 +99,27 @@ fn compare(c: &mut Criterion) {
         }
         g.finish();
     }
+    // The auto backend's choice on a mixed batch: 32 preads (about as fast either way)
+    // and 32 pwrites (slower through io_uring on ext4).
+    let reads = fixture.calls(Op::Pread4k, 32);
+    let writes = fixture.calls(Op::Pwrite64, 32);
+    let mixed: Vec<_> = reads.iter().zip(&writes).flat_map(|(r, w)| [*r, *w]).collect();
+    let mut g = c.benchmark_group("compare/mixed_pread4k_pwrite64");
+    g.warm_up_time(Duration::from_millis(700));
+    g.measurement_time(Duration::from_secs(2));
+    g.throughput(Throughput::Elements(64));
+    g.bench_with_input(BenchmarkId::new("direct", 64), &64, |b, _| {
+        // SAFETY: as above.
+        b.iter(|| unsafe { run_direct(&mixed) })
+    });
+    for (name, rt) in &runtimes {
+        let mut me = rt.submitter().expect("a syscall page");
+        g.bench_with_input(BenchmarkId::new(*name, 64), &64, |b, _| {
+            // SAFETY: as above.
+            b.iter(|| unsafe { me.call_batch(&mixed, &mut results) })
+        });
+    }
+    g.finish();
     for (name, rt) in runtimes {
         let stats = rt.shutdown();
         eprintln!(

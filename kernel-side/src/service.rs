@@ -218,7 +218,7 @@ impl ServiceThread {
                 Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
             }
         }
-        if let Some(ring) = self.uring.ring.as_mut() {
+        if let Some(ring) = self.uring.ring.as_mut().filter(|r| r.has_unsubmitted()) {
             let reaped = &mut self.uring.reaped;
             ring.flush(|call| reaped.push((call, PARK_FAILED)));
         }
@@ -267,7 +267,17 @@ impl ServiceThread {
     }
 
     /// Completes the parked calls reaped this pass. Returns how many.
+    #[inline]
     fn finish_parked(&mut self) -> usize {
+        if self.uring.reaped.is_empty() {
+            return 0;
+        }
+        self.finish_reaped()
+    }
+
+    /// The slow part of `finish_parked`, out of line so the common pass stays small.
+    #[inline(never)]
+    fn finish_reaped(&mut self) -> usize {
         let reaped = std::mem::take(&mut self.uring.reaped);
         for &(call, ret) in &reaped {
             let Parked { page, slot, nr, args } = call;
@@ -395,7 +405,19 @@ impl UringLane {
     }
 
     /// Reaps the parked calls that finished; `finish_parked` completes them.
+    #[inline]
     fn reap(&mut self) {
+        if self
+            .ring
+            .as_ref()
+            .is_some_and(|r| r.parked() > 0 || r.sleeps_here())
+        {
+            self.reap_ring();
+        }
+    }
+
+    #[inline(never)]
+    fn reap_ring(&mut self) {
         let Some(ring) = self.ring.as_mut().filter(|r| r.parked() > 0 || r.sleeps_here()) else {
             return;
         };

@@ -204,11 +204,19 @@ impl Uring {
     /// Whether an idle service thread must sleep in this ring ([`Uring::sleep`]) rather
     /// than on the doorbell alone: calls are parked, or a FUTEX_WAIT from an earlier sleep
     /// is still armed (a wake it takes must end the sleep).
+    #[inline]
     pub fn sleeps_here(&self) -> bool {
         !self.broken && (self.parked() > 0 || self.futex_armed)
     }
 
+    /// Whether parked calls wait for [`Uring::flush`].
+    #[inline]
+    pub fn has_unsubmitted(&self) -> bool {
+        !self.unsubmitted.is_empty()
+    }
+
     /// Calls parked in the ring and not yet reaped.
+    #[inline]
     pub fn parked(&self) -> usize {
         self.parked.len() - self.free.len()
     }
