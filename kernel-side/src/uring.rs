@@ -354,6 +354,20 @@ impl Uring {
         }
         let mut next = 0;
         while next < calls.len() {
+            if self.ring.submission().is_full() {
+                // Parked calls not yet submitted fill the queue (a flush that met EBUSY).
+                match self.ring.submit() {
+                    Ok(_) => self.unsubmitted.clear(),
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)) => {
+                        // No room now: the rest of the batch runs directly.
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        self.fail(&e, |call| done(Completion::Parked(call, PARK_FAILED)));
+                        return Err(e);
+                    }
+                }
+            }
             let chunk = {
                 let mut sq = self.ring.submission();
                 let room = sq.capacity() - sq.len();

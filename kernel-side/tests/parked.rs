@@ -347,3 +347,111 @@ fn a_parked_accept_takes_the_connection() {
         drop(client);
     });
 }
+
+#[test]
+fn a_parked_recvmsg_reports_truncation_and_the_sender_as_a_blocking_one() {
+    let Some(rt) = runtime(64) else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let rx = std::os::unix::net::UnixDatagram::bind(&a).expect("bind a");
+    let tx = std::os::unix::net::UnixDatagram::bind(&b).expect("bind b");
+    use std::os::fd::AsRawFd;
+    let fd = rx.as_raw_fd();
+    // One receive, made directly or through the pages: a 4-byte buffer for a 10-byte
+    // datagram (MSG_TRUNC), and room for the sender's address.
+    let receive = |through: Option<&Runtime>, send_after_parking: bool| {
+        let mut data = [0u8; 4];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: all-zero is a valid sockaddr_un and msghdr.
+        let mut name: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut name as *mut libc::sockaddr_un).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        let args = [fd as u64, &mut msg as *mut libc::msghdr as u64, 0, 0, 0, 0];
+        let n = match through {
+            None => {
+                tx.send_to(b"0123456789", &a).expect("send");
+                // SAFETY: recvmsg into live buffers.
+                unsafe { flexsc_shim::sys::syscall6(libc::SYS_recvmsg as u64, args) }
+            }
+            Some(rt) => std::thread::scope(|s| {
+                let parked_before = rt.stats().uring_parked;
+                let receiver = s.spawn(|| {
+                    let mut me = rt.submitter().expect("a page");
+                    // SAFETY: as above.
+                    unsafe { me.call(libc::SYS_recvmsg as u64, args) }
+                });
+                if send_after_parking {
+                    wait_for(rt, "the recvmsg is parked", |st| {
+                        st.uring_parked == parked_before + 1
+                    });
+                }
+                tx.send_to(b"0123456789", &a).expect("send");
+                receiver.join().expect("receiver")
+            }),
+        };
+        let path_len = msg.msg_namelen as usize - std::mem::size_of::<libc::sa_family_t>();
+        let path: Vec<u8> = name.sun_path[..path_len].iter().map(|&c| c as u8).collect();
+        (n, data, msg.msg_flags & libc::MSG_TRUNC, msg.msg_namelen, path)
+    };
+    let direct = receive(None, false);
+    assert_eq!(direct.0, 4);
+    assert_eq!(direct.2, libc::MSG_TRUNC, "the direct receive says it truncated");
+    let parked = receive(Some(&rt), true);
+    assert_eq!(
+        parked, direct,
+        "(result, data, MSG_TRUNC, address length, address)"
+    );
+    assert_eq!(rt.stats().uring_parked, 1);
+}
+
+#[test]
+fn a_receive_low_water_mark_is_kept() {
+    let Some(rt) = runtime(64) else { return };
+    let [a, b] = socketpair();
+    let low: libc::c_int = 8;
+    // SAFETY: setsockopt reads one int.
+    let set = unsafe {
+        libc::setsockopt(
+            a,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&low as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    assert_eq!(set, 0);
+    std::thread::scope(|s| {
+        let rt = &rt;
+        let receiver = s.spawn(move || {
+            let mut me = rt.submitter().expect("a page");
+            let mut buf = [0u8; 16];
+            // SAFETY: recvfrom into a live buffer.
+            let n = unsafe { me.call(libc::SYS_recvfrom as u64, recv_args(a, &mut buf)) };
+            (n, buf)
+        });
+        // Nothing to read: the non-blocking attempt answers EAGAIN, and a socket with a
+        // mark above 1 goes to a worker, not to the ring.
+        wait_for(rt, "the recv is sent away", |s| s.handoffs == 1);
+        // The blocking recv waits for the mark (8 bytes), not for the first 4.
+        send_direct(b, b"1234");
+        std::thread::sleep(Duration::from_millis(50));
+        send_direct(b, b"5678");
+        let (n, buf) = receiver.join().expect("receiver");
+        assert_eq!(n, 8);
+        assert_eq!(&buf[..8], b"12345678");
+    });
+    assert_eq!(
+        rt.stats().uring_parked,
+        0,
+        "a mark above 1 keeps the call on a worker"
+    );
+    close(a);
+    close(b);
+}
