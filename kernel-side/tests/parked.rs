@@ -455,3 +455,28 @@ fn a_receive_low_water_mark_is_kept() {
     close(a);
     close(b);
 }
+
+#[test]
+fn writes_to_dev_null_run_inline_without_a_worker() {
+    let Some(rt) = runtime(64) else { return };
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
+    use std::os::fd::AsRawFd;
+    let mut me = rt.submitter().expect("a page");
+    let data = [1u8; 64];
+    for _ in 0..10 {
+        let args = [null.as_raw_fd() as u64, data.as_ptr() as u64, 64, 0, 0, 0];
+        // SAFETY: a write from a live buffer.
+        assert_eq!(unsafe { me.call(libc::SYS_write as u64, args) }, 64);
+    }
+    drop(me);
+    let stats = rt.shutdown();
+    assert_eq!(
+        (stats.handoffs, stats.uring_parked),
+        (0, 0),
+        "/dev/null never waits"
+    );
+    assert_eq!(stats.syscalls[libc::SYS_write as usize].delegated, 10);
+}
