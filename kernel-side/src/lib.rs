@@ -10,11 +10,13 @@
 //! - [`execute`]: how one claimed call runs (inline, non-blocking attempt, hand-off);
 //! - [`pool`]: the blocking workers;
 //! - [`uring`]: the io_uring backend (one `io_uring_enter` for a batch's file calls);
+//! - [`choice`]: the auto backend's per-batch choice, from measured costs;
 //! - [`config`]: `FLEXSC_*` variables and their valid forms;
 //! - [`diag`]: notes on standard error, only while fd 2 is still the program's stderr;
 //! - [`signals`]: the signal mask of the runtime's own threads.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod choice;
 pub mod config;
 pub mod diag;
 pub mod execute;

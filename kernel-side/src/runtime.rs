@@ -388,6 +388,9 @@ pub struct Stats {
     pub uring_batches: u64,
     /// Calls run through io_uring.
     pub uring_calls: u64,
+    /// Calls that would have waited for an event and were parked in a service thread's
+    /// io_uring instead of occupying a blocking worker.
+    pub uring_parked: u64,
 }
 
 impl Stats {
@@ -424,6 +427,7 @@ impl Stats {
             backend: String::new(),
             uring_batches: b.uring_batches.load(Relaxed),
             uring_calls: b.uring_calls.load(Relaxed),
+            uring_parked: services.iter().map(|s| s.parked.load(Relaxed)).sum(),
         }
     }
 
@@ -472,8 +476,8 @@ impl Stats {
         );
         let _ = writeln!(
             out,
-            "backend: {}; io_uring: {} batches, {} calls",
-            self.backend, self.uring_batches, self.uring_calls
+            "backend: {}; io_uring: {} batches, {} calls, {} parked waits",
+            self.backend, self.uring_batches, self.uring_calls, self.uring_parked
         );
         out
     }

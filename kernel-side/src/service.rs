@@ -4,7 +4,9 @@
 //! Between passes it spins while work keeps coming, backs off, and after
 //! `idle_spin` without work it sleeps on the doorbell (a futex wake across cores costs
 //! ~70 µs in this kind of guest, so sleeping early would cost more than it saves;
-//! sleeping late keeps an idle application from burning the core).
+//! sleeping late keeps an idle application from burning the core). With calls parked in
+//! its io_uring (see [`crate::uring`]) it sleeps in `io_uring_enter` instead, woken by a
+//! completion or by the doorbell, whichever comes first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,10 +20,13 @@ use flexsc_shim::Shared;
 
 use flexsc_shim::resume::Resume;
 
+use crate::choice::{self, Choice, KINDS};
 use crate::execute::{self, Step};
 use crate::pool::{Job, Pool};
 use crate::signals;
-use crate::uring::{Backend, Uring, AUTO_MIN_URING};
+use crate::uring::{self, Backend, Completion, Park, Parked, Uring, PARK_FAILED};
+use flexsc_shim::sys::syscall6;
+use io_uring::squeue;
 
 /// One service thread's state.
 pub struct ServiceThread {
@@ -69,7 +74,10 @@ impl ServiceThread {
             return (self, None);
         }
         match Uring::new() {
-            Ok(ring) => {
+            Ok(mut ring) => {
+                // One enter's cost, for the auto backend's choice (~10 µs, once).
+                let enter_ns = ring.time_enter().unwrap_or(f64::MAX);
+                self.uring.choice = Choice::new(enter_ns);
                 self.uring.ring = Some(ring);
                 self.uring.backend = backend;
                 (self, None)
@@ -93,7 +101,12 @@ impl ServiceThread {
                 // in the SeqCst order, so this last look finds its entries.
                 self.shared.doorbell.fence_before_last_look();
                 if self.pass() == 0 {
-                    return;
+                    // Calls parked in the ring are finished before the thread ends, as
+                    // the blocking workers finish theirs: nothing posted is lost.
+                    match self.uring.ring.as_mut() {
+                        Some(ring) if ring.parked() > 0 => ring.wait(),
+                        _ => return,
+                    }
                 }
                 continue;
             }
@@ -117,7 +130,10 @@ impl ServiceThread {
         let mut found = false;
         'spin: while start.elapsed() < spin {
             for _ in 0..128 {
-                if self.shared.doorbell.has_work() || self.shared.doorbell.is_stopping() {
+                if self.shared.doorbell.has_work()
+                    || self.shared.doorbell.is_stopping()
+                    || self.uring.has_completions()
+                {
                     found = true;
                     break 'spin;
                 }
@@ -132,7 +148,10 @@ impl ServiceThread {
         let gap = if found {
             start.elapsed().as_nanos() as u64
         } else {
-            self.shared.doorbell.sleep();
+            match self.uring.ring.as_mut() {
+                Some(ring) if ring.parked() > 0 || ring.sleeps_here() => ring.sleep(&self.shared.doorbell),
+                _ => self.shared.doorbell.sleep(),
+            }
             if spin.is_zero() {
                 0
             } else {
@@ -142,11 +161,12 @@ impl ServiceThread {
         self.gap_ns = (self.gap_ns * 3 + gap) / 4;
     }
 
-    /// One pass: takes every posted entry and runs them as one batch. Returns the batch
-    /// size.
+    /// One pass: reaps the parked calls that finished, takes every posted entry and runs
+    /// them as one batch. Returns the batch size plus the parked calls finished.
     pub fn pass(&mut self) -> usize {
         let shared = &*self.shared;
         shared.pass_begin();
+        self.uring.reap();
         let batch = &mut self.batch;
         batch.clear();
         shared.doorbell.take(|index| {
@@ -166,24 +186,45 @@ impl ServiceThread {
         let n = batch.len();
         self.handled.clear();
         self.handled.resize(n, false);
-        if n > 0 {
-            self.uring.run(shared, &self.batch, &mut self.handled);
-        }
-        for (i, &(index, slot, nr, args)) in self.batch.iter().enumerate() {
+        let timed = n > 0 && self.uring.run(shared, &self.batch, &mut self.handled);
+        for i in 0..n {
             if self.handled[i] {
                 continue;
             }
-            let Some(page) = shared.page(index) else {
-                continue;
-            };
-            let entry = page.entry(slot);
+            let (index, slot, nr, args) = self.batch[i];
+            let kind = if timed { choice::kind(nr) } else { None };
+            let start = kind.map(|_| Instant::now());
             // SAFETY: the entry was posted through the submit API by its owner, whose
             // thread it belongs to; `execute::run` refuses numbers that must run on it.
-            match unsafe { execute::run(nr, args) } {
-                Step::Done(ret) => entry.complete(ret),
+            let step = unsafe { execute::run(nr, args) };
+            if let (Some(k), Some(start)) = (kind, start) {
+                self.uring
+                    .choice
+                    .record_direct(k, start.elapsed().as_nanos() as f64);
+            }
+            match step {
+                Step::Done(ret) => {
+                    if let Some(page) = self.shared.page(index) {
+                        page.entry(slot).complete(ret);
+                    }
+                }
+                Step::HandOff(Resume::Whole) if self.blocking == Blocking::Workers => {
+                    self.park_or_hand_off(Parked {
+                        page: index,
+                        slot,
+                        nr,
+                        args,
+                    })
+                }
                 Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
             }
         }
+        if let Some(ring) = self.uring.ring.as_mut().filter(|r| r.has_unsubmitted()) {
+            let reaped = &mut self.uring.reaped;
+            ring.flush(|call| reaped.push((call, PARK_FAILED)));
+        }
+        let finished = self.finish_parked();
+        let shared = &*self.shared;
         shared.pass_end();
         if n > 0 {
             shared.batches().record(n);
@@ -194,6 +235,65 @@ impl ServiceThread {
                 c.batched[row].store(c.batched[row].load(Relaxed) + 1, Relaxed);
             }
         }
+        n + finished
+    }
+
+    /// A call that would wait for an event: parked in the ring if io_uring waits for it
+    /// with the same meaning, run inline if it cannot wait after all, else to a worker.
+    fn park_or_hand_off(&mut self, call: Parked) {
+        let Parked { page, slot, nr, args } = call;
+        let Some(ring) = self.uring.ring.as_mut().filter(|r| r.can_park()) else {
+            return self.hand_off(page, slot, nr, args, Resume::Whole);
+        };
+        match uring::park_plan(nr, &args) {
+            Park::Ring(sqe) => {
+                // SAFETY: the owner's posted call, whose owner waits for its entry.
+                match unsafe { ring.park(call, sqe) } {
+                    Ok(()) => {
+                        let c = &self.counters.parked;
+                        c.store(c.load(Relaxed) + 1, Relaxed);
+                    }
+                    Err(call) => self.hand_off(call.page, call.slot, nr, args, Resume::Whole),
+                }
+            }
+            Park::Inline => {
+                // SAFETY: the owner's call, on a descriptor where it cannot wait.
+                let ret = unsafe { syscall6(u64::from(nr), args) };
+                if let Some(p) = self.shared.page(page) {
+                    p.entry(slot).complete(ret);
+                }
+            }
+            Park::Worker => self.hand_off(page, slot, nr, args, Resume::Whole),
+        }
+    }
+
+    /// Completes the parked calls reaped this pass. Returns how many.
+    #[inline]
+    fn finish_parked(&mut self) -> usize {
+        if self.uring.reaped.is_empty() {
+            return 0;
+        }
+        self.finish_reaped()
+    }
+
+    /// The slow part of `finish_parked`, out of line so the common pass stays small.
+    #[inline(never)]
+    fn finish_reaped(&mut self) -> usize {
+        let reaped = std::mem::take(&mut self.uring.reaped);
+        for &(call, ret) in &reaped {
+            let Parked { page, slot, nr, args } = call;
+            if ret == PARK_FAILED {
+                self.hand_off(page, slot, nr, args, Resume::Whole);
+            } else if uring::short_write(&call, ret) {
+                // A blocking write goes on until everything is written.
+                self.hand_off(page, slot, nr, args, Resume::Rest { done: ret });
+            } else if let Some(p) = self.shared.page(page) {
+                p.entry(slot).complete(ret);
+            }
+        }
+        let n = reaped.len();
+        self.uring.reaped = reaped;
+        self.uring.reaped.clear();
         n
     }
 
@@ -258,6 +358,9 @@ pub struct ServiceCounters {
     /// For each syscall number, how many of its calls ran in a batch (delegated ones, and
     /// ones handed back to their caller).
     pub batched: Box<[AtomicU64]>,
+    /// Calls that would have waited and were parked in the io_uring instead of going to a
+    /// blocking worker.
+    pub parked: AtomicU64,
 }
 
 impl Default for ServiceCounters {
@@ -266,6 +369,7 @@ impl Default for ServiceCounters {
         ServiceCounters {
             batch_sum: row(),
             batched: row(),
+            parked: AtomicU64::new(0),
         }
     }
 }
@@ -276,66 +380,135 @@ impl Default for ServiceCounters {
 struct UringLane {
     ring: Option<Uring>,
     backend: Backend,
-    /// The batch's io_uring-capable calls, and where each is in the batch.
-    calls: Vec<(u32, [u64; 6])>,
+    /// The auto backend's learned costs.
+    choice: Choice,
+    /// The batch's calls that go to the ring, and where each is in the batch.
+    sqes: Vec<squeue::Entry>,
     slots: Vec<usize>,
     /// Descriptors of this batch looked up for positional I/O, and whether they seek.
     seekable: Vec<(u64, bool)>,
+    /// Parked calls reaped in this pass, with their results, to finish after the batch.
+    reaped: Vec<(Parked, i64)>,
+}
+
+impl Default for Choice {
+    fn default() -> Self {
+        Choice::new(f64::MAX)
+    }
 }
 
 impl UringLane {
-    /// Runs the batch's io_uring-capable calls through one `io_uring_enter` (more if the
-    /// ring is smaller than the batch), if the backend says so for this batch, and marks
-    /// them in `handled`.
-    fn run(&mut self, shared: &Shared, batch: &[(usize, usize, u32, [u64; 6])], handled: &mut [bool]) {
-        if self.ring.is_none() {
-            return;
+    /// Whether a parked call's CQE waits to be reaped.
+    fn has_completions(&mut self) -> bool {
+        self.ring
+            .as_mut()
+            .is_some_and(|r| r.parked() > 0 && r.has_completions())
+    }
+
+    /// Reaps the parked calls that finished; `finish_parked` completes them.
+    #[inline]
+    fn reap(&mut self) {
+        if self
+            .ring
+            .as_ref()
+            .is_some_and(|r| r.parked() > 0 || r.sleeps_here())
+        {
+            self.reap_ring();
         }
-        self.calls.clear();
-        self.slots.clear();
-        self.seekable.clear();
-        let auto = self.backend == Backend::Auto;
-        for (i, &(_, _, nr, args)) in batch.iter().enumerate() {
-            if (!auto || Uring::auto_wants(nr)) && Uring::can_run(nr, &args, &mut self.seekable) {
-                self.calls.push((nr, args));
-                self.slots.push(i);
+    }
+
+    #[inline(never)]
+    fn reap_ring(&mut self) {
+        let Some(ring) = self.ring.as_mut().filter(|r| r.parked() > 0 || r.sleeps_here()) else {
+            return;
+        };
+        let reaped = &mut self.reaped;
+        ring.reap(|c| {
+            if let Completion::Parked(call, ret) = c {
+                reaped.push((call, ret));
+            }
+        });
+    }
+
+    /// Runs the batch's io_uring-capable calls through one `io_uring_enter` (more if the
+    /// ring is smaller than the batch), as far as the backend says for this batch, and
+    /// marks them in `handled`. Returns whether this pass is timed for the auto backend's
+    /// costs (the direct calls then time themselves).
+    fn run(
+        &mut self,
+        shared: &Shared,
+        batch: &[(usize, usize, u32, [u64; 6])],
+        handled: &mut [bool],
+    ) -> bool {
+        let Some(ring) = self.ring.as_mut().filter(|r| r.is_usable()) else {
+            return false;
+        };
+        // Which kinds go to the ring.
+        let mut counts = [0u32; KINDS];
+        for &(_, _, nr, _) in batch {
+            if let Some(k) = choice::kind(nr) {
+                counts[k] += 1;
             }
         }
-        let k = self.calls.len();
-        let worth_it = match self.backend {
-            Backend::Direct => false,
-            Backend::Uring => k > 0,
-            Backend::Auto => k >= AUTO_MIN_URING,
+        let (mask, timed) = match self.backend {
+            Backend::Direct => return false,
+            Backend::Uring => (u32::MAX, false),
+            Backend::Auto => {
+                if counts.iter().all(|&c| c == 0) {
+                    return false;
+                }
+                let sampled = self.choice.sample_this_pass();
+                let (mask, explored) = self.choice.decide(&counts);
+                (mask, sampled || explored)
+            }
         };
-        let Some(ring) = self.ring.as_mut().filter(|_| worth_it) else {
-            return;
-        };
+        self.sqes.clear();
+        self.slots.clear();
+        self.seekable.clear();
+        let mut ring_counts = [0u32; KINDS];
+        if mask != 0 {
+            for (i, &(_, _, nr, args)) in batch.iter().enumerate() {
+                let Some(k) = choice::kind(nr).filter(|&k| mask & (1 << k) != 0) else {
+                    continue;
+                };
+                if let Some(sqe) = uring::batch_sqe(nr, &args, &mut self.seekable) {
+                    self.sqes.push(sqe.user_data(self.slots.len() as u64));
+                    self.slots.push(i);
+                    ring_counts[k] += 1;
+                }
+            }
+        }
+        let k = self.sqes.len();
+        if k == 0 {
+            return timed;
+        }
         let slots = &self.slots;
+        let reaped = &mut self.reaped;
+        let start = Instant::now();
         // SAFETY: the calls were posted by their owners through the submit API; io_uring
         // runs them with the same meaning (see `uring`).
         let result = unsafe {
-            ring.run(&self.calls, |j, ret| {
-                let i = slots[j];
-                let (index, slot, _, _) = batch[i];
-                if let Some(page) = shared.page(index) {
-                    page.entry(slot).complete(ret);
+            ring.run(&self.sqes, |c| match c {
+                Completion::Batch(j, ret) => {
+                    let i = slots[j];
+                    let (index, slot, _, _) = batch[i];
+                    if let Some(page) = shared.page(index) {
+                        page.entry(slot).complete(ret);
+                    }
+                    handled[i] = true;
                 }
-                handled[i] = true;
+                Completion::Parked(call, ret) => reaped.push((call, ret)),
             })
         };
+        if timed && result.is_ok() {
+            self.choice
+                .record_ring(&ring_counts, start.elapsed().as_nanos() as f64);
+        }
         let c = shared.batches();
         c.uring_batches.fetch_add(1, Relaxed);
         c.uring_calls.fetch_add(k as u64, Relaxed);
-        if let Err(e) = result {
-            // The ring failed as a whole (not one call): stop using it. Calls it did not
-            // answer run directly in this pass.
-            crate::diag::note(format_args!(
-                "flexsc: io_uring failed ({e}); service thread runs batches directly from now on"
-            ));
-            // Forget the ring rather than drop it: the likeliest failure is that the
-            // program closed our descriptor (close_range at start-up, say), and the number
-            // may now name one of its own files, which dropping the ring would close.
-            std::mem::forget(self.ring.take());
-        }
+        // If the ring failed as a whole (not one call), it is marked unusable: the calls
+        // it did not answer run directly in this pass, and every batch after.
+        timed
     }
 }

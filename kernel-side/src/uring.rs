@@ -1,17 +1,33 @@
 //! The io_uring backend: a service thread puts the io_uring-capable calls of a batch into
-//! one `io_uring_enter`, instead of one `syscall` instruction each.
+//! one `io_uring_enter`, instead of one `syscall` instruction each, and parks the calls
+//! that would wait for an event (a socket or pipe with nothing to read, no room to write)
+//! in its ring instead of on a blocking worker.
 //!
-//! Which calls: file I/O at an offset (`pread64`, `pwrite64`, `preadv`, `pwritev`), `fsync`,
-//! `fdatasync`, `openat`, `close`, `statx`, `fallocate`, `ftruncate`, `unlinkat`, `mkdirat`,
-//! `renameat2`: each maps to an opcode with exactly the syscall's meaning. A call whose
-//! arguments io_uring would read differently runs directly instead: a negative offset
-//! (io_uring reads -1 as "the current position"), a length past `MAX_RW_COUNT` (io_uring
-//! clamps it, the syscall answers EFAULT), a NULL path.
+//! **Batch calls**: file I/O at an offset (`pread64`, `pwrite64`, `preadv`, `pwritev`),
+//! `fsync`, `fdatasync`, `openat`, `close`, `statx`, `fallocate`, `ftruncate`, `unlinkat`,
+//! `mkdirat`, `renameat2`: each maps to an opcode with exactly the syscall's meaning. A
+//! call whose arguments io_uring would read differently runs directly instead: a negative
+//! offset (io_uring reads -1 as "the current position"), a length past `MAX_RW_COUNT`
+//! (io_uring clamps it, the syscall answers EFAULT), a negative `ftruncate` length (the
+//! syscall checks it before the descriptor), a NULL path, a positional transfer on
+//! a pipe or socket (the syscall answers ESPIPE). Every SQE of a batch is waited for in the
+//! same pass (`submit_and_wait`): these calls wait for the disk at most, as they would
+//! inline on the direct backend.
 //!
-//! Every SQE of a batch is waited for in the same pass (`submit_and_wait`): these calls
-//! wait for the disk at most, as they would inline on the direct backend. Calls that may
-//! wait for an event (reads and writes on pipes and sockets, accept, poll) stay on the
-//! direct path, with its non-blocking attempt and blocking workers.
+//! **Parked calls**: `read`, `write`, `readv`, `writev`, `recvfrom`, `sendto`, `recvmsg`,
+//! `sendmsg` on a socket or pipe whose non-blocking attempt answered EAGAIN, and `accept`,
+//! `accept4` and `connect` on a socket. The service thread pushes the SQE, submits it with
+//! the pass's other SQEs and goes on; io_uring waits for readiness itself (its internal
+//! poll), and a later pass reaps the CQE and completes the entry. When the service thread
+//! has nothing else to do it sleeps in `io_uring_enter`, with an io_uring `FUTEX_WAIT` on
+//! the doorbell's word in the same ring, so either a completion or a post wakes it. A call
+//! stays on a blocking worker where io_uring's answer could differ from the blocking
+//! call's: a socket with a receive or send timeout (`SO_RCVTIMEO`, `SO_SNDTIMEO`: io_uring
+//! ignores them), a receive low-water mark above 1 (a Unix socket's poll ignores it),
+//! `MSG_WAITALL`, `recvfrom` with a source address, a length past `MAX_RW_COUNT`. A write
+//! or send that io_uring finishes short goes on on a blocking worker (a blocking write
+//! moves everything), as after a short non-blocking attempt. On a descriptor with
+//! `O_NONBLOCK` the call cannot wait, so it runs inline.
 
 use std::io;
 
@@ -19,31 +35,30 @@ use std::os::fd::AsRawFd;
 
 use io_uring::{opcode, squeue, types, IoUring};
 
-use crate::execute::{MAX_RW_COUNT, TASK_SIZE_MAX};
+use crate::execute::{file_kind, Kind, MAX_RW_COUNT, TASK_SIZE_MAX};
+use flexsc_shim::sys::syscall6;
 
-/// Entries in each service thread's ring: the most SQEs one `io_uring_enter` submits.
+/// Entries in each service thread's submission queue: the most SQEs one `io_uring_enter`
+/// submits.
 pub const RING_ENTRIES: u32 = 256;
+/// Entries in its completion queue: room for many parked calls completing at once (more
+/// still overflow into the kernel's list, and are flushed by the next enter).
+pub const CQ_ENTRIES: u32 = 4096;
 
 /// Which backend runs a service thread's batches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// One `syscall` instruction per call.
+    /// One `syscall` instruction per call; calls that would wait go to blocking workers.
     Direct,
-    /// io_uring for the calls it can run, whatever the batch.
+    /// io_uring for every call it can run, whatever the batch; calls that would wait on a
+    /// socket or pipe are parked in the ring.
     Uring,
-    /// Per batch: io_uring for the batch's reads and metadata calls when there are at
-    /// least [`AUTO_MIN_URING`] of them, direct for everything else, writes included.
-    /// The default. Measured here (`flexsc bench`, 64 calls a batch): 64-byte pwrites to
-    /// an ext4 file cost 2.2 µs each through io_uring (buffered writes go to io_uring's
-    /// worker threads) against 0.67 µs direct; 4 KiB cached preads cost the same either
-    /// way (0.63 against 0.61 µs).
+    /// Per batch, per kind of call, whichever of the two the service thread has measured
+    /// to be faster (see [`crate::choice`]); calls that would wait are parked in the ring.
+    /// The default.
     #[default]
     Auto,
 }
-
-/// Below this many io_uring-capable calls in a batch, `Auto` runs them directly: one
-/// `io_uring_enter` costs more than a few direct calls (see `benches/benches/pages.rs`).
-pub const AUTO_MIN_URING: usize = 4;
 
 impl Backend {
     /// Parses `FLEXSC_BACKEND`'s value.
@@ -57,11 +72,6 @@ impl Backend {
     }
 }
 
-/// One service thread's ring.
-pub struct Uring {
-    ring: IoUring,
-}
-
 /// Why io_uring cannot be used, if it cannot (checked once, at start).
 pub fn probe() -> Result<(), String> {
     match IoUring::new(2) {
@@ -70,12 +80,85 @@ pub fn probe() -> Result<(), String> {
     }
 }
 
+/// Why calls that would wait cannot be parked in io_uring on this kernel, if they cannot
+/// (they then go to blocking workers).
+pub fn probe_parking() -> Result<(), String> {
+    let ring = IoUring::new(2).map_err(|e| format!("io_uring unavailable: {e}"))?;
+    if parking_supported(&ring) {
+        Ok(())
+    } else {
+        Err("io_uring lacks FUTEX_WAIT or a socket opcode (Linux 6.7 or later has them)".into())
+    }
+}
+
+/// A call parked in the ring: whose entry it is, and the call (to finish a short write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parked {
+    /// The owner's page.
+    pub page: usize,
+    /// The entry in that page.
+    pub slot: usize,
+    /// Syscall number.
+    pub nr: u32,
+    /// Arguments.
+    pub args: [u64; 6],
+}
+
+/// A CQE, as the service thread sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Call `i` of the batch given to [`Uring::run`] finished with this result.
+    Batch(usize, i64),
+    /// A parked call finished with this result.
+    Parked(Parked, i64),
+}
+
+/// What to do with a call whose non-blocking attempt would have waited.
+pub enum Park {
+    /// Park it in the ring with this SQE.
+    Ring(squeue::Entry),
+    /// It cannot wait (`O_NONBLOCK`): run it inline.
+    Inline,
+    /// Only a blocking worker gives exactly the blocking call's answer.
+    Worker,
+}
+
+/// user_data of a parked call's SQE: this bit, and its index in `parked`.
+const PARKED_TAG: u64 = 1 << 63;
+/// user_data of the doorbell's FUTEX_WAIT.
+const FUTEX_TAG: u64 = 1 << 62;
+/// user_data of the NOPs that time an enter.
+const NOP_TAG: u64 = 1 << 61;
+/// `io_uring_enter`'s flag: wait for (and flush) completions.
+const IORING_ENTER_GETEVENTS: u32 = 1;
+/// futex2 flags: a 32-bit word, private to the process (as the shim's futex calls).
+const FUTEX2_SIZE_U32: u32 = 0x02;
+const FUTEX2_PRIVATE: u32 = 128;
+
+/// One service thread's ring, and the calls parked in it.
+pub struct Uring {
+    /// Dropped by hand: not at all once the ring failed (see `Drop`).
+    ring: std::mem::ManuallyDrop<IoUring>,
+    /// Parked calls by index; `None` slots are free (listed in `free`).
+    parked: Vec<Option<Parked>>,
+    free: Vec<usize>,
+    /// Parked calls whose SQEs are pushed but not yet submitted.
+    unsubmitted: Vec<usize>,
+    /// Whether a FUTEX_WAIT on the doorbell is in the ring and has not completed.
+    futex_armed: bool,
+    /// Whether the kernel has FUTEX_WAIT and the other opcodes parking needs.
+    can_park: bool,
+    /// The ring failed as a whole (its descriptor closed or reused by the program): no new
+    /// SQE goes in; parked calls are still reaped from the mapped completion queue.
+    broken: bool,
+}
+
 impl Uring {
-    /// A ring of [`RING_ENTRIES`] entries, on a high descriptor: the runtime's own
-    /// descriptors never take the low numbers a program expects `open` to return (a
-    /// program that closes fd 0 and opens a file expects fd 0).
+    /// A ring of [`RING_ENTRIES`] SQEs and [`CQ_ENTRIES`] CQEs, on a high descriptor: the
+    /// runtime's own descriptors never take the low numbers a program expects `open` to
+    /// return (a program that closes fd 0 and opens a file expects fd 0).
     pub fn new() -> io::Result<Self> {
-        let ring = IoUring::new(RING_ENTRIES)?;
+        let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).build(RING_ENTRIES)?;
         let high = high_fd_floor();
         // SAFETY: F_DUPFD_CLOEXEC on the ring's own open descriptor.
         let mut moved = unsafe { libc::fcntl(ring.as_raw_fd(), libc::F_DUPFD_CLOEXEC, high) };
@@ -85,97 +168,560 @@ impl Uring {
             // one of the low numbers the program's next `open` must return.
             moved = highest_free_dup(ring.as_raw_fd());
         }
-        if moved < 0 {
+        let ring = if moved < 0 {
             // No room up there (a tiny RLIMIT_NOFILE): keep the ring where it is.
-            return Ok(Uring { ring });
-        }
-        // SAFETY: `moved` is a fresh duplicate of a ring set up with exactly these
-        // parameters; the original ring (and its low descriptor) is dropped after.
-        let relocated = unsafe { IoUring::from_fd(moved, ring.params().clone()) }?;
-        drop(ring);
-        Ok(Uring { ring: relocated })
+            ring
+        } else {
+            // SAFETY: `moved` is a fresh duplicate of a ring set up with exactly these
+            // parameters; the original ring (and its low descriptor) is dropped after.
+            let relocated = unsafe { IoUring::from_fd(moved, ring.params().clone()) }?;
+            drop(ring);
+            relocated
+        };
+        let can_park = parking_supported(&ring);
+        Ok(Uring {
+            ring: std::mem::ManuallyDrop::new(ring),
+            parked: Vec::new(),
+            free: Vec::new(),
+            unsubmitted: Vec::new(),
+            futex_armed: false,
+            can_park,
+            broken: false,
+        })
     }
 
-    /// Whether `Auto` sends this call to io_uring: not writes (see [`Backend::Auto`]).
-    pub fn auto_wants(nr: u32) -> bool {
-        !matches!(
-            nr as i64,
-            libc::SYS_pwrite64 | libc::SYS_pwritev | libc::SYS_fallocate | libc::SYS_ftruncate
-        )
+    /// One `io_uring_enter` round trip (submit one NOP, wait for its CQE), in ns: the
+    /// median of 9, or None if the ring fails.
+    pub fn time_enter(&mut self) -> Option<f64> {
+        let mut times = Vec::with_capacity(9);
+        for _ in 0..9 {
+            let nop = opcode::Nop::new().build().user_data(NOP_TAG);
+            let start = std::time::Instant::now();
+            // SAFETY: a NOP reads no memory.
+            unsafe { self.ring.submission().push(&nop) }.ok()?;
+            self.ring.submit_and_wait(1).ok()?;
+            times.push(start.elapsed().as_nanos() as f64);
+            self.reap(|_| {});
+        }
+        times.sort_by(f64::total_cmp);
+        Some(times[times.len() / 2])
     }
 
-    /// Whether io_uring can run this call with exactly the syscall's meaning, given the
-    /// kinds of descriptors already looked up in this batch (`seekable`, extended here).
-    ///
-    /// Positional reads and writes need a seekable file: on a pipe or socket the syscall
-    /// answers ESPIPE, where io_uring would read or write at the stream's head. One fstat
-    /// per descriptor per batch tells.
-    pub fn can_run(nr: u32, a: &[u64; 6], seekable: &mut Vec<(u64, bool)>) -> bool {
-        if sqe(nr, a, 0).is_none() {
-            return false;
-        }
-        let positional = matches!(
-            nr as i64,
-            libc::SYS_pread64 | libc::SYS_pwrite64 | libc::SYS_preadv | libc::SYS_pwritev
-        );
-        if !positional {
-            return true;
-        }
-        // The descriptor must also be open for the direction of the transfer: on one that
-        // is not, the syscall answers EBADF before it looks at the buffers, while io_uring
-        // reads a vectored call's iovecs first (EFAULT for a bad one). Keyed by the number
-        // the kernel sees (the low 32 bits) and the direction.
-        let writes = matches!(nr as i64, libc::SYS_pwrite64 | libc::SYS_pwritev);
-        let fd = a[0] & 0xffff_ffff;
-        let key = fd | (u64::from(writes) << 32);
-        if let Some(&(_, ok)) = seekable.iter().find(|(f, _)| *f == key) {
-            return ok;
-        }
-        let ok = crate::execute::file_kind(fd) == crate::execute::Kind::Disk && open_for(fd, writes);
-        seekable.push((key, ok));
-        ok
+    /// Whether an idle service thread must sleep in this ring ([`Uring::sleep`]) rather
+    /// than on the doorbell alone: calls are parked, or a FUTEX_WAIT from an earlier sleep
+    /// is still armed (a wake it takes must end the sleep).
+    #[inline]
+    pub fn sleeps_here(&self) -> bool {
+        !self.broken && (self.parked() > 0 || self.futex_armed)
     }
 
-    /// Runs `calls` (each: number, arguments, and where to put its result) with as few
-    /// `io_uring_enter`s as the ring allows, and calls `done(index, result)` for each.
-    /// Every call must satisfy [`Uring::can_run`].
+    /// Whether parked calls wait for [`Uring::flush`].
+    #[inline]
+    pub fn has_unsubmitted(&self) -> bool {
+        !self.unsubmitted.is_empty()
+    }
+
+    /// Calls parked in the ring and not yet reaped.
+    #[inline]
+    pub fn parked(&self) -> usize {
+        self.parked.len() - self.free.len()
+    }
+
+    /// Whether the ring still takes SQEs.
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    /// Whether calls that would wait can be parked in this ring.
+    pub fn can_park(&self) -> bool {
+        self.can_park && !self.broken
+    }
+
+    /// Parks a call in the ring (submitted by the next [`Uring::flush`] or enter).
+    /// `Err` gives the call back when the ring cannot take it.
     ///
     /// # Safety
-    /// The calls are the owners' posted calls: their pointer arguments are the owners'
+    /// The SQE is the owner's posted call (from [`park_plan`]); its buffers stay valid
+    /// until its CQE, as the owner waits for its entry.
+    pub unsafe fn park(&mut self, call: Parked, sqe: squeue::Entry) -> Result<(), Parked> {
+        if !self.can_park() {
+            return Err(call);
+        }
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.parked.push(None);
+                self.parked.len() - 1
+            }
+        };
+        let sqe = sqe.user_data(PARKED_TAG | idx as u64);
+        // SAFETY: the caller's promise.
+        let mut pushed = unsafe { self.ring.submission().push(&sqe) }.is_ok();
+        if !pushed && self.ring.submit().is_ok() {
+            self.unsubmitted.clear();
+            // SAFETY: as above.
+            pushed = unsafe { self.ring.submission().push(&sqe) }.is_ok();
+        }
+        if !pushed {
+            self.free.push(idx);
+            return Err(call);
+        }
+        self.parked[idx] = Some(call);
+        self.unsubmitted.push(idx);
+        Ok(())
+    }
+
+    /// Submits the parked calls pushed since the last enter, without waiting. If the ring
+    /// fails, each of them is given to `failed` (nothing of it ran).
+    pub fn flush(&mut self, failed: impl FnMut(Parked)) {
+        if self.unsubmitted.is_empty() || self.broken {
+            return;
+        }
+        loop {
+            match self.ring.submit() {
+                Ok(_) => {
+                    self.unsubmitted.clear();
+                    return;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // The kernel is short of room for completions: retried next pass, after
+                // this one's reaping made room.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => return,
+                Err(e) => return self.fail(&e, failed),
+            }
+        }
+    }
+
+    /// The ring failed as a whole: no more SQEs; the unsubmitted parked calls go back.
+    fn fail(&mut self, e: &io::Error, mut failed: impl FnMut(Parked)) {
+        if !self.broken {
+            crate::diag::note(format_args!(
+                "flexsc: io_uring failed ({e}); service thread runs batches directly from now on"
+            ));
+        }
+        self.broken = true;
+        for idx in std::mem::take(&mut self.unsubmitted) {
+            if let Some(call) = self.parked[idx].take() {
+                self.free.push(idx);
+                failed(call);
+            }
+        }
+    }
+
+    /// Whether a CQE waits to be reaped (one load of the shared completion queue).
+    pub fn has_completions(&mut self) -> bool {
+        !self.ring.completion().is_empty()
+    }
+
+    /// Reaps the CQEs already posted (no system call unless the completion queue
+    /// overflowed into the kernel's list).
+    pub fn reap(&mut self, mut done: impl FnMut(Completion)) {
+        if !self.broken && self.ring.submission().cq_overflow() {
+            // SAFETY: GETEVENTS with nothing to submit and no argument: flushes the
+            // kernel's overflow list into the completion queue.
+            let _ = unsafe {
+                self.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(0, 0, IORING_ENTER_GETEVENTS, None)
+            };
+        }
+        let Uring {
+            ring,
+            parked,
+            free,
+            futex_armed,
+            ..
+        } = self;
+        for cqe in ring.completion() {
+            dispatch(
+                cqe.user_data(),
+                cqe.result(),
+                parked,
+                free,
+                futex_armed,
+                &mut done,
+            );
+        }
+    }
+
+    /// Runs `calls` (SQEs whose user_data is their index in `calls`) with as few
+    /// `io_uring_enter`s as the ring allows, and calls `done` for each of their CQEs and
+    /// for the parked calls that complete meanwhile. The parked calls pushed so far are
+    /// submitted too.
+    ///
+    /// # Safety
+    /// The SQEs are the owners' posted calls: their pointer arguments are the owners'
     /// promise, as for the `syscall` instruction.
     pub unsafe fn run(
         &mut self,
-        calls: &[(u32, [u64; 6])],
-        mut done: impl FnMut(usize, i64),
+        calls: &[squeue::Entry],
+        mut done: impl FnMut(Completion),
     ) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other("the ring failed earlier"));
+        }
         let mut next = 0;
         while next < calls.len() {
-            let chunk = (calls.len() - next).min(RING_ENTRIES as usize);
-            {
-                let mut sq = self.ring.submission();
-                for (i, (nr, args)) in calls[next..next + chunk].iter().enumerate() {
-                    let entry = sqe(*nr, args, (next + i) as u64).expect("checked by can_run");
-                    // SAFETY: the SQE's pointers are the owner's (its promise); the ring has
-                    // room for `chunk <= RING_ENTRIES` entries, as it is empty here.
-                    unsafe { sq.push(&entry).expect("room for a chunk") };
+            if self.ring.submission().is_full() {
+                // Parked calls not yet submitted fill the queue (a flush that met EBUSY).
+                match self.ring.submit() {
+                    Ok(_) => self.unsubmitted.clear(),
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN | libc::EINTR)) => {
+                        // No room now: the rest of the batch runs directly.
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        self.fail(&e, |call| done(Completion::Parked(call, PARK_FAILED)));
+                        return Err(e);
+                    }
                 }
             }
+            let chunk = {
+                let mut sq = self.ring.submission();
+                let room = sq.capacity() - sq.len();
+                let chunk = (calls.len() - next).min(room);
+                for entry in &calls[next..next + chunk] {
+                    // SAFETY: the SQE's pointers are the owner's (its promise); there is room.
+                    let _ = unsafe { sq.push(entry) };
+                }
+                chunk
+            };
             let mut reaped = 0;
             while reaped < chunk {
                 match self.ring.submit_and_wait(chunk - reaped) {
-                    Ok(_) => {}
+                    Ok(_) => self.unsubmitted.clear(),
                     Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        self.fail(&e, |call| done(Completion::Parked(call, PARK_FAILED)));
+                        return Err(e);
+                    }
                 }
-                for cqe in self.ring.completion() {
-                    done(cqe.user_data() as usize, cqe.result() as i64);
-                    reaped += 1;
-                }
+                self.reap(|c| {
+                    if let Completion::Batch(..) = c {
+                        reaped += 1;
+                    }
+                    done(c)
+                });
             }
             next += chunk;
         }
         Ok(())
     }
+
+    /// Sleeps until a parked call completes or the doorbell rings (a service thread with
+    /// parked calls and nothing else to do). May return early.
+    pub fn sleep(&mut self, doorbell: &flexsc_shim::Doorbell) {
+        if self.broken {
+            // No enter any more: look at the completion queue now and then.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            return;
+        }
+        let mut failure = None;
+        doorbell.sleep_with(|word, expected| {
+            if !self.futex_armed {
+                let wait = opcode::FutexWait::new(
+                    word,
+                    u64::from(expected),
+                    u64::from(u32::MAX),
+                    FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
+                )
+                .build()
+                .user_data(FUTEX_TAG);
+                // SAFETY: the doorbell's word lives as long as the runtime, which outlives
+                // this ring (the service thread owns both and drops the ring first).
+                self.futex_armed = unsafe { self.ring.submission().push(&wait) }.is_ok();
+            }
+            if !self.futex_armed {
+                // No room for the wait: do not sleep, the caller comes back soon.
+                return;
+            }
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => self.unsubmitted.clear(),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => failure = Some(e),
+            }
+        });
+        if let Some(e) = failure {
+            self.fail(&e, |_| {});
+        }
+    }
+
+    /// Waits for at least one CQE (at shutdown, when only parked calls are left).
+    pub fn wait(&mut self) {
+        if self.broken || self.has_completions() {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            return;
+        }
+        if let Err(e) = self.ring.submit_and_wait(1) {
+            if e.raw_os_error() != Some(libc::EINTR) {
+                self.fail(&e, |_| {});
+            }
+        }
+    }
+}
+
+/// The result given for a parked call the ring failed to submit: the service thread
+/// hands such a call to a blocking worker instead (no real result is this negative).
+pub const PARK_FAILED: i64 = i64::MIN;
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        if self.broken {
+            // The likeliest failure is that the program closed our descriptor (close_range
+            // at start-up, say), and the number may now name one of its own files, which
+            // dropping the ring would close: forget it instead.
+            return;
+        }
+        // A FUTEX_WAIT still armed on the doorbell word must be gone before the runtime
+        // frees that word: the kernel tears a closed ring down asynchronously, and a
+        // waiter left queued on a reused address would take a futex wake meant for
+        // someone else. Cancel it and wait for its CQE.
+        let mut tries = 0;
+        while self.futex_armed && tries < 1000 {
+            tries += 1;
+            let cancel = opcode::AsyncCancel::new(FUTEX_TAG).build().user_data(NOP_TAG);
+            // SAFETY: a cancel request reads no memory of ours.
+            if unsafe { self.ring.submission().push(&cancel) }.is_err()
+                || self.ring.submit_and_wait(1).is_err()
+            {
+                break;
+            }
+            self.reap(|_| {});
+        }
+        // SAFETY: dropped once, here, and never used again.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.ring) };
+    }
+}
+
+fn dispatch(
+    user_data: u64,
+    result: i32,
+    parked: &mut [Option<Parked>],
+    free: &mut Vec<usize>,
+    futex_armed: &mut bool,
+    done: &mut impl FnMut(Completion),
+) {
+    if user_data & FUTEX_TAG != 0 {
+        *futex_armed = false;
+    } else if user_data & NOP_TAG != 0 {
+        // A timing NOP: nothing to do.
+    } else if user_data & PARKED_TAG != 0 {
+        let idx = (user_data & !PARKED_TAG) as usize;
+        if let Some(call) = parked.get_mut(idx).and_then(Option::take) {
+            free.push(idx);
+            done(Completion::Parked(call, i64::from(result)));
+        }
+    } else {
+        done(Completion::Batch(user_data as usize, i64::from(result)));
+    }
+}
+
+/// Whether the kernel has every opcode parking uses (FUTEX_WAIT came in Linux 6.7).
+fn parking_supported(ring: &IoUring) -> bool {
+    let mut probe = io_uring::Probe::new();
+    if ring.submitter().register_probe(&mut probe).is_err() {
+        return false;
+    }
+    [
+        opcode::FutexWait::CODE,
+        opcode::Read::CODE,
+        opcode::Write::CODE,
+        opcode::Readv::CODE,
+        opcode::Writev::CODE,
+        opcode::Recv::CODE,
+        opcode::Send::CODE,
+        opcode::RecvMsg::CODE,
+        opcode::SendMsg::CODE,
+        opcode::Accept::CODE,
+        opcode::Connect::CODE,
+    ]
+    .iter()
+    .all(|&code| probe.is_supported(code))
+}
+
+/// How a call whose non-blocking attempt would have waited can wait without a thread.
+///
+/// A few system calls on the would-block path only (fcntl, fstat, getsockopt): they cost
+/// far less than waking a blocking worker across cores.
+pub fn park_plan(nr: u32, a: &[u64; 6]) -> Park {
+    let nr_i = nr as i64;
+    let fd = a[0];
+    // (waits to receive, must be a socket, the flags argument if any)
+    let (receive, socket_only, flags) = match nr_i {
+        libc::SYS_read | libc::SYS_readv => (true, false, 0),
+        libc::SYS_write | libc::SYS_writev => (false, false, 0),
+        libc::SYS_recvfrom => (true, true, a[3]),
+        libc::SYS_recvmsg => (true, true, a[2]),
+        libc::SYS_sendto => (false, true, a[3]),
+        libc::SYS_sendmsg => (false, true, a[2]),
+        libc::SYS_accept | libc::SYS_accept4 => (true, true, 0),
+        libc::SYS_connect => (false, true, 0),
+        _ => return Park::Worker,
+    };
+    let flags = flags as i32;
+    if flags & libc::MSG_DONTWAIT != 0 {
+        return Park::Inline;
+    }
+    if flags & libc::MSG_WAITALL != 0 {
+        return Park::Worker;
+    }
+    // SAFETY: F_GETFL reads the descriptor's flags.
+    let fl = unsafe { syscall6(libc::SYS_fcntl as u64, [fd, libc::F_GETFL as u64, 0, 0, 0, 0]) };
+    if fl < 0 {
+        return Park::Worker;
+    }
+    if fl & libc::O_NONBLOCK as i64 != 0 {
+        return Park::Inline;
+    }
+    match file_kind(fd) {
+        Kind::Socket => {
+            let timeout = if receive {
+                libc::SO_RCVTIMEO
+            } else {
+                libc::SO_SNDTIMEO
+            };
+            if has_timeout(fd, timeout)
+                || (receive && flexsc_shim::resume::rcvlowat(fd).is_none_or(|l| l > 1))
+            {
+                return Park::Worker;
+            }
+        }
+        Kind::Pipe if !socket_only => {}
+        _ => return Park::Worker,
+    }
+    match sqe_to_park(nr_i, a, flags) {
+        Some(sqe) => Park::Ring(sqe),
+        None => Park::Worker,
+    }
+}
+
+fn sqe_to_park(nr: i64, a: &[u64; 6], flags: i32) -> Option<squeue::Entry> {
+    let fd = types::Fd(a[0] as i32);
+    let len_ok =
+        |buf: u64, len: u64| len <= MAX_RW_COUNT && buf.checked_add(len).is_some_and(|e| e <= TASK_SIZE_MAX);
+    // The stream's own position: io_uring reads -1 as "no offset".
+    const NO_OFFSET: u64 = u64::MAX;
+    Some(match nr {
+        libc::SYS_read if len_ok(a[1], a[2]) => opcode::Read::new(fd, a[1] as *mut u8, a[2] as u32)
+            .offset(NO_OFFSET)
+            .build(),
+        libc::SYS_write if len_ok(a[1], a[2]) => opcode::Write::new(fd, a[1] as *const u8, a[2] as u32)
+            .offset(NO_OFFSET)
+            .build(),
+        libc::SYS_readv if a[2] <= libc::UIO_MAXIOV as u64 => {
+            opcode::Readv::new(fd, a[1] as *const libc::iovec, a[2] as u32)
+                .offset(NO_OFFSET)
+                .build()
+        }
+        libc::SYS_writev if a[2] <= libc::UIO_MAXIOV as u64 => {
+            opcode::Writev::new(fd, a[1] as *const libc::iovec, a[2] as u32)
+                .offset(NO_OFFSET)
+                .build()
+        }
+        libc::SYS_recvfrom if a[4] == 0 && len_ok(a[1], a[2]) => {
+            opcode::Recv::new(fd, a[1] as *mut u8, a[2] as u32)
+                .flags(flags)
+                .build()
+        }
+        libc::SYS_sendto if len_ok(a[1], a[2]) => opcode::Send::new(fd, a[1] as *const u8, a[2] as u32)
+            .flags(flags)
+            .dest_addr(a[4] as *const libc::sockaddr)
+            .dest_addr_len(a[5] as libc::socklen_t)
+            .build(),
+        libc::SYS_recvmsg => opcode::RecvMsg::new(fd, a[1] as *mut libc::msghdr)
+            .flags(flags as u32)
+            .build(),
+        libc::SYS_sendmsg => opcode::SendMsg::new(fd, a[1] as *const libc::msghdr)
+            .flags(flags as u32)
+            .build(),
+        libc::SYS_accept => {
+            opcode::Accept::new(fd, a[1] as *mut libc::sockaddr, a[2] as *mut libc::socklen_t).build()
+        }
+        libc::SYS_accept4 => {
+            opcode::Accept::new(fd, a[1] as *mut libc::sockaddr, a[2] as *mut libc::socklen_t)
+                .flags(a[3] as i32)
+                .build()
+        }
+        libc::SYS_connect => {
+            opcode::Connect::new(fd, a[1] as *const libc::sockaddr, a[2] as libc::socklen_t).build()
+        }
+        _ => return None,
+    })
+}
+
+/// Whether the socket has a receive or send timeout (`which`) set.
+fn has_timeout(fd: u64, which: i32) -> bool {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    let args = [
+        fd,
+        libc::SOL_SOCKET as u64,
+        which as u64,
+        &mut tv as *mut libc::timeval as u64,
+        &mut len as *mut libc::socklen_t as u64,
+        0,
+    ];
+    // SAFETY: getsockopt writes one timeval and its length into live locals.
+    let ret = unsafe { syscall6(libc::SYS_getsockopt as u64, args) };
+    ret != 0 || tv.tv_sec != 0 || tv.tv_usec != 0
+}
+
+/// For a parked call that finished with `moved` bytes: the bytes the blocking call would
+/// still have moved, if it is a write or send that stopped short (a blocking one goes on
+/// until everything is written).
+pub fn short_write(call: &Parked, moved: i64) -> bool {
+    if moved < 0 {
+        return false;
+    }
+    let a = call.args;
+    let wanted = match call.nr as i64 {
+        libc::SYS_write | libc::SYS_sendto => a[2] as i64,
+        // SAFETY: the kernel just read this iovec array; the owner keeps it while it waits.
+        libc::SYS_writev => unsafe { flexsc_shim::resume::iov_total(a[1], a[2]) },
+        libc::SYS_sendmsg => {
+            // SAFETY: the kernel just read this msghdr and its iovecs; the owner keeps them.
+            let msg = unsafe { std::ptr::read_volatile(a[1] as *const libc::msghdr) };
+            // SAFETY: as above.
+            unsafe { flexsc_shim::resume::iov_total(msg.msg_iov as u64, msg.msg_iovlen as u64) }
+        }
+        _ => return false,
+    };
+    moved < wanted
+}
+
+/// The SQE of a batch call, or None if io_uring cannot run it with exactly the syscall's
+/// meaning, given the kinds of descriptors already looked up in this batch (`seekable`,
+/// extended here): positional transfers need a seekable file (on a pipe or socket the
+/// syscall answers ESPIPE, where io_uring would read or write at the stream's head).
+pub fn batch_sqe(nr: u32, a: &[u64; 6], seekable: &mut Vec<(u64, bool)>) -> Option<squeue::Entry> {
+    let entry = sqe(nr, a)?;
+    let positional = matches!(
+        nr as i64,
+        libc::SYS_pread64 | libc::SYS_pwrite64 | libc::SYS_preadv | libc::SYS_pwritev
+    );
+    if !positional {
+        return Some(entry);
+    }
+    // The descriptor must also be open for the direction of the transfer: on one that is
+    // not, the syscall answers EBADF before it looks at the buffers, while io_uring reads a
+    // vectored call's iovecs first (EFAULT for a bad one; found by the randomized
+    // differential test). Keyed by the number the kernel sees (the low 32 bits) and the
+    // direction.
+    let writes = matches!(nr as i64, libc::SYS_pwrite64 | libc::SYS_pwritev);
+    let fd = a[0] & 0xffff_ffff;
+    let key = fd | (u64::from(writes) << 32);
+    let ok = match seekable.iter().find(|(f, _)| *f == key) {
+        Some(&(_, ok)) => ok,
+        None => {
+            let ok = file_kind(fd) == Kind::Disk && open_for(fd, writes);
+            seekable.push((key, ok));
+            ok
+        }
+    };
+    ok.then_some(entry)
 }
 
 /// Whether `fd` is open for writing (`writes`) or reading, and not an O_PATH descriptor.
@@ -233,7 +779,7 @@ fn high_fd_floor() -> i32 {
 }
 
 /// The SQE for a call, or None if io_uring would not mean exactly the same.
-fn sqe(nr: u32, a: &[u64; 6], user_data: u64) -> Option<squeue::Entry> {
+fn sqe(nr: u32, a: &[u64; 6]) -> Option<squeue::Entry> {
     let fd = types::Fd(a[0] as i32);
     let path_ok = |p: u64| p != 0;
     let io_ok = |buf: u64, len: u64, off: u64| {
@@ -276,8 +822,9 @@ fn sqe(nr: u32, a: &[u64; 6], user_data: u64) -> Option<squeue::Entry> {
             .offset(a[2])
             .mode(a[1] as i32)
             .build(),
-        // A negative length is EINVAL before the descriptor is looked at (a bad one gives
-        // EBADF in io_uring): leave it to the syscall.
+        // A negative length: the syscall answers EINVAL before it looks at the descriptor,
+        // io_uring looks at the descriptor first (EBADF for a closed one; found by the
+        // randomized differential test once `auto` sent ftruncate to the ring).
         libc::SYS_ftruncate if (a[1] as i64) >= 0 => opcode::Ftruncate::new(fd, a[1]).build(),
         libc::SYS_unlinkat if path_ok(a[1]) => opcode::UnlinkAt::new(fd, a[1] as *const libc::c_char)
             .flags(a[2] as i32)
@@ -295,5 +842,5 @@ fn sqe(nr: u32, a: &[u64; 6], user_data: u64) -> Option<squeue::Entry> {
         .build(),
         _ => return None,
     };
-    Some(entry.user_data(user_data))
+    Some(entry)
 }

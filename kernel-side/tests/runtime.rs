@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use flexsc_kernel_side::pool::Pool;
 use flexsc_kernel_side::runtime::allowed_cpus;
 use flexsc_kernel_side::service::{ServiceCounters, ServiceThread};
-use flexsc_kernel_side::{Blocking, Builder, Mode, Runtime, Stats};
+use flexsc_kernel_side::{Backend, Blocking, Builder, Mode, Runtime, Stats};
 use flexsc_shim::entry::{DONE, FREE, STATE_MASK, SUBMITTED};
 use flexsc_shim::page::ENTRIES_PER_PAGE;
 use flexsc_shim::{Call, Push, Shared, SubmitOptions, Submitter, Ticket};
@@ -277,11 +277,11 @@ fn is_child(test: &str) -> bool {
 /// or handed back to their caller.
 fn sent_away(rt: &Runtime) -> u64 {
     let s = rt.stats();
-    s.handoffs + s.declined
+    s.handoffs + s.declined + s.uring_parked
 }
 
 /// Starts `block` on a thread of its own, waits until the service thread sent it away (to
-/// a blocking worker, or back to its caller), makes 10,000 checked calls on another
+/// a blocking worker, back to its caller, or parked in its io_uring), makes 10,000 checked calls on another
 /// thread, checks that `block` has not returned, then releases it and returns its result.
 fn while_blocked<T: Send + 'static>(
     rt: &Runtime,
@@ -614,7 +614,8 @@ fn nanosleep_does_not_hold_up_other_threads() {
 #[test]
 fn blocking_calls_beyond_the_worker_bound_run_on_their_callers() {
     let _serial = serial();
-    let Some(rt) = service_runtime(Runtime::builder().workers(2)) else {
+    // The direct backend: on the others, pipe reads are parked in io_uring, not on workers.
+    let Some(rt) = service_runtime(Runtime::builder().backend(Backend::Direct).workers(2)) else {
         return;
     };
     let shared = rt.shared();
@@ -1409,7 +1410,9 @@ fn calls_are_counted_where_they_ran() {
 #[test]
 fn dropping_the_runtime_waits_for_a_blocked_worker() {
     let _serial = serial();
-    let Some(rt) = service_runtime(Runtime::builder()) else {
+    // The direct backend, so the read goes to a worker (`parked.rs` tests the same for a
+    // call parked in io_uring).
+    let Some(rt) = service_runtime(Runtime::builder().backend(Backend::Direct)) else {
         return;
     };
     let shared = Arc::clone(rt.shared());

@@ -147,6 +147,30 @@ impl Doorbell {
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Service thread: as [`Doorbell::sleep`], but the wait is `wait(word, expected)`, which
+    /// must return once a futex wake reaches `word` or `word` no longer holds `expected`
+    /// (it may return earlier). For a service thread that must also wake for other events:
+    /// an io_uring `FUTEX_WAIT` on the word ends its `io_uring_enter` together with the
+    /// ring's other completions. Same handshake, same fences as `sleep`.
+    #[cfg(not(loom))]
+    pub fn sleep_with(&self, wait: impl FnOnce(*const u32, u32)) {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !self.has_work() && !self.stopping.load(Ordering::Relaxed) {
+            wait(self.epoch.as_ptr(), epoch);
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Under loom the word has no address to hand to the kernel: the modelled futex sleep
+    /// stands in for `wait` (kernel-side still compiles under `--cfg loom`, as the
+    /// scheduler's models build it; none of its code runs in a model).
+    #[cfg(loom)]
+    pub fn sleep_with(&self, _wait: impl FnOnce(*const u32, u32)) {
+        self.sleep();
+    }
+
     /// Asks the service threads to stop: they drain what is posted, then exit.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);

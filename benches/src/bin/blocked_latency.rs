@@ -77,7 +77,7 @@ fn round(
     if kind == Kind::PagesBlocked {
         let before = {
             let s = rt.stats();
-            s.handoffs + s.declined
+            s.handoffs + s.declined + s.uring_parked
         };
         for _ in 0..blocked {
             let (r, w) = pipe()?;
@@ -110,7 +110,7 @@ fn round(
         let deadline = Instant::now() + Duration::from_secs(60);
         while matches!(rt.mode(), Mode::Service { .. }) {
             let s = rt.stats();
-            if s.handoffs + s.declined >= before + blocked {
+            if s.handoffs + s.declined + s.uring_parked >= before + blocked {
                 break;
             }
             if Instant::now() > deadline {
@@ -212,8 +212,8 @@ fn run() -> Result<(), String> {
         .ok_or("a thread still holds the runtime")?
         .shutdown();
     println!(
-        "reads handed to workers {}, handed back to their callers {}",
-        stats.handoffs, stats.declined
+        "reads handed to workers {}, handed back to their callers {}, parked in io_uring {}",
+        stats.handoffs, stats.declined, stats.uring_parked
     );
     Ok(())
 }

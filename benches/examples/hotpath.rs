@@ -1,0 +1,92 @@
+//! The hot paths, alone, for profilers: `perf record` and `valgrind --tool=callgrind` see
+//! only the calls under study (criterion's own work would dilute them).
+//!
+//! ```text
+//! cargo build --release -p flexsc-benches --example hotpath
+//! target/release/examples/hotpath WHAT ITERATIONS
+//! ```
+//!
+//! WHAT: `single` (one getppid round trip), `batch64-direct`, `batch64-uring`,
+//! `batch64-auto` (64 preads of 4 KiB through that backend), or `direct-pread` (the
+//! same 64 preads, direct). See docs/PROFILE.md.
+
+use flexsc_benches::{pin_off, run_direct, Fixture, Op};
+use flexsc_kernel_side::{Backend, Mode, Runtime};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: hotpath single|batch64-direct|batch64-uring|batch64-auto|direct-pread ITERATIONS";
+    let (Some(what), Some(iters)) = (args.get(1), args.get(2)) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let Ok(iters) = iters.parse::<usize>() else {
+        eprintln!("invalid ITERATIONS {iters:?}: expected a whole number\n{usage}");
+        std::process::exit(2);
+    };
+    let backend = match what.as_str() {
+        "batch64-uring" => Backend::Uring,
+        "batch64-auto" => Backend::Auto,
+        _ => Backend::Direct,
+    };
+    let rt = match Runtime::builder().backend(backend).build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Mode::Service { cpus } = rt.mode() {
+        pin_off(cpus);
+    }
+    let mut fixture = match Fixture::new() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cannot create the bench files: {e}");
+            std::process::exit(1);
+        }
+    };
+    let Ok(mut me) = rt.submitter() else {
+        eprintln!("no syscall page");
+        std::process::exit(1);
+    };
+    let preads = fixture.calls(Op::Pread4k, 64);
+    let mut results = [0i64; 64];
+    let start = std::time::Instant::now();
+    let calls = match what.as_str() {
+        "single" => {
+            for _ in 0..iters {
+                // SAFETY: getppid has no arguments.
+                std::hint::black_box(unsafe { me.call(libc::SYS_getppid as u64, [0; 6]) });
+            }
+            iters
+        }
+        "direct-pread" => {
+            for _ in 0..iters {
+                // SAFETY: each pread writes into its own fixture buffer.
+                unsafe { run_direct(&preads) };
+            }
+            iters * 64
+        }
+        "batch64-direct" | "batch64-uring" | "batch64-auto" => {
+            for _ in 0..iters {
+                // SAFETY: as above.
+                unsafe { me.call_batch(&preads, &mut results) };
+            }
+            iters * 64
+        }
+        other => {
+            eprintln!("unknown WHAT {other:?}\n{usage}");
+            std::process::exit(2);
+        }
+    };
+    let ns = start.elapsed().as_nanos() as f64 / calls as f64;
+    drop(me);
+    let stats = rt.shutdown();
+    eprintln!(
+        "{what}: {calls} calls, {ns:.0} ns/call; {} batches (mean {:.1}), io_uring: {} calls",
+        stats.batches,
+        stats.mean_batch(),
+        stats.uring_calls
+    );
+}
