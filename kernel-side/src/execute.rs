@@ -229,7 +229,8 @@ unsafe fn socket(nr: u64, mut a: [u64; 6], flags_at: usize, send: bool) -> Step 
 /// What kind of file a descriptor names, as far as waiting goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
-    /// A regular file or block device: transfers wait for the disk at most.
+    /// A regular file, a block device, or a memory device that never waits (`/dev/null`,
+    /// `/dev/zero`, `/dev/full`, `/dev/urandom`): transfers wait for the disk at most.
     Disk,
     /// A socket: transfers may wait for an event, reads for the low-water mark.
     Socket,
@@ -243,6 +244,13 @@ pub(crate) enum Kind {
 /// Whether a short receive of `got` bytes stopped below the socket's low-water mark.
 pub(crate) fn below_low_water(fd: u64, got: i64) -> bool {
     flexsc_shim::resume::rcvlowat(fd).is_some_and(|low| got < low)
+}
+
+/// `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/urandom`: character devices of major 1
+/// whose reads and writes never wait (not `/dev/random`, which may wait at boot, nor
+/// `/dev/kmsg`, whose reads wait for messages).
+fn is_memory_device(rdev: libc::dev_t) -> bool {
+    libc::major(rdev) == 1 && matches!(libc::minor(rdev), 3 | 5 | 7 | 9)
 }
 
 pub(crate) fn file_kind(fd: u64) -> Kind {
@@ -259,6 +267,10 @@ pub(crate) fn file_kind(fd: u64) -> Kind {
     match fmt {
         _ if ret != 0 => Kind::Other,
         libc::S_IFREG | libc::S_IFBLK => Kind::Disk,
+        // A memory device never waits, but may refuse RWF_NOWAIT (EOPNOTSUPP: /dev/full
+        // on Linux 6.18, more of them on older kernels): run it inline rather than wake a
+        // blocking worker for it.
+        libc::S_IFCHR if is_memory_device(st.st_rdev) => Kind::Disk,
         libc::S_IFSOCK => Kind::Socket,
         libc::S_IFIFO => Kind::Pipe,
         _ => Kind::Other,
