@@ -163,6 +163,12 @@ impl Doorbell {
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Under loom there is no io_uring to wait in: the model's own futex sleep.
+    #[cfg(loom)]
+    pub fn sleep_with(&self, _wait: impl FnOnce(*const u32, u32)) {
+        self.sleep();
+    }
+
     /// Asks the service threads to stop: they drain what is posted, then exit.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
