@@ -457,26 +457,26 @@ fn a_receive_low_water_mark_is_kept() {
 }
 
 #[test]
-fn writes_to_dev_null_run_inline_without_a_worker() {
+fn writes_to_memory_devices_run_inline_without_a_worker() {
     let Some(rt) = runtime(64) else { return };
-    let null = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .expect("/dev/null");
     use std::os::fd::AsRawFd;
     let mut me = rt.submitter().expect("a page");
     let data = [1u8; 64];
-    for _ in 0..10 {
-        let args = [null.as_raw_fd() as u64, data.as_ptr() as u64, 64, 0, 0, 0];
-        // SAFETY: a write from a live buffer.
-        assert_eq!(unsafe { me.call(libc::SYS_write as u64, args) }, 64);
+    // /dev/null takes RWF_NOWAIT; /dev/full refuses it (EOPNOTSUPP) but never waits.
+    for (dev, want) in [("/dev/null", 64), ("/dev/full", -(libc::ENOSPC as i64))] {
+        let file = std::fs::OpenOptions::new().write(true).open(dev).expect(dev);
+        for _ in 0..10 {
+            let args = [file.as_raw_fd() as u64, data.as_ptr() as u64, 64, 0, 0, 0];
+            // SAFETY: a write from a live buffer.
+            assert_eq!(unsafe { me.call(libc::SYS_write as u64, args) }, want, "{dev}");
+        }
     }
     drop(me);
     let stats = rt.shutdown();
     assert_eq!(
         (stats.handoffs, stats.uring_parked),
         (0, 0),
-        "/dev/null never waits"
+        "memory devices never wait"
     );
-    assert_eq!(stats.syscalls[libc::SYS_write as usize].delegated, 10);
+    assert_eq!(stats.syscalls[libc::SYS_write as usize].delegated, 20);
 }

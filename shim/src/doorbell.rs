@@ -163,9 +163,7 @@ impl Doorbell {
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Under loom the word has no address to hand to the kernel: the modelled futex sleep
-    /// stands in for `wait` (kernel-side still compiles under `--cfg loom`, as the
-    /// scheduler's models build it; none of its code runs in a model).
+    /// Under loom there is no io_uring to wait in: the model's own futex sleep.
     #[cfg(loom)]
     pub fn sleep_with(&self, _wait: impl FnOnce(*const u32, u32)) {
         self.sleep();
