@@ -102,10 +102,11 @@ papers_rounds
     papers_checks_md
     cat <<EOF
 
-## M-on-N (FlexSC-Threads for pthread programs, issue #7): pending
+## M-on-N (FlexSC-Threads for pthread programs, issue #7)
 
-Not measured yet: \`flexsc run\` has no M-on-N thread mode. When it lands, run
-\`bash papers/bind.sh "--policy adaptive" "--policy always" "<its options>"\` to add the row.
+The M-on-N thread mode is \`flexsc run --threads m-on-n\`: run
+\`bash papers/bind.sh "--policy always" "--threads m-on-n"\` to get its row beside
+native (\`papers/results/mn/\` holds such a run).
 Paper (Soares & Stumm, OSDI 2010, abstract and §6): BIND up to +105% throughput with
 FlexSC-Threads, i.e. a ratio of up to 2.05.
 EOF
