@@ -4,50 +4,23 @@
 //! both change the whole process.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[path = "support/child.rs"]
+mod child;
+use child::is_child;
+
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flexsc_kernel_side::{Backend, Mode, Runtime};
 use flexsc_shim::Call;
 
-const CHILD_ENV: &str = "FLEXSC_FAULTS_TEST_CHILD";
 const TIMEOUT: Duration = Duration::from_secs(60);
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
-fn is_child(test: &str) -> bool {
-    std::env::var_os(CHILD_ENV).is_some_and(|v| v == test)
-}
-
-/// Re-executes this test binary for `test` alone, in child role; fails if it fails.
+/// Runs `test` alone in a child process (see `support/child.rs`); fails if it fails.
 fn run_in_child(test: &str) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = tempfile::tempfile().expect("a temporary file");
-    let mut child = Command::new(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(out.try_clone().expect("dup"))
-        .spawn()
-        .expect("re-execute the test binary");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for the child") {
-            break s;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child for {test} did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let mut bytes = vec![0u8; out.metadata().map(|m| m.len() as usize).unwrap_or(0)];
-    let _ = out.read_exact_at(&mut bytes, 0);
-    let text = String::from_utf8_lossy(&bytes);
+    let (status, text) = child::run_child(test, &[], TIMEOUT);
     eprint!("{text}");
     assert!(status.success(), "child for {test} failed ({status})");
     assert!(text.contains("1 passed"), "the child did not run {test}:\n{text}");

@@ -10,6 +10,10 @@
 //! 32 threads of another test.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[path = "support/child.rs"]
+mod child;
+use child::is_child;
+
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
@@ -19,7 +23,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -43,9 +47,6 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const ENOSYS: i64 = -(libc::ENOSYS as i64);
 const EINVAL: i64 = -(libc::EINVAL as i64);
 const EBADF: i64 = -(libc::EBADF as i64);
-
-/// Environment variable that tells a re-executed test binary which test's child to play.
-const CHILD_ENV: &str = "FLEXSC_RUNTIME_TEST_CHILD";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -231,42 +232,9 @@ fn page_counts(shared: &Shared, nr: libc::c_long) -> (u64, u64) {
     })
 }
 
-/// Re-executes this test binary to run only `test`, in child role, with `env` added.
-/// Returns its exit status and everything it printed.
+/// Runs `test` alone in a child process (see `support/child.rs`), with `env` added.
 fn run_child(test: &str, env: &[(&str, &OsStr)]) -> (ExitStatus, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = tempfile::tempfile().expect("a temporary file");
-    let mut command = Command::new(exe);
-    command
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(out.try_clone().expect("dup"));
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("re-execute the test binary");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child for {test} did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // Read from the start: the shared file offset is where the child stopped writing.
-    let mut bytes = vec![0u8; out.metadata().map(|m| m.len() as usize).unwrap_or(0)];
-    let _ = out.read_exact_at(&mut bytes, 0);
-    (status, String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn is_child(test: &str) -> bool {
-    std::env::var_os(CHILD_ENV).is_some_and(|v| v == test)
+    child::run_child(test, env, TIMEOUT)
 }
 
 // ---------------------------------------------------------------------------------------

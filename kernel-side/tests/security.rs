@@ -2,19 +2,23 @@
 //! privileges that thread gave up.
 //!
 //! Every test changes its process's credentials or installs filters, so each runs in a
-//! child process: the test binary re-executed for that one test, with [`CHILD_ENV`] set.
+//! child process: the test binary re-executed for that one test, with `child::CHILD_ENV` set.
 //! They need root (to create a file only root may read, and to drop to another user);
 //! without it every test says why and returns.
 #![deny(unsafe_op_in_unsafe_fn)]
+
+#[path = "support/child.rs"]
+mod child;
+use child::is_child;
 
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,8 +30,6 @@ use flexsc_shim::{Shared, Submitter};
 
 /// The bound of every wait in this file.
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// Environment variable that tells a re-executed test binary which test's child to play.
-const CHILD_ENV: &str = "FLEXSC_SECURITY_TEST_CHILD";
 /// Where the child finds the file only root may read.
 const SECRET_ENV: &str = "FLEXSC_SECURITY_TEST_SECRET";
 /// The user and group the tests drop to.
@@ -43,10 +45,6 @@ const LANDLOCK_ACCESS_FS_READ_FILE: u64 = 1 << 2;
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-fn is_child(test: &str) -> bool {
-    std::env::var_os(CHILD_ENV).is_some_and(|v| v == test)
-}
 
 /// Whether the parent side of a test can run here; says why not when it cannot.
 fn can_run(test: &str) -> bool {
@@ -83,37 +81,9 @@ fn run_in_child(test: &str) {
     assert!(status.success(), "child failed ({status}):\n{output}");
 }
 
-/// Re-executes this test binary to run only `test`, in child role, with `env` added.
+/// Runs `test` alone in a child process (see `support/child.rs`), with `env` added.
 fn run_child(test: &str, env: &[(&str, &OsStr)]) -> (ExitStatus, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = tempfile::tempfile().expect("a temporary file");
-    let mut command = Command::new(exe);
-    command
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(out.try_clone().expect("dup"));
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("re-execute the test binary");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child for {test} did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // Read from the start: the shared file offset is where the child stopped writing.
-    let mut bytes = vec![0u8; out.metadata().map(|m| m.len() as usize).unwrap_or(0)];
-    let _ = out.read_exact_at(&mut bytes, 0);
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    child::run_child(test, env, TIMEOUT)
 }
 
 /// Child side: the root-only file's path.
