@@ -461,3 +461,62 @@ fn a_forked_child_runs_its_calls_directly() {
         "the child's calls gave wrong results"
     );
 }
+
+#[test]
+fn idle_connections_wait_in_io_uring_not_on_worker_threads() {
+    let rt = match flexsc::global() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("SKIPPED: no runtime ({e})");
+            return;
+        }
+    };
+    let stats = rt.stats();
+    if !matches!(rt.mode(), flexsc::Mode::Service { .. }) {
+        eprintln!("SKIPPED: no service thread here ({})", stats.backend);
+        return;
+    }
+    if !(stats.backend.starts_with("auto") || stats.backend.starts_with("uring"))
+        || flexsc_kernel_side::uring::probe_parking().is_err()
+    {
+        eprintln!(
+            "SKIPPED: calls cannot wait in io_uring here (backend {})",
+            stats.backend
+        );
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    const IDLE: usize = 32;
+    let clients: Vec<_> = (0..IDLE)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let servers: Vec<_> = (0..IDLE)
+        .map(|_| TcpStream::from_std(listener.accept().unwrap().0))
+        .collect();
+    let before = rt.stats();
+    let exec = flexsc::executor::Runtime::builder().workers(1).build().unwrap();
+    let reads: Vec<_> = servers
+        .into_iter()
+        .map(|s| {
+            exec.spawn(async move {
+                let (n, buf) = s.read(Vec::with_capacity(16)).await;
+                (n.unwrap(), buf)
+            })
+        })
+        .collect();
+    // (Other tests of this binary share the runtime and may park calls too, so this
+    // counts at least ours; the handoff count is not compared for the same reason.)
+    eventually("every idle read is parked in io_uring", || {
+        rt.stats().uring_parked >= before.uring_parked + IDLE as u64
+    });
+    for (i, mut c) in clients.into_iter().enumerate() {
+        c.write_all(format!("hello {i}").as_bytes()).unwrap();
+    }
+    exec.block_on(async {
+        for (i, r) in reads.into_iter().enumerate() {
+            let (n, buf) = r.await.unwrap();
+            assert_eq!(&buf[..n], format!("hello {i}").as_bytes());
+        }
+    });
+}

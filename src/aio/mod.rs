@@ -15,9 +15,12 @@
 //! an `accept`'s) and frees the buffers. The call itself still runs: a posted system call
 //! cannot be taken back.
 //!
-//! Calls that may wait for an event (a socket read, an accept) are run by the runtime's
-//! blocking workers (`FLEXSC_WORKERS`, default 64) after a non-blocking attempt; when all
-//! are busy, the call runs on the thread that polls it, which blocks that thread.
+//! Calls that may wait for an event (a socket read, an accept) wait in the service
+//! thread's io_uring with the default `auto` backend (or `uring`): no thread is held.
+//! Those that need a blocking call's exact meaning (a receive timeout or low-water mark,
+//! `MSG_WAITALL`), or any with the `direct` backend, go to the runtime's blocking workers
+//! (`FLEXSC_WORKERS`, default 64); when all are busy, the call runs on the thread that
+//! polls it, which blocks that thread.
 
 pub mod fs;
 pub mod net;

@@ -1,9 +1,9 @@
 //! TCP, asynchronously: accept, connect, read and write are system calls posted to the
 //! syscall pages. Buffers are owned, as in [`crate::fs`].
 //!
-//! A call that would wait (no connection yet, no data yet) is run by one of the runtime's
-//! blocking workers after a non-blocking attempt, so a connection waiting for data holds
-//! a worker thread while it waits (see [`crate::aio`]).
+//! A call that would wait (no connection yet, no data yet) waits in the service thread's
+//! io_uring with the default backend, so a connection waiting for data holds no thread;
+//! see [`crate::aio`] for when a blocking worker runs it instead.
 
 use std::io;
 use std::mem::size_of;
