@@ -246,6 +246,18 @@ fn json_has_the_documented_shape() {
     assert_eq!(v["policy"]["name"], "always", "{v:#}");
     assert_eq!(v["exit_status"], 0, "{v:#}");
     assert_eq!(v["command"], serde_json::json!(["cat", p(&file)]), "{v:#}");
+    // Which backend ran the batches, and what went through io_uring.
+    let backends = v["backends"].as_array().expect("backends is a list");
+    assert!(
+        backends.iter().all(|b| b
+            .as_str()
+            .is_some_and(|b| ["direct", "uring", "auto"].iter().any(|k| b.starts_with(k)))),
+        "unexpected backends:\n{v:#}"
+    );
+    assert!(!backends.is_empty(), "no backend reported:\n{v:#}");
+    for key in ["batches", "calls", "parked"] {
+        assert!(v["uring"][key].is_u64(), "no uring.{key} in:\n{v:#}");
+    }
 
     // The exit status in the document is the command's.
     let r = flexsc_run(&["--json", p(&json), "--", "sh", "-c", "exit 3"], None);

@@ -6,7 +6,8 @@
 //! so nothing is counted twice. `flexsc run` merges the files of every process of the run.
 //!
 //! One file: `{"pid", "policy", "mode", "isolated", "phases": {"shared", "alone", "slower"},
-//! "batches", "batched_entries", "batch_sizes": [7], "declined",
+//! "batches", "batched_entries", "batch_sizes": [7], "declined", "backend",
+//! "uring": {"batches", "calls", "parked"},
 //! "syscalls": {name: {"nr", "calls", "delegated", "direct", "errors", "batch_sum", "batched"}}}`.
 
 use std::fmt::Write as _;
@@ -86,8 +87,16 @@ pub fn write() {
         );
         let _ = write!(
             out,
-            "\"batches\":{},\"batched_entries\":{},\"batch_sizes\":{:?},\"declined\":{},\"syscalls\":{{",
+            "\"batches\":{},\"batched_entries\":{},\"batch_sizes\":{:?},\"declined\":{},",
             stats.batches, stats.batched_entries, stats.batch_sizes, stats.declined
+        );
+        let _ = write!(
+            out,
+            "\"backend\":{},\"uring\":{{\"batches\":{},\"calls\":{},\"parked\":{}}},\"syscalls\":{{",
+            json_string(&stats.backend),
+            stats.uring_batches,
+            stats.uring_calls,
+            stats.uring_parked
         );
         let mut first = true;
         for (nr, s) in stats.syscalls.iter().enumerate().filter(|(_, s)| s.calls > 0) {

@@ -18,6 +18,9 @@
 //!   "totals": {"calls": 0, "delegated": 0, "direct": 0, "errors": 0, "batches": 0},
 //!   "batch_sizes": {"1": 0, "2-3": 0, "4-7": 0, "8-15": 0, "16-31": 0, "32-63": 0, "64+": 0},
 //!   "declined": 0,                  // delegated calls that would have waited: run on their caller
+//!   "backends": ["auto"],           // how service threads ran batches (and why not io_uring)
+//!   "uring": {"batches": 0, "calls": 0, "parked": 0},  // batches and calls run through io_uring;
+//!                                   // calls that waited in the ring instead of on a worker
 //!   "syscalls": {"read": {"nr": 0, "calls": 0, "delegated": 0, "direct": 0, "errors": 0,
 //!                         "mean_batch": 0.0}}
 //! }
@@ -64,6 +67,10 @@ pub struct Summary {
     pub batch_sizes: [u64; 7],
     /// Calls handed back to their callers.
     pub declined: u64,
+    /// Distinct backends reported (with why io_uring is not used, if it is not).
+    pub backends: Vec<String>,
+    /// Batches, calls and parked waits through io_uring.
+    pub uring: (u64, u64, u64),
     /// By syscall name.
     pub syscalls: BTreeMap<String, Row>,
 }
@@ -111,6 +118,16 @@ impl Summary {
             }
         }
         self.isolated |= v.get("isolated").and_then(Value::as_bool).unwrap_or(false);
+        if let Some(b) = v.get("backend").and_then(Value::as_str).filter(|b| !b.is_empty()) {
+            if !self.backends.iter().any(|x| x == b) {
+                self.backends.push(b.to_string());
+            }
+        }
+        if let Some(u) = v.get("uring") {
+            self.uring.0 += num(u, "batches");
+            self.uring.1 += num(u, "calls");
+            self.uring.2 += num(u, "parked");
+        }
         self.batches += num(v, "batches");
         self.declined += num(v, "declined");
         if let Some(sizes) = v.get("batch_sizes").and_then(Value::as_array) {
@@ -179,6 +196,16 @@ impl Summary {
                 ""
             }
         );
+        if !self.backends.is_empty() {
+            let _ = writeln!(
+                out,
+                "backend: {}; io_uring: {} batches, {} calls, {} parked waits",
+                self.backends.join(" / "),
+                self.uring.0,
+                self.uring.1,
+                self.uring.2
+            );
+        }
         out
     }
 
@@ -211,6 +238,8 @@ impl Summary {
                        "batches": self.batches},
             "batch_sizes": {"1": b[0], "2-3": b[1], "4-7": b[2], "8-15": b[3], "16-31": b[4], "32-63": b[5], "64+": b[6]},
             "declined": self.declined,
+            "backends": self.backends,
+            "uring": {"batches": self.uring.0, "calls": self.uring.1, "parked": self.uring.2},
             "syscalls": syscalls,
         })
     }
@@ -237,5 +266,21 @@ mod tests {
         assert_eq!(j["totals"]["batches"], 6);
         assert_eq!(j["syscalls"]["read"]["mean_batch"], 1.0);
         assert!(s.table().contains("read"));
+    }
+
+    #[test]
+    fn merges_backends_and_io_uring_counts() {
+        let mut s = Summary::default();
+        s.add(&json!({"backend": "auto", "uring": {"batches": 2, "calls": 9, "parked": 1}}));
+        s.add(&json!({"backend": "auto", "uring": {"batches": 1, "calls": 3, "parked": 0}}));
+        s.add(&json!({"backend": "direct: io_uring unavailable: denied"}));
+        assert_eq!(s.backends, ["auto", "direct: io_uring unavailable: denied"]);
+        assert_eq!(s.uring, (3, 12, 1));
+        let j = s.json(&["x".into()], 0);
+        assert_eq!(j["uring"]["calls"], 12);
+        assert_eq!(j["backends"][1], "direct: io_uring unavailable: denied");
+        assert!(s
+            .table()
+            .contains("backend: auto / direct: io_uring unavailable: denied; io_uring: 3 batches"));
     }
 }
