@@ -6,6 +6,10 @@
 
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/fds.rs"]
+mod fds;
+use fds::ring_fds;
+
 use child::is_child;
 
 use std::io::Write;
@@ -58,22 +62,6 @@ fn checked_batches(rt: &Runtime, rounds: u64) -> u64 {
         }
     }
     rounds * 64
-}
-
-fn ring_fds() -> Vec<i32> {
-    let mut fds = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .flatten()
-    {
-        let target = std::fs::read_link(entry.path()).unwrap_or_default();
-        if target.to_string_lossy().contains("io_uring") {
-            if let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
-                fds.push(fd);
-            }
-        }
-    }
-    fds
 }
 
 fn bpf(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {

@@ -9,6 +9,10 @@
 //! No test asserts a duration; every wait is bounded by [`TIMEOUT`].
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[path = "support/hand.rs"]
+mod hand;
+use hand::HandDriven;
+
 use std::fs::File;
 use std::io::Write;
 use std::mem::ManuallyDrop;
@@ -18,12 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flexsc_kernel_side::pool::Pool;
-use flexsc_kernel_side::service::{ServiceCounters, ServiceThread};
-use flexsc_kernel_side::{Blocking, Mode, Runtime};
+use flexsc_kernel_side::{Mode, Runtime};
 use flexsc_shim::entry::{BUSY, DECLINED, DONE, FREE, STATE_MASK, SUBMITTED};
 use flexsc_shim::page::ENTRIES_PER_PAGE;
-use flexsc_shim::{Call, Push, Shared, SubmitOptions, Submitter, Ticket};
+use flexsc_shim::{Call, Push, Submitter, Ticket};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const EINVAL: i64 = -(libc::EINVAL as i64);
@@ -174,51 +176,6 @@ fn garbage(rng: &mut Rng, busy_ok: bool) -> ([u64; 8], Expect) {
     // A SUBMITTED word with the PARKED flag set is still SUBMITTED; EINVAL answers a
     // status whose state byte is invalid, whatever the flags.
     (words, expect)
-}
-
-/// A service thread driven one pass at a time by the test, over shared state of its own.
-struct HandDriven {
-    shared: Arc<Shared>,
-    pool: Arc<Pool>,
-    service: Option<ServiceThread>,
-}
-
-impl HandDriven {
-    fn new() -> Self {
-        let shared = Arc::new(Shared::new(SubmitOptions::default()));
-        shared.set_serving();
-        let pool = Pool::new(Arc::clone(&shared), 4);
-        let service = ServiceThread::new(
-            Arc::clone(&shared),
-            Arc::clone(&pool),
-            Duration::from_micros(50),
-            Blocking::Workers,
-            Arc::new(ServiceCounters::default()),
-        );
-        HandDriven {
-            shared,
-            pool,
-            service: Some(service),
-        }
-    }
-
-    /// A pass on a thread of its own: a garbage call that ended that thread (exit) or
-    /// hung it would fail the test here rather than take the test down.
-    fn pass(&mut self) -> usize {
-        let mut service = self.service.take().expect("service thread state");
-        let h = std::thread::spawn(move || {
-            let n = service.pass();
-            (service, n)
-        });
-        let (service, n) = join(h, "a pass over garbage to return");
-        self.service = Some(service);
-        n
-    }
-
-    fn finish(self) {
-        self.shared.doorbell.stop();
-        self.pool.stop();
-    }
 }
 
 fn push(sub: &mut Submitter, call: Call) -> Ticket {

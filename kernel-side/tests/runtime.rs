@@ -12,6 +12,10 @@
 
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/hand.rs"]
+mod hand;
+use hand::HandDriven;
+
 use child::is_child;
 
 use std::collections::HashSet;
@@ -29,13 +33,11 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use flexsc_kernel_side::pool::Pool;
 use flexsc_kernel_side::runtime::allowed_cpus;
-use flexsc_kernel_side::service::{ServiceCounters, ServiceThread};
 use flexsc_kernel_side::{Backend, Blocking, Builder, Mode, Runtime, Stats};
 use flexsc_shim::entry::{DONE, FREE, STATE_MASK, SUBMITTED};
 use flexsc_shim::page::ENTRIES_PER_PAGE;
-use flexsc_shim::{Call, Push, Shared, SubmitOptions, Submitter, Ticket};
+use flexsc_shim::{Call, Push, Shared, Submitter, Ticket};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -873,80 +875,6 @@ fn unknown_syscall_numbers_answer_enosys() {
 // ---------------------------------------------------------------------------------------
 // 6. Corrupted entries
 // ---------------------------------------------------------------------------------------
-
-/// A service thread driven by the test, one pass at a time, over shared state of its own.
-///
-/// API gap: a submitter marks an entry's pending bit in `push` (`SyscallPage::mark_pending`
-/// is `pub(crate)`), so a scribbled entry reaches a service thread only if it is scribbled
-/// over an entry `push` just posted, before a pass takes it. With a running service
-/// thread that is a race; with this one it is not.
-struct HandDriven {
-    shared: Arc<Shared>,
-    pool: Arc<Pool>,
-    service: Option<ServiceThread>,
-}
-
-impl HandDriven {
-    fn new() -> Self {
-        let shared = Arc::new(Shared::new(SubmitOptions::default()));
-        // This test's own "service thread" (`pass()` driven by hand) serves the pages.
-        shared.set_serving();
-        let pool = Pool::new(Arc::clone(&shared), 4);
-        let service = ServiceThread::new(
-            Arc::clone(&shared),
-            Arc::clone(&pool),
-            Duration::from_micros(50),
-            Blocking::Workers,
-            Arc::new(ServiceCounters::default()),
-        );
-        HandDriven {
-            shared,
-            pool,
-            service: Some(service),
-        }
-    }
-
-    /// A submitter of this thread. It is dropped only when the test drops it explicitly
-    /// (`ManuallyDrop::into_inner`): `Submitter::drop` waits for every call in flight,
-    /// which never ends if no pass takes them, so a failing test would hang in unwinding.
-    fn submitter(&self) -> ManuallyDrop<Submitter> {
-        ManuallyDrop::new(Submitter::new(Arc::clone(&self.shared)).expect("a syscall page"))
-    }
-
-    /// Runs one pass on a thread of its own (if a scribbled call ended that thread, the
-    /// pass never returns and the test fails instead of losing the test's thread).
-    fn pass(&mut self) -> usize {
-        let mut service = self.service.take().expect("service thread state");
-        let handle = std::thread::Builder::new()
-            .name("hand-pass".into())
-            .spawn(move || {
-                let n = service.pass();
-                // Still alive and still itself after the pass.
-                // SAFETY: gettid has no arguments.
-                let tid = unsafe { flexsc_shim::sys::syscall6(nr(libc::SYS_gettid), [0; 6]) };
-                assert!(tid > 0);
-                (service, n)
-            })
-            .expect("spawn");
-        let (service, n) = join(handle, "a hand-driven pass to return");
-        self.service = Some(service);
-        n
-    }
-
-    /// Runs the service thread for real until `finish`.
-    fn start(&mut self) -> JoinHandle<()> {
-        let service = self.service.take().expect("service thread state");
-        std::thread::Builder::new()
-            .name("hand-svc".into())
-            .spawn(move || service.run())
-            .expect("spawn")
-    }
-
-    fn finish(self) {
-        self.shared.doorbell.stop();
-        self.pool.stop();
-    }
-}
 
 /// The slot `push` used last: the lowest slot not in `taken` whose entry is SUBMITTED.
 fn slot_of(shared: &Shared, page: usize, taken: &[(usize, Ticket)]) -> usize {

@@ -2,27 +2,15 @@
 //! at start-up, dup2 onto any number) loses nothing: batches fall back to direct calls,
 //! and the program's own file under that number stays open.
 
+#[path = "support/fds.rs"]
+mod fds;
+use fds::ring_fds;
+
 use std::io::Write;
 use std::os::fd::AsRawFd;
 
 use flexsc_kernel_side::{Backend, Mode, Runtime};
 use flexsc_shim::Call;
-
-fn ring_fds() -> Vec<i32> {
-    let mut fds = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .flatten()
-    {
-        let target = std::fs::read_link(entry.path()).unwrap_or_default();
-        if target.to_string_lossy().contains("io_uring") {
-            if let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
-                fds.push(fd);
-            }
-        }
-    }
-    fds
-}
 
 #[test]
 fn a_program_reusing_the_ring_descriptor_keeps_its_file() {
