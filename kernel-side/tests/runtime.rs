@@ -391,6 +391,116 @@ fn msg_dontwait_calls_finish_on_the_service_thread() {
     }
 }
 
+/// recvmmsg and sendmmsg on an O_NONBLOCK socket (an event loop's, as BIND's libuv
+/// makes them), and recvmmsg with MSG_WAITFORONE on a blocking one, finish on the service
+/// thread with the answers a direct call gives: nothing goes to a worker or back to the
+/// caller (before, every one did: a round trip and then the call again on its caller).
+#[test]
+fn mmsg_calls_that_cannot_wait_finish_on_the_service_thread() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
+        return;
+    };
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`.
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) },
+        0
+    );
+    // `nb` is O_NONBLOCK, `bl` blocking.
+    let (nb, bl) = (fds[0], fds[1]);
+    // SAFETY: sets a flag on our own descriptor.
+    assert_eq!(unsafe { libc::fcntl(nb, libc::F_SETFL, libc::O_NONBLOCK) }, 0);
+    let before = sent_away(&rt);
+    let mut sub = rt.submitter().expect("a page");
+
+    let mut out: Vec<[u8; 4]> = vec![*b"one.", *b"two.", *b"3..."];
+    let mut inb = [[0u8; 8]; 4];
+    let mut iov_out: Vec<libc::iovec> = out
+        .iter_mut()
+        .map(|m| libc::iovec {
+            iov_base: m.as_mut_ptr().cast(),
+            iov_len: m.len(),
+        })
+        .collect();
+    let mut iov_in: Vec<libc::iovec> = inb
+        .iter_mut()
+        .map(|m| libc::iovec {
+            iov_base: m.as_mut_ptr().cast(),
+            iov_len: m.len(),
+        })
+        .collect();
+    let mmsg = |iov: &mut [libc::iovec]| -> Vec<libc::mmsghdr> {
+        iov.iter_mut()
+            .map(|v| {
+                // SAFETY: an all-zero mmsghdr is a valid empty one.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_iov = v;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect()
+    };
+    let mut send = mmsg(&mut iov_out);
+    let mut recv = mmsg(&mut iov_in);
+    let (sendv, recvv) = (send.as_mut_ptr() as u64, recv.as_mut_ptr() as u64);
+    let waitforone = libc::MSG_WAITFORONE as u64;
+    // SAFETY: the message vectors point at the local buffers, alive across the calls.
+    let (empty, sent, got) = unsafe {
+        let empty = sub.call(nr(libc::SYS_recvmmsg), [nb as u64, recvv, 4, 0, 0, 0]);
+        let sent = sub.call(nr(libc::SYS_sendmmsg), [nb as u64, sendv, 2, 0, 0, 0]);
+        // The blocking end, with MSG_WAITFORONE: messages are waiting, so it never waits.
+        let got = sub.call(nr(libc::SYS_recvmmsg), [bl as u64, recvv, 4, waitforone, 0, 0]);
+        (empty, sent, got)
+    };
+    assert_eq!(
+        empty,
+        -(libc::EAGAIN as i64),
+        "nothing to receive yet: EAGAIN, as directly"
+    );
+    assert_eq!((sent, got), (2, 2));
+    assert_eq!((recv[0].msg_len, recv[1].msg_len), (4, 4));
+    assert_eq!((&inb[0][..4], &inb[1][..4]), (&b"one."[..], &b"two."[..]));
+    assert_eq!(
+        sent_away(&rt),
+        before,
+        "every mmsg call finished on the service thread"
+    );
+    // A blocking receive without MSG_WAITFORONE may wait after its first message: it is
+    // not tried without waiting (here it goes back to its caller, who runs it).
+    // SAFETY: as above.
+    let (sent_again, got_one) = unsafe {
+        let sent_again = sub.call(
+            nr(libc::SYS_sendmmsg),
+            [
+                nb as u64,
+                sendv + 2 * std::mem::size_of::<libc::mmsghdr>() as u64,
+                1,
+                0,
+                0,
+                0,
+            ],
+        );
+        let got_one = sub.call(nr(libc::SYS_recvmmsg), [bl as u64, recvv, 1, 0, 0, 0]);
+        (sent_again, got_one)
+    };
+    assert_eq!((sent_again, got_one), (1, 1));
+    assert_eq!(&inb[0][..4], b"3...");
+    assert_eq!(
+        sent_away(&rt),
+        before + 1,
+        "the blocking receive left the service thread"
+    );
+    let s = rt.stats();
+    assert_eq!(s.syscalls[libc::SYS_recvmmsg as usize].delegated, 2);
+    drop(sub);
+    // SAFETY: closing our own descriptors.
+    unsafe {
+        libc::close(nb);
+        libc::close(bl);
+    }
+}
+
 /// A read from an empty O_NONBLOCK pipe answers EAGAIN from the service thread: the call
 /// never waits, so its caller need not repeat it.
 #[test]
