@@ -61,6 +61,23 @@ fn main() {
             }
             iters
         }
+        "single-alternating" => {
+            // As `flexsc bench` samples it: direct calls, then delegated ones, in turn.
+            for _ in 0..iters {
+                for _ in 0..32768 {
+                    // SAFETY: getppid has no arguments.
+                    std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+                }
+                let t = std::time::Instant::now();
+                for _ in 0..32768 {
+                    // SAFETY: getppid has no arguments.
+                    std::hint::black_box(unsafe { me.call(libc::SYS_getppid as u64, [0; 6]) });
+                }
+                eprint!("{} ", t.elapsed().as_nanos() / 32768);
+            }
+            eprintln!();
+            iters * 32768
+        }
         "direct-pread" => {
             for _ in 0..iters {
                 // SAFETY: each pread writes into its own fixture buffer.

@@ -54,6 +54,9 @@ pub struct Config {
     pub wait_spins: u32,
     /// How service threads run a batch.
     pub backend: crate::uring::Backend,
+    /// Whether a caller waiting for its batch runs the calls no service thread has
+    /// started (see `flexsc_shim::SubmitOptions::caller_helps`).
+    pub caller_helps: bool,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             idle_spin: Duration::from_micros(50),
             wait_spins: 256,
             backend: crate::uring::Backend::Auto,
+            caller_helps: true,
         }
     }
 }

@@ -119,6 +119,14 @@ impl Builder {
         self
     }
 
+    /// Whether a caller waiting for its batch (`Submitter::call_batch`) runs the calls no
+    /// service thread has started yet (default: yes). Off, every call of a batch runs on
+    /// a service thread: what a study of pure delegation measures.
+    pub fn caller_helps(mut self, helps: bool) -> Self {
+        self.config.caller_helps = helps;
+        self
+    }
+
     /// Starts the runtime. Never fails for lack of cores: with no usable core it runs
     /// every call on its caller and says why in [`Runtime::mode`].
     pub fn build(self) -> std::io::Result<Runtime> {
@@ -127,6 +135,7 @@ impl Builder {
         let options = SubmitOptions {
             direct_only,
             wait_spins: self.config.wait_spins,
+            caller_helps: self.config.caller_helps,
         };
         let shared = Arc::new(Shared::new(options));
         let pool = Pool::new(Arc::clone(&shared), self.config.workers);

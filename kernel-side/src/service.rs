@@ -37,12 +37,27 @@ pub struct ServiceThread {
     counters: Arc<ServiceCounters>,
     /// How long work has lately taken to arrive after a pass found none (moving average).
     gap_ns: u64,
-    /// The entries of the current batch; reused, so a pass never allocates.
+    /// The entries whose bits the current pass took (page, slot); reused, so a pass never
+    /// allocates.
+    taken: Vec<(usize, usize)>,
+    /// The calls of the current batch that this thread claimed; reused likewise.
     batch: Vec<(usize, usize, u32, [u64; 6])>,
     uring: UringLane,
     /// Which of `batch` already finished through io_uring.
     handled: Vec<bool>,
+    /// This thread's id for watching pages (non-zero, unique in the process).
+    id: u32,
+    /// The page this thread polls itself, so that its owner's posts need not ring the
+    /// doorbell (see [`flexsc_shim::page`]'s `Pending`): the page that last brought work
+    /// when the watched one brought none. None while the thread sleeps.
+    watching: Option<usize>,
 }
+
+/// How many times `idle` looks for work before it reads the clock (~1 µs of looks).
+const QUICK_LOOKS: u32 = 256;
+
+/// Service thread ids, for [`flexsc_shim::SyscallPage::watch`]; 0 means "nobody".
+static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 impl ServiceThread {
     /// A service thread for `shared`'s pages, handing blocking calls to `pool`.
@@ -61,9 +76,12 @@ impl ServiceThread {
             blocking,
             counters,
             gap_ns: 0,
+            taken: Vec::new(),
             batch: Vec::new(),
             uring: UringLane::default(),
             handled: Vec::new(),
+            id: NEXT_ID.fetch_add(1, Relaxed).max(1),
+            watching: None,
         }
     }
 
@@ -95,11 +113,15 @@ impl ServiceThread {
         // The per-pass lists are written on every pass: allocated here, by this thread,
         // they come from its own malloc arena, not from lines next to data the
         // submitting threads allocated (style: no hot line shared across threads).
+        self.taken = Vec::with_capacity(256);
         self.batch = Vec::with_capacity(256);
         self.handled = Vec::with_capacity(256);
         self.uring.reserve();
         loop {
+            // After a pass with work, `idle` looks again at once (its quick looks), which
+            // costs less than an empty pass.
             if self.pass() > 0 {
+                self.idle();
                 continue;
             }
             if self.shared.doorbell.is_stopping() {
@@ -111,7 +133,10 @@ impl ServiceThread {
                     // the blocking workers finish theirs: nothing posted is lost.
                     match self.uring.ring.as_mut() {
                         Some(ring) if ring.parked() > 0 => ring.wait(),
-                        _ => return,
+                        _ => {
+                            self.unwatch();
+                            return;
+                        }
                     }
                 }
                 continue;
@@ -127,6 +152,17 @@ impl ServiceThread {
     /// cores it takes a core from the threads that would post the next call (measured:
     /// 8 threads on 2 cores ran 1.3x slower with a 50 µs spin than without).
     fn idle(&mut self) {
+        // Work often comes back within a microsecond (a thread posting call after call):
+        // look for it before reading the clock, which costs as much as ~10 looks here
+        // (a clock read was 10% of the service thread's samples in a single-call profile,
+        // and a post that lands during one waits for it).
+        for _ in 0..QUICK_LOOKS {
+            if self.shared.doorbell.has_work() || self.watched_has_work() {
+                self.gap_ns = self.gap_ns * 3 / 4;
+                return;
+            }
+            std::hint::spin_loop();
+        }
         let start = Instant::now();
         let spin = if self.gap_ns > self.idle_spin.as_nanos() as u64 {
             Duration::ZERO
@@ -137,6 +173,7 @@ impl ServiceThread {
         'spin: while start.elapsed() < spin {
             for _ in 0..128 {
                 if self.shared.doorbell.has_work()
+                    || self.watched_has_work()
                     || self.shared.doorbell.is_stopping()
                     || self.uring.has_completions()
                 {
@@ -154,6 +191,8 @@ impl ServiceThread {
         let gap = if found {
             start.elapsed().as_nanos() as u64
         } else {
+            // A sleeping thread polls nothing: posters must ring again.
+            self.unwatch();
             match self.uring.ring.as_mut() {
                 Some(ring) if ring.parked() > 0 || ring.sleeps_here() => ring.sleep(&self.shared.doorbell),
                 _ => self.shared.doorbell.sleep(),
@@ -167,37 +206,116 @@ impl ServiceThread {
         self.gap_ns = (self.gap_ns * 3 + gap) / 4;
     }
 
+    /// Whether the watched page has posted entries.
+    #[inline]
+    fn watched_has_work(&self) -> bool {
+        self.watching
+            .and_then(|p| self.shared.page(p))
+            .is_some_and(|p| p.pending_bits() != 0)
+    }
+
+    /// Stops watching (before sleeping or exiting).
+    fn unwatch(&mut self) {
+        if let Some(p) = self.watching.take() {
+            self.shared.unwatch(p);
+        }
+    }
+
+    /// Takes every bit posted in page `index` into `taken`. True if it found any.
+    #[inline]
+    fn take_page(shared: &Shared, index: usize, taken: &mut Vec<(usize, usize)>) -> bool {
+        let Some(page) = shared.page(index) else {
+            return false;
+        };
+        let mut bits = page.take_pending();
+        if bits == 0 {
+            return false;
+        }
+        page.prefetch(bits);
+        while bits != 0 {
+            let slot = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            taken.push((index, slot));
+        }
+        true
+    }
+
+    /// Claims a taken entry: its call, if it is still posted (its owner may have taken it
+    /// back to run it itself, see `Submitter::call_batch`).
+    #[inline]
+    fn claim(shared: &Shared, (index, slot): (usize, usize)) -> Option<(usize, usize, u32, [u64; 6])> {
+        match shared.page(index)?.entry(slot).claim() {
+            Claim::Call { nr, args } => Some((index, slot, nr, args)),
+            Claim::Empty | Claim::Corrupt => None,
+        }
+    }
+
     /// One pass: reaps the parked calls that finished, takes every posted entry and runs
     /// them as one batch. Returns the batch size plus the parked calls finished.
     pub fn pass(&mut self) -> usize {
         let shared = &*self.shared;
         shared.pass_begin();
         self.uring.reap();
-        let batch = &mut self.batch;
-        batch.clear();
+        let taken = &mut self.taken;
+        taken.clear();
+        let mut rang = None;
         shared.doorbell.take(|index| {
-            let Some(page) = shared.page(index) else {
-                return;
-            };
-            let mut bits = page.take_pending();
-            while bits != 0 {
-                let slot = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                match page.entry(slot).claim() {
-                    Claim::Call { nr, args } => batch.push((index, slot, nr, args)),
-                    Claim::Empty | Claim::Corrupt => {}
-                }
+            if Self::take_page(shared, index, taken) {
+                rang = Some(index);
             }
         });
-        let n = batch.len();
-        self.handled.clear();
-        self.handled.resize(n, false);
-        let timed = n > 0 && self.uring.run(shared, &self.batch, &mut self.handled);
-        for i in 0..n {
-            if self.handled[i] {
-                continue;
+        let watched = self.watching.is_some_and(|w| Self::take_page(shared, w, taken));
+        // Watch the page that rang, unless the watched one brought work too: one thread
+        // posting alone then never rings, and several take turns without churn.
+        if let Some(p) = rang.filter(|&p| !watched && self.watching != Some(p)) {
+            if let Some(old) = self.watching.take() {
+                shared.unwatch(old);
             }
-            let (index, slot, nr, args) = self.batch[i];
+            if shared.watch(p, self.id) {
+                self.watching = Some(p);
+            }
+        }
+        // Whether some of the calls go to the ring, from each entry's number as posted (a
+        // hint: a call's number and arguments are read only once it is claimed).
+        let (mask, timed) = if self.taken.is_empty() {
+            (0, false)
+        } else {
+            let numbers = self
+                .taken
+                .iter()
+                .filter_map(|&(index, slot)| shared.page(index).map(|p| p.entry(slot).number_hint()));
+            self.uring.plan(numbers)
+        };
+        // Calls that go to the ring are claimed together, before it runs them. Otherwise
+        // each is claimed just before it runs, so that an owner waiting for its whole
+        // batch can take back the calls nobody has started and run them itself.
+        let eager = mask != 0;
+        self.batch.clear();
+        self.handled.clear();
+        if eager {
+            for &t in self.taken.iter() {
+                if let Some(call) = Self::claim(shared, t) {
+                    self.batch.push(call);
+                }
+            }
+            self.handled.resize(self.batch.len(), false);
+            self.uring
+                .run(shared, &self.batch, &mut self.handled, mask, timed);
+        }
+        let todo = if eager { self.batch.len() } else { self.taken.len() };
+        for i in 0..todo {
+            let (index, slot, nr, args) = if eager {
+                if self.handled[i] {
+                    continue;
+                }
+                self.batch[i]
+            } else {
+                let Some(call) = Self::claim(&self.shared, self.taken[i]) else {
+                    continue;
+                };
+                self.batch.push(call);
+                call
+            };
             let kind = if timed { choice::kind(nr) } else { None };
             let start = kind.map(|_| Instant::now());
             // SAFETY: the entry was posted through the submit API by its owner, whose
@@ -232,6 +350,7 @@ impl ServiceThread {
         let finished = self.finish_parked();
         let shared = &*self.shared;
         shared.pass_end();
+        let n = self.batch.len();
         if n > 0 {
             shared.batches().record(n);
             let c = &*self.counters;
@@ -446,37 +565,45 @@ impl UringLane {
         });
     }
 
-    /// Runs the batch's io_uring-capable calls through one `io_uring_enter` (more if the
-    /// ring is smaller than the batch), as far as the backend says for this batch, and
-    /// marks them in `handled`. Returns whether this pass is timed for the auto backend's
-    /// costs (the direct calls then time themselves).
+    /// Which kinds of call of a batch with these numbers go to the ring (a mask of
+    /// `choice` kinds), and whether this pass is timed for the auto backend's costs (the
+    /// direct calls then time themselves).
+    fn plan(&mut self, numbers: impl Iterator<Item = u32>) -> (u32, bool) {
+        if !self.ring.as_ref().is_some_and(|r| r.is_usable()) {
+            return (0, false);
+        }
+        let mut counts = [0u32; KINDS];
+        for nr in numbers {
+            if let Some(k) = choice::kind(nr) {
+                counts[k] += 1;
+            }
+        }
+        if counts.iter().all(|&c| c == 0) {
+            return (0, false);
+        }
+        match self.backend {
+            Backend::Direct => (0, false),
+            Backend::Uring => (u32::MAX, false),
+            Backend::Auto => {
+                let sampled = self.choice.sample_this_pass();
+                let (mask, explored) = self.choice.decide(&counts);
+                (mask, sampled || explored)
+            }
+        }
+    }
+
+    /// Runs the batch's calls of the kinds in `mask` through one `io_uring_enter` (more if
+    /// the ring is smaller than the batch), and marks them in `handled`.
     fn run(
         &mut self,
         shared: &Shared,
         batch: &[(usize, usize, u32, [u64; 6])],
         handled: &mut [bool],
-    ) -> bool {
+        mask: u32,
+        timed: bool,
+    ) {
         let Some(ring) = self.ring.as_mut().filter(|r| r.is_usable()) else {
-            return false;
-        };
-        // Which kinds go to the ring.
-        let mut counts = [0u32; KINDS];
-        for &(_, _, nr, _) in batch {
-            if let Some(k) = choice::kind(nr) {
-                counts[k] += 1;
-            }
-        }
-        let (mask, timed) = match self.backend {
-            Backend::Direct => return false,
-            Backend::Uring => (u32::MAX, false),
-            Backend::Auto => {
-                if counts.iter().all(|&c| c == 0) {
-                    return false;
-                }
-                let sampled = self.choice.sample_this_pass();
-                let (mask, explored) = self.choice.decide(&counts);
-                (mask, sampled || explored)
-            }
+            return;
         };
         self.sqes.clear();
         self.slots.clear();
@@ -496,7 +623,7 @@ impl UringLane {
         }
         let k = self.sqes.len();
         if k == 0 {
-            return timed;
+            return;
         }
         let slots = &self.slots;
         let reaped = &mut self.reaped;
@@ -525,6 +652,5 @@ impl UringLane {
         c.uring_calls.fetch_add(k as u64, Relaxed);
         // If the ring failed as a whole (not one call), it is marked unusable: the calls
         // it did not answer run directly in this pass, and every batch after.
-        timed
     }
 }

@@ -133,6 +133,14 @@ impl Entry {
         self.status.load(Ordering::Acquire)
     }
 
+    /// The posted number, unclaimed: a hint for planning a batch, never for running it (the
+    /// owner may take the entry back and post another call into it at any time; only
+    /// [`Entry::claim`] returns a call to run).
+    #[inline]
+    pub fn number_hint(&self) -> u32 {
+        self.nr.load(Ordering::Relaxed)
+    }
+
     /// Owner: fills a FREE entry and marks it SUBMITTED.
     pub fn post(&self, nr: u32, args: [u64; 6]) {
         debug_assert_eq!(self.status.load(Ordering::Relaxed) & STATE_MASK, FREE);

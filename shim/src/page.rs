@@ -11,7 +11,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::entry::Entry;
 use crate::notify::WakerSlot;
-use crate::primitive::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 
 /// Entries in one syscall page.
 pub const ENTRIES_PER_PAGE: usize = if cfg!(loom) { 2 } else { 64 };
@@ -67,16 +67,42 @@ impl Counters {
 #[repr(C, align(4096))]
 struct PageMemory {
     entries: [Entry; ENTRIES_PER_PAGE],
-    /// Entries posted and not yet taken by a service thread, one bit each. The owner sets
-    /// bits (`Release`, after the entry's own `Release` store); a service thread takes
-    /// them all with an `Acquire` swap. On a line of its own.
-    pending: CachePadded<AtomicU64>,
+    /// The posted bits and the service thread watching them, on a line of their own.
+    pending: CachePadded<Pending>,
     counters: [Counters; COUNTED_NRS],
     /// The wakers of asynchronous calls, one slot per entry (see [`crate::notify`]).
     wakers: [WakerSlot; ENTRIES_PER_PAGE],
 }
 
 const PAGE_ALIGN: usize = 4096;
+
+/// A page's posted entries, and which service thread, if any, watches them.
+///
+/// `bits` holds one bit per entry posted and not yet taken by a service thread. A poster
+/// sets its bit after the entry's own `Release` store of SUBMITTED; a service thread takes
+/// all of them with an `Acquire` swap, so it sees every entry it takes as SUBMITTED.
+///
+/// `watcher` is non-zero while a service thread polls `bits` itself (its id). A poster
+/// then need not ring the doorbell: the single-call round trip saves the doorbell's two
+/// lines, each a cache-line transfer each way (~65 ns here). The two words share a line,
+/// so the poster reads `watcher` from the line its `fetch_or` just brought over.
+///
+/// The handshake: the poster sets its bit (`fetch_or`, AcqRel) and then reads `watcher`; a
+/// service thread that stops watching writes `watcher = 0` and then reads `bits` with a
+/// read-modify-write that adds nothing (`fetch_or(0)`, AcqRel). The two RMWs on `bits`
+/// are ordered by its modification order. If the poster's comes first, the service
+/// thread's reads it: it sees the bit and rings the doorbell on the poster's behalf. If
+/// the service thread's comes first, the poster's reads from it, so the service thread's
+/// `watcher = 0` happens before the poster reads `watcher`: the poster sees 0 and rings
+/// itself. (Both may; a spare doorbell bit only costs an empty look.) So the poster's read
+/// of `watcher` may be Relaxed: a plain load, no cost beyond the `lock or` it did anyway. So while `bits` is non-zero the page is marked in the doorbell,
+/// or watched, or being walked by a service thread that will take the bits: posted work
+/// is never stranded. `loom_watched_page_never_strands_a_post` checks it.
+#[repr(C)]
+struct Pending {
+    bits: AtomicU64,
+    watcher: AtomicU32,
+}
 
 /// Completer: wakes the task waiting for `entry`, an entry posted with NOTIFY.
 pub(crate) fn notify(entry: &Entry) {
@@ -128,7 +154,10 @@ impl SyscallPage {
                 std::ptr::addr_of_mut!((*p).entries[i]).write(Entry::new());
                 std::ptr::addr_of_mut!((*p).wakers[i]).write(WakerSlot::default());
             }
-            std::ptr::addr_of_mut!((*p).pending).write(CachePadded::new(AtomicU64::new(0)));
+            std::ptr::addr_of_mut!((*p).pending).write(CachePadded::new(Pending {
+                bits: AtomicU64::new(0),
+                watcher: AtomicU32::new(0),
+            }));
             for i in 0..COUNTED_NRS {
                 std::ptr::addr_of_mut!((*p).counters[i]).write(Counters::default());
             }
@@ -164,17 +193,56 @@ impl SyscallPage {
         unsafe { &self.mem.as_ref().counters }
     }
 
-    /// Owner: marks `bits` as posted. True if the page had nothing pending before, so the
-    /// caller must ring the runtime's doorbell for this page.
+    /// Poster: marks `bits` as posted. True if the caller must ring the runtime's doorbell
+    /// for this page: it had nothing pending before and no service thread watches it
+    /// (see [`Pending`] for the handshake).
     #[inline]
     pub(crate) fn mark_pending(&self, bits: u64) -> bool {
-        self.pending().fetch_or(bits, Ordering::Release) == 0
+        let line = self.pending_line();
+        line.bits.fetch_or(bits, Ordering::AcqRel) == 0 && line.watcher.load(Ordering::Relaxed) == 0
+    }
+
+    #[inline]
+    fn pending_line(&self) -> &Pending {
+        // SAFETY: as in `entry`.
+        unsafe { &self.mem.as_ref().pending }
     }
 
     #[inline]
     fn pending(&self) -> &AtomicU64 {
-        // SAFETY: as in `entry`.
-        unsafe { &self.mem.as_ref().pending }
+        &self.pending_line().bits
+    }
+
+    /// Service thread `id` (non-zero): polls this page's bits itself from now on, so that
+    /// posters need not ring the doorbell. False if another service thread watches it.
+    pub fn watch(&self, id: u32) -> bool {
+        debug_assert_ne!(id, 0);
+        self.pending_line()
+            .watcher
+            .compare_exchange(0, id, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Service thread: stops watching this page (which it watches). True if bits are
+    /// pending that posters may have left to the watcher: the caller must ring the doorbell
+    /// for this page (or take them itself).
+    pub fn unwatch(&self) -> bool {
+        let line = self.pending_line();
+        line.watcher.store(0, Ordering::Relaxed);
+        line.bits.fetch_or(0, Ordering::AcqRel) != 0
+    }
+
+    /// Hints the caches that a service thread is about to claim the entries in `bits`:
+    /// fetches their lines for writing, all at once. Claiming one entry after another
+    /// would wait for each line's transfer in turn (a claim is a locked instruction, which
+    /// no later load may pass), ~65 ns each here.
+    #[inline]
+    pub fn prefetch(&self, mut bits: u64) {
+        while bits != 0 {
+            let slot = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            crate::primitive::prefetch_write(self.entry(slot));
+        }
     }
 
     /// The posted bits, without taking them (for statistics and benches).

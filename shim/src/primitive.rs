@@ -82,3 +82,19 @@ impl<T> UnsafeCell<T> {
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// Asks the cache for `target`'s line with intent to write (`prefetchw`): a hint, with no
+/// effect on what any thread reads. Nothing under loom, or off x86-64.
+#[inline(always)]
+pub(crate) fn prefetch_write<T>(target: &T) {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    // SAFETY: a prefetch never faults and changes no memory or flags; `target` is a live
+    // reference. Written as `asm!` because the intrinsic's write hint becomes a plain read
+    // prefetch unless the whole crate is built for `prfchw`; CPUs older than the
+    // instruction (before Intel Broadwell) decode it as a NOP.
+    unsafe {
+        core::arch::asm!("prefetchw [{0}]", in(reg) target as *const T, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    let _ = target;
+}

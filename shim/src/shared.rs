@@ -41,6 +41,11 @@ pub struct SubmitOptions {
     pub direct_only: bool,
     /// How many times an owner polls its entry before sleeping on it.
     pub wait_spins: u32,
+    /// Whether [`crate::Submitter::call_batch`], once its calls are posted, takes back
+    /// the ones no service thread has started, newest first, and runs them itself while
+    /// the service thread runs the others from the oldest: two cores on one batch
+    /// instead of one working and one waiting. The calls it runs are counted as direct.
+    pub caller_helps: bool,
 }
 
 impl Default for SubmitOptions {
@@ -48,6 +53,7 @@ impl Default for SubmitOptions {
         SubmitOptions {
             direct_only: false,
             wait_spins: 256,
+            caller_helps: true,
         }
     }
 }
@@ -230,11 +236,27 @@ impl Shared {
         self.finishing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Service thread `id`: watches page `index` (see [`SyscallPage::watch`]). False if
+    /// there is no such page or another service thread watches it.
+    pub fn watch(&self, index: usize, id: u32) -> bool {
+        self.page(index).is_some_and(|p| p.watch(id))
+    }
+
+    /// Service thread: stops watching page `index`, ringing the doorbell for the bits
+    /// posters left to the watcher.
+    pub fn unwatch(&self, index: usize) {
+        if self.page(index).is_some_and(|p| p.unwatch()) {
+            self.doorbell.mark_page(index);
+        }
+    }
+
     /// Whether every posted call has been taken and every taken call that does not wait
-    /// for an event has finished.
+    /// for an event has finished. Looks at every page's bits too: a watched page's posts
+    /// do not ring the doorbell.
     pub fn is_quiet(&self) -> bool {
         crate::primitive::fence(Ordering::SeqCst);
         !self.doorbell.has_work()
+            && self.pages().all(|p| p.pending_bits() == 0)
             && self.passes.load(Ordering::SeqCst) == 0
             && self.finishing.load(std::sync::atomic::Ordering::SeqCst) == 0
     }

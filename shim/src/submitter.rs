@@ -177,6 +177,21 @@ impl Submitter {
             }
         }
         self.submit();
+        if self.shared.options().caller_helps {
+            // Newest first, while the service thread works from the oldest; stop where
+            // they meet (the first call it already claimed).
+            while len > 0 {
+                let tail = (head + len - 1) % ENTRIES_PER_PAGE;
+                let Some((ticket, j)) =
+                    ring[tail].take_if(|(t, _)| self.page().entry(t.slot as usize).reclaim())
+                else {
+                    break;
+                };
+                len -= 1;
+                // SAFETY: forwarded from this function's contract.
+                results[j] = unsafe { self.run_reclaimed(ticket) };
+            }
+        }
         while len > 0 {
             let (ticket, j) = ring[head].take().expect("ring slot in use");
             head = (head + 1) % ENTRIES_PER_PAGE;
@@ -309,6 +324,14 @@ impl Submitter {
         let ret = unsafe { crate::resume::resume(nr, args, crate::resume::Resume::Rest { done }) };
         self.page().counters(nr as u64).record(false, ret);
         ret
+    }
+
+    /// Runs a call whose entry the owner took back (FREE again, see [`crate::Entry::reclaim`])
+    /// and counts it as direct.
+    unsafe fn run_reclaimed(&mut self, ticket: Ticket) -> i64 {
+        self.free |= 1 << ticket.slot;
+        // SAFETY: forwarded: the caller of `push` vouched for this call.
+        unsafe { self.run_here(u64::from(ticket.nr), ticket.args) }
     }
 
     /// Counts a call that the caller ran itself some other way (through libc, say).

@@ -167,6 +167,58 @@ fn raw_uring(ring: &mut io_uring::IoUring, calls: &[Call]) -> usize {
     n
 }
 
+/// Keeps the calling thread off the runtimes' service cores while it lives, then gives it
+/// back the cores it had.
+struct PinnedOff {
+    saved: Option<libc::cpu_set_t>,
+}
+
+impl PinnedOff {
+    fn new<const N: usize>(runtimes: [&Runtime; N]) -> Self {
+        let service: Vec<usize> = runtimes
+            .iter()
+            .flat_map(|rt| match rt.mode() {
+                flexsc_kernel_side::Mode::Service { cpus } => cpus.clone(),
+                flexsc_kernel_side::Mode::Direct { .. } => Vec::new(),
+            })
+            .collect();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+        let mut saved: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::sched_getaffinity(0, size, &mut saved) } != 0 {
+            return PinnedOff { saved: None };
+        }
+        let mut set = saved;
+        for &c in &service {
+            // SAFETY: `c` is a core number below CPU_SETSIZE (it came from a cpu_set_t).
+            unsafe { libc::CPU_CLR(c, &mut set) };
+        }
+        // SAFETY: CPU_COUNT reads the set.
+        if service.is_empty() || unsafe { libc::CPU_COUNT(&set) } == 0 {
+            eprintln!(
+                "flexsc bench: every usable core runs a service thread; the measuring thread is not pinned"
+            );
+            return PinnedOff { saved: None };
+        }
+        // SAFETY: sets this thread's affinity from a valid set.
+        if unsafe { libc::sched_setaffinity(0, size, &set) } != 0 {
+            eprintln!("flexsc bench: cannot keep the measuring thread off the service cores {service:?}");
+            return PinnedOff { saved: None };
+        }
+        PinnedOff { saved: Some(saved) }
+    }
+}
+
+impl Drop for PinnedOff {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            // SAFETY: restores the set this thread had.
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), saved) };
+        }
+    }
+}
+
 /// Runs every comparison and reports.
 pub fn run(o: &Options) -> Result<(), String> {
     let started = Instant::now();
@@ -180,10 +232,24 @@ pub fn run(o: &Options) -> Result<(), String> {
         .backend(Backend::Uring)
         .build()
         .map_err(|e| e.to_string())?;
+    // Pure delegation: a batch's caller only waits (the default runtime's caller runs
+    // the calls no service thread has started; see `SubmitOptions::caller_helps`).
+    let alone_rt = flexsc_kernel_side::Builder::from_env()
+        .map_err(|e| e.to_string())?
+        .caller_helps(false)
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     if let flexsc_kernel_side::Mode::Direct { reason } = rt.mode() {
         eprintln!("flexsc bench: no service thread ({reason}): the flexsc figures measure direct calls");
     }
+    // The synchronous comparisons measure one thread posting to a service thread on
+    // another core (issue #5's setting): left to the scheduler, the measuring thread now
+    // and then shared the service thread's core, and a run's single-call figure came out
+    // 2.5x slower than the next run's. Undone before the async and mixed-work rows, whose
+    // threads would otherwise inherit the pinning.
+    let pinned = PinnedOff::new([&rt, &uring_rt, &alone_rt]);
     let mut me = rt.submitter().map_err(|e| e.to_string())?;
+    let mut me_alone = alone_rt.submitter().map_err(|e| e.to_string())?;
     let mut me_uring = uring_rt.submitter().map_err(|e| e.to_string())?;
     let mut results_buf = vec![0i64; 64];
 
@@ -273,6 +339,19 @@ pub fn run(o: &Options) -> Result<(), String> {
         || direct(&pwrites),
         || batched(&mut me, &pwrites, &mut results_buf),
     ));
+    for (name, calls) in [
+        ("batch64_getppid_service_only", &g64),
+        ("batch64_write_devnull_service_only", &writes),
+        ("batch64_pread4k_service_only", &p64),
+        ("batch64_pwrite64_service_only", &pwrites),
+    ] {
+        results.push(compare(
+            name,
+            "direct syscall",
+            || direct(calls),
+            || batched(&mut me_alone, calls, &mut results_buf),
+        ));
+    }
     results.push(compare(
         "batch64_pread4k_io_uring_backend",
         "direct syscall",
@@ -312,6 +391,9 @@ pub fn run(o: &Options) -> Result<(), String> {
     }
     drop(me);
     drop(me_uring);
+    drop(me_alone);
+    drop(alone_rt);
+    drop(pinned);
     let mode = rt.mode().to_string();
     drop(rt);
     drop(uring_rt);
