@@ -248,6 +248,14 @@ pub fn run(o: &Options) -> Result<(), String> {
     // 2.5x slower than the next run's. Undone before the async and mixed-work rows, whose
     // threads would otherwise inherit the pinning.
     let pinned = PinnedOff::new([&rt, &uring_rt, &alone_rt]);
+    // What one cache line costs to go to the service core and back, now and after the
+    // synchronous rows: the floor under a delegated call, and on this kind of guest not a
+    // constant (the host places the vCPUs; 130 ns one hour, 500 ns the next).
+    let service_cpu = match rt.mode() {
+        flexsc_kernel_side::Mode::Service { cpus } => cpus.first().copied(),
+        flexsc_kernel_side::Mode::Direct { .. } => None,
+    };
+    let mut round_trips = vec![line_round_trip_ns(service_cpu)];
     let mut me = rt.submitter().map_err(|e| e.to_string())?;
     let mut me_alone = alone_rt.submitter().map_err(|e| e.to_string())?;
     let mut me_uring = uring_rt.submitter().map_err(|e| e.to_string())?;
@@ -389,6 +397,7 @@ pub fn run(o: &Options) -> Result<(), String> {
         results.push(r1);
         results.push(r2);
     }
+    round_trips.push(line_round_trip_ns(service_cpu));
     drop(me);
     drop(me_uring);
     drop(me_alone);
@@ -424,6 +433,14 @@ pub fn run(o: &Options) -> Result<(), String> {
     }
     let _ = std::fs::remove_dir_all(&dir);
 
+    let trips: Vec<String> = round_trips
+        .iter()
+        .map(|t| t.map_or("n/a".into(), |ns| format!("{ns:.0} ns")))
+        .collect();
+    println!(
+        "cross-core cache-line round trip (measuring core to service core): {} before the synchronous rows, {} after\n",
+        trips[0], trips[1]
+    );
     println!("| comparison | baseline | baseline ns/call | flexsc ns/call | ratio (flexsc ÷ baseline) |");
     println!("|---|---|---|---|---|");
     for r in &results {
@@ -444,7 +461,7 @@ pub fn run(o: &Options) -> Result<(), String> {
     );
     if let Some(path) = &o.json {
         let doc = json!({
-            "machine": machine(),
+            "machine": machine(&round_trips),
             "results": results.iter().map(|r| json!({
                 "name": r.name, "baseline": r.baseline, "ours_ns": r.ours_ns,
                 "baseline_ns": r.baseline_ns, "ratio": r.ratio(),
@@ -577,7 +594,41 @@ fn mixed_work(cpus: &[usize], fd: u64, work: usize) -> Result<Comparison, String
     ))
 }
 
-fn machine() -> serde_json::Value {
+/// The round trip of one cache line between this thread's core and `service` (two
+/// threads taking turns to bump a counter), median of 5 runs of 20,000 trips; None
+/// without a service core.
+fn line_round_trip_ns(service: Option<usize>) -> Option<f64> {
+    use crossbeam_utils::CachePadded;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let service = service?;
+    const TRIPS: u64 = 20_000;
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let line = std::sync::Arc::new(CachePadded::new(AtomicU64::new(0)));
+        let other = std::sync::Arc::clone(&line);
+        let echo = std::thread::spawn(move || {
+            core_affinity::set_for_current(core_affinity::CoreId { id: service });
+            for i in 0..TRIPS {
+                while other.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                other.store(2 * i + 2, Ordering::Release);
+            }
+        });
+        let start = Instant::now();
+        for i in 0..TRIPS {
+            line.store(2 * i + 1, Ordering::Release);
+            while line.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        runs.push(start.elapsed().as_nanos() as f64 / TRIPS as f64);
+        echo.join().ok()?;
+    }
+    Some(median(runs))
+}
+
+fn machine(round_trips: &[Option<f64>]) -> serde_json::Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -595,6 +646,7 @@ fn machine() -> serde_json::Value {
         "cpu": cpu,
         "kernel": kernel,
         "io_uring": flexsc_kernel_side::uring::probe().is_ok(),
+        "cache_line_round_trip_ns": round_trips,
     })
 }
 
