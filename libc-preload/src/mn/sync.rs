@@ -394,7 +394,9 @@ pub(crate) unsafe fn cond_wait(
         cw.waiters.fetch_sub(1, Ordering::SeqCst);
         return r;
     }
-    let woken = lot::wait(cw.seq, seq, deadline);
+    // A cancellation or a signal for a user thread ends the wait like a spurious wake-up;
+    // the caller acts on it once the mutex is taken back.
+    let woken = lot::wait_user_interruptible(cw.seq, seq, deadline);
     cw.waiters.fetch_sub(1, Ordering::SeqCst);
     let me = current_tid();
     acquire(w.lock, None);
@@ -551,26 +553,36 @@ pub(crate) unsafe fn sem_wait(s: *mut libc::sem_t, deadline: Option<Instant>) ->
     if sem_try(sw.value) {
         return 0;
     }
-    sw.waiters.fetch_add(1, Ordering::SeqCst);
-    let r = loop {
-        if sem_try(sw.value) {
-            break 0;
-        }
-        match lot::wait_interruptible(sw.value, 0, deadline) {
-            Waited::Woken => {}
-            Waited::TimedOut => {
-                break if sem_try(sw.value) {
-                    0
-                } else {
-                    set_errno(libc::ETIMEDOUT)
-                }
+    loop {
+        sw.waiters.fetch_add(1, Ordering::SeqCst);
+        let r = loop {
+            if sem_try(sw.value) {
+                break Some(0);
             }
-            // As glibc's: a handler that ran while waiting makes the wait fail.
-            Waited::Interrupted => break set_errno(libc::EINTR),
+            match lot::wait_interruptible(sw.value, 0, deadline) {
+                Waited::Woken => {}
+                Waited::TimedOut => {
+                    break Some(if sem_try(sw.value) {
+                        0
+                    } else {
+                        set_errno(libc::ETIMEDOUT)
+                    })
+                }
+                // As glibc's: a handler that ran while waiting makes the wait fail.
+                Waited::Interrupted if !in_user_thread() => break Some(set_errno(libc::EINTR)),
+                // A user thread's: a cancellation, or a signal for it.
+                Waited::Interrupted => break None,
+            }
+        };
+        sw.waiters.fetch_sub(1, Ordering::SeqCst);
+        if let Some(r) = r {
+            return r;
         }
-    };
-    sw.waiters.fetch_sub(1, Ordering::SeqCst);
-    r
+        super::cancel::test();
+        if super::signal::deliver_due() != super::signal::Delivered::Nothing {
+            return set_errno(libc::EINTR);
+        }
+    }
 }
 
 /// sem_trywait.

@@ -1,0 +1,145 @@
+//! Signals aimed at one user thread (`pthread_kill`).
+//!
+//! The kernel only knows kernel threads, and a kernel thread runs many user threads in
+//! turn; so a signal for a user thread waits in its record (`pending_signals`) until that
+//! user thread runs, and is then sent by the user thread to its own kernel thread
+//! (`tgkill`), which delivers it before the call returns: on the user thread's stack,
+//! with its TCB (`pthread_self()` is the target) and its signal mask installed. The user
+//! thread looks for pending signals when it starts, after each interposed call, when a
+//! wait of the preload returns, at `sched_yield`, and when it unblocks signals
+//! (`pthread_sigmask`); `sigwait` and friends take a pending signal of their set from
+//! there. A wait that a signal interrupts natively (the sleeps, `sem_wait`, the condvar
+//! and join waits, which go on after the handler) is woken through the record's
+//! `lot::WaitSlot`; so is a user thread waiting for a descriptor in `poll` slices (see
+//! `route_user_thread`), whose call then fails with EINTR unless the handler has
+//! SA_RESTART, as natively.
+//!
+//! Limits: a user thread that runs without making an interposed call (a busy loop) gets
+//! the signal at its next one; a call already in flight on the service side is not
+//! interrupted (the signal comes when it returns); a signal blocked by the target stays
+//! pending here (`sigpending` does not show it) until the target unblocks or waits for it.
+//!
+//! Memory ordering: the sender sets the bit and counts it in [`PENDING`] (SeqCst), then
+//! wakes the target's wait, whose wake-up is a Release/Acquire pair; a running target
+//! that reads a stale zero in `PENDING` finds the signal at its next check.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::thread::{self, Record};
+
+/// Signals pending in some record: the interposed path reads this one word before it
+/// looks for the calling thread's record.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// What delivering pending signals did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// No handler ran (nothing due, or only ignored and default dispositions).
+    Nothing,
+    /// Handlers ran, all with SA_RESTART: an interrupted call starts again.
+    Restart,
+    /// A handler without SA_RESTART ran: an interrupted call fails with EINTR.
+    Interrupt,
+}
+
+/// pthread_kill of user thread `record` with `sig` (1..=64): 0.
+pub(crate) fn send(record: &Record, sig: libc::c_int) -> libc::c_int {
+    super::interrupts_in_use();
+    let bit = 1u64 << (sig - 1);
+    let queued = record.unless_finished(|| {
+        if record.pending_signals.fetch_or(bit, Ordering::SeqCst) & bit == 0 {
+            PENDING.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    if queued.is_none() {
+        // A thread that ended takes no more signals (glibc: 0 as well).
+        return 0;
+    }
+    if flexsc_scheduler::in_user_thread() && record.tcb == super::tcb::current_tp() {
+        // To itself: delivered before pthread_kill returns, as natively.
+        deliver_due();
+    } else if record.sigmask.load(Ordering::Relaxed) & bit == 0 {
+        record.wait_slot.interrupt();
+    }
+    0
+}
+
+/// In a user thread: delivers its pending signals that it does not block.
+#[inline]
+pub(crate) fn deliver_due() -> Delivered {
+    if PENDING.load(Ordering::Acquire) == 0 {
+        return Delivered::Nothing;
+    }
+    thread::with_current(deliver).unwrap_or(Delivered::Nothing)
+}
+
+fn deliver(record: &Record) -> Delivered {
+    let mut out = Delivered::Nothing;
+    loop {
+        let mask = record.sigmask.load(Ordering::Relaxed);
+        let ready = record.pending_signals.load(Ordering::SeqCst) & !mask;
+        if ready == 0 {
+            return out;
+        }
+        let bit = ready & ready.wrapping_neg();
+        if record.pending_signals.fetch_and(!bit, Ordering::SeqCst) & bit == 0 {
+            continue;
+        }
+        PENDING.fetch_sub(1, Ordering::SeqCst);
+        let sig = bit.trailing_zeros() as u64 + 1;
+        let effect = disposition(sig);
+        // SAFETY: sends `sig` to the calling kernel thread, whose mask is this user
+        // thread's (installed by the switch hook) and does not block it: the kernel
+        // delivers it before the call returns, here, on this user thread's stack.
+        unsafe {
+            let pid = flexsc_shim::sys::syscall6(libc::SYS_getpid as u64, [0; 6]);
+            let tid = flexsc_shim::sys::gettid();
+            flexsc_shim::sys::syscall6(libc::SYS_tgkill as u64, [pid as u64, tid as u64, sig, 0, 0, 0]);
+        }
+        out = match (out, effect) {
+            (Delivered::Interrupt, _) | (_, Delivered::Interrupt) => Delivered::Interrupt,
+            (Delivered::Restart, _) | (_, Delivered::Restart) => Delivered::Restart,
+            _ => Delivered::Nothing,
+        };
+    }
+}
+
+/// What a handled `sig` does to an interrupted call, by its disposition.
+fn disposition(sig: u64) -> Delivered {
+    // The kernel's struct sigaction: handler, flags, restorer, mask.
+    let mut old = [0u64; 4];
+    // SAFETY: rt_sigaction with no new action writes the old one (32 bytes) into `old`.
+    let r = unsafe {
+        flexsc_shim::sys::syscall6(
+            libc::SYS_rt_sigaction as u64,
+            [sig, 0, old.as_mut_ptr() as u64, 8, 0, 0],
+        )
+    };
+    let (handler, flags) = (old[0], old[1]);
+    if r != 0 || handler == libc::SIG_DFL as u64 || handler == libc::SIG_IGN as u64 {
+        Delivered::Nothing
+    } else if flags & libc::SA_RESTART as u64 != 0 {
+        Delivered::Restart
+    } else {
+        Delivered::Interrupt
+    }
+}
+
+/// In a user thread: takes a pending signal of `set` (a `sigwait`), if one is there.
+pub(crate) fn take(set: u64) -> Option<libc::c_int> {
+    if PENDING.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    thread::with_current(|record| loop {
+        let ready = record.pending_signals.load(Ordering::SeqCst) & set;
+        if ready == 0 {
+            return None;
+        }
+        let bit = ready & ready.wrapping_neg();
+        if record.pending_signals.fetch_and(!bit, Ordering::SeqCst) & bit != 0 {
+            PENDING.fetch_sub(1, Ordering::SeqCst);
+            return Some(bit.trailing_zeros() as libc::c_int + 1);
+        }
+    })
+    .flatten()
+}
