@@ -296,6 +296,7 @@ fn cancel_and_kill_as_natively(flags: &[&str], what: &str) {
         "read on an empty pipe:\n  cleanup: read on an empty pipe\n  joined: canceled\n",
         "  its target, joined by main: value 7\n",
         "  nanosleep with cancellation disabled: 0\n",
+        "  the routine ran again for the next caller: yes\n",
         "  cleanup: inner frame\n  cleanup: fourth pushed\n  cleanup: first pushed\n  key destructor: after the handlers\n  joined: value 42\n",
         "  thread 1 signalled, handler ran in it: yes\n",
         "  sleep interrupted by the handler: yes\n",

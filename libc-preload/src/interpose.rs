@@ -259,13 +259,23 @@ pub unsafe extern "C-unwind" fn open64(path: *const c_char, flags: c_int, mode: 
 }
 
 #[no_mangle]
-pub unsafe extern "C-unwind" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub unsafe extern "C-unwind" fn openat(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_common(&special::openat, Some(dirfd), path, flags, mode) }
 }
 
 #[no_mangle]
-pub unsafe extern "C-unwind" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub unsafe extern "C-unwind" fn openat64(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_common(&special::openat64, Some(dirfd), path, flags, mode) }
 }
@@ -277,10 +287,14 @@ unsafe fn open_2(real: &Real, dirfd: Option<c_int>, path: *const c_char, flags: 
         return match dirfd {
             // SAFETY: the real fortified function's signature.
             Some(d) => unsafe {
-                real.get::<unsafe extern "C-unwind" fn(c_int, *const c_char, c_int) -> c_int>()(d, path, flags)
+                real.get::<unsafe extern "C-unwind" fn(c_int, *const c_char, c_int) -> c_int>()(
+                    d, path, flags,
+                )
             },
             // SAFETY: as above.
-            None => unsafe { real.get::<unsafe extern "C-unwind" fn(*const c_char, c_int) -> c_int>()(path, flags) },
+            None => unsafe {
+                real.get::<unsafe extern "C-unwind" fn(*const c_char, c_int) -> c_int>()(path, flags)
+            },
         };
     }
     let plain = if dirfd.is_some() {
@@ -345,17 +359,25 @@ pub unsafe extern "C-unwind" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> 
 pub unsafe extern "C-unwind" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
     // SAFETY: the real ioctl's signature; the caller's arguments.
     let call = || unsafe {
-        special::ioctl.get::<unsafe extern "C-unwind" fn(c_int, c_ulong, ...) -> c_int>()(fd, request, arg) as i64
+        special::ioctl.get::<unsafe extern "C-unwind" fn(c_int, c_ulong, ...) -> c_int>()(fd, request, arg)
+            as i64
     };
     // SAFETY: ioctl runs on its caller (the table says so); this only counts it.
     unsafe { route(libc::SYS_ioctl, [fd as u64, request, arg, 0, 0, 0], call) as c_int }
 }
 
 #[no_mangle]
-pub unsafe extern "C-unwind" fn prctl(option: c_int, a2: c_ulong, a3: c_ulong, a4: c_ulong, a5: c_ulong) -> c_int {
+pub unsafe extern "C-unwind" fn prctl(
+    option: c_int,
+    a2: c_ulong,
+    a3: c_ulong,
+    a4: c_ulong,
+    a5: c_ulong,
+) -> c_int {
     // SAFETY: the real prctl's signature; the caller's arguments.
     let call = || unsafe {
-        special::prctl.get::<unsafe extern "C-unwind" fn(c_int, ...) -> c_int>()(option, a2, a3, a4, a5) as i64
+        special::prctl.get::<unsafe extern "C-unwind" fn(c_int, ...) -> c_int>()(option, a2, a3, a4, a5)
+            as i64
     };
     // SAFETY: prctl runs on its caller; security options isolate the process.
     unsafe { route(libc::SYS_prctl, [option as u64, a2, a3, a4, a5, 0], call) as c_int }
@@ -373,7 +395,9 @@ pub unsafe extern "C-unwind" fn syscall(
 ) -> c_long {
     // SAFETY: the real syscall's signature; the caller's arguments.
     let call = || unsafe {
-        special::syscall.get::<unsafe extern "C-unwind" fn(c_long, ...) -> c_long>()(nr, a1, a2, a3, a4, a5, a6)
+        special::syscall.get::<unsafe extern "C-unwind" fn(c_long, ...) -> c_long>()(
+            nr, a1, a2, a3, a4, a5, a6,
+        )
     };
     let args = [a1, a2, a3, a4, a5, a6].map(|a| a as u64);
     // SAFETY: syscall() makes exactly this call.
@@ -382,8 +406,9 @@ pub unsafe extern "C-unwind" fn syscall(
 
 unsafe fn fstat_common(real: &Real, fd: c_int, buf: *mut libc::stat) -> c_int {
     // SAFETY: the real fstat's signature; the caller's arguments.
-    let call =
-        || unsafe { real.get::<unsafe extern "C-unwind" fn(c_int, *mut libc::stat) -> c_int>()(fd, buf) as i64 };
+    let call = || unsafe {
+        real.get::<unsafe extern "C-unwind" fn(c_int, *mut libc::stat) -> c_int>()(fd, buf) as i64
+    };
     if fd < 0 {
         // glibc answers EBADF itself (a negative fd could be AT_FDCWD to the kernel).
         return call() as c_int;
@@ -413,7 +438,12 @@ pub unsafe extern "C-unwind" fn fstat64(fd: c_int, buf: *mut libc::stat) -> c_in
 }
 
 #[no_mangle]
-pub unsafe extern "C-unwind" fn fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn fchmodat(
+    dirfd: c_int,
+    path: *const c_char,
+    mode: mode_t,
+    flags: c_int,
+) -> c_int {
     // SAFETY: the real fchmodat's signature; the caller's arguments.
     let call = || unsafe {
         special::fchmodat.get::<unsafe extern "C-unwind" fn(c_int, *const c_char, mode_t, c_int) -> c_int>()(
@@ -469,7 +499,9 @@ pub unsafe extern "C-unwind" fn execve(path: *const c_char, argv: Argv, envp: Ar
     before_image_ends();
     // SAFETY: the real execve's signature; the caller's arguments.
     unsafe {
-        special::execve.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(path, argv, envp)
+        special::execve.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(
+            path, argv, envp,
+        )
     }
 }
 
@@ -492,7 +524,9 @@ pub unsafe extern "C-unwind" fn execvpe(file: *const c_char, argv: Argv, envp: A
     before_image_ends();
     // SAFETY: the real execvpe's signature.
     unsafe {
-        special::execvpe.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(file, argv, envp)
+        special::execvpe.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(
+            file, argv, envp,
+        )
     }
 }
 
@@ -500,7 +534,9 @@ pub unsafe extern "C-unwind" fn execvpe(file: *const c_char, argv: Argv, envp: A
 pub unsafe extern "C-unwind" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real fexecve's signature.
-    unsafe { special::fexecve.get::<unsafe extern "C-unwind" fn(c_int, Argv, Argv) -> c_int>()(fd, argv, envp) }
+    unsafe {
+        special::fexecve.get::<unsafe extern "C-unwind" fn(c_int, Argv, Argv) -> c_int>()(fd, argv, envp)
+    }
 }
 
 /// The `_FORTIFY_SOURCE` variants (`__read_chk` and friends): when the buffer is smaller

@@ -77,7 +77,7 @@ reals! {
     fn pthread_cond_signal(c: *mut Cond) -> c_int;
     fn pthread_cond_broadcast(c: *mut Cond) -> c_int;
     fn pthread_cond_destroy(c: *mut Cond) -> c_int;
-    fn pthread_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> c_int;
+    fn pthread_once(once: *mut libc::pthread_once_t, init: unsafe extern "C-unwind" fn()) -> c_int;
     fn sem_init(s: *mut Sem, pshared: c_int, value: c_uint) -> c_int;
     fn sem_wait(s: *mut Sem) -> c_int;
     fn sem_timedwait(s: *mut Sem, abs: *const timespec) -> c_int;
@@ -118,7 +118,7 @@ reals! {
     fn cnd_timedwait(c: *mut Cond, m: *mut Mutex, abs: *const timespec) -> c_int;
     fn cnd_signal(c: *mut Cond) -> c_int;
     fn cnd_broadcast(c: *mut Cond) -> c_int;
-    fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> ();
+    fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C-unwind" fn()) -> ();
     fn thrd_sleep(d: *const timespec, rem: *mut timespec) -> c_int;
     fn thrd_yield() -> ();
     fn setuid(id: libc::uid_t) -> c_int;
@@ -559,16 +559,22 @@ pub unsafe extern "C-unwind" fn pthread_cond_wait(c: *mut Cond, m: *mut Mutex) -
     test_cancel();
     // SAFETY: the caller's objects.
     let r = unsafe { sync::cond_wait(c, m, None) };
-    after_cond_wait();
+    after_cond_wait(c);
     r
 }
 
 /// A cancellation that ended (or came during) a condvar wait is acted on with the mutex
-/// taken back, so the cleanup handlers run with it held (POSIX); a signal that woke it is
-/// delivered (the wait returns as a spurious wake-up, which POSIX allows).
-fn after_cond_wait() {
+/// taken back, so the cleanup handlers run with it held (POSIX). The wake-up it may have
+/// taken from a `pthread_cond_signal` is passed on, so that another waiter gets it (POSIX:
+/// a cancelled waiter consumes no signal; the others may wake spuriously). A signal for
+/// the thread that woke it is delivered (the wait returns as a spurious wake-up).
+fn after_cond_wait(c: *mut Cond) {
     if user() {
-        super::cancel::test();
+        if super::cancel::is_due() {
+            // SAFETY: the caller's condvar, live while its waiter returns.
+            unsafe { sync::cond_signal(c, false) };
+            super::cancel::act();
+        }
         super::signal::deliver_due();
     }
 }
@@ -603,7 +609,7 @@ pub unsafe extern "C-unwind" fn pthread_cond_clockwait(
         Ok(d) => {
             // SAFETY: the caller's objects.
             let r = unsafe { sync::cond_wait(c, m, Some(d)) };
-            after_cond_wait();
+            after_cond_wait(c);
             r
         }
         Err(e) => e,
@@ -642,9 +648,9 @@ pub unsafe extern "C" fn pthread_cond_destroy(c: *mut Cond) -> c_int {
 // ---- once ----
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_once(
+pub unsafe extern "C-unwind" fn pthread_once(
     once: *mut libc::pthread_once_t,
-    init: unsafe extern "C" fn(),
+    init: unsafe extern "C-unwind" fn(),
 ) -> c_int {
     if !active() {
         // SAFETY: forwarded to glibc.
@@ -852,7 +858,9 @@ pub unsafe extern "C-unwind" fn sleep(secs: c_uint) -> c_uint {
     match user_sleep(Duration::from_secs(secs.into())) {
         None => 0,
         // Seconds left, rounded to the nearest.
-        Some(left) => (left.as_secs() + u64::from(left.subsec_nanos() >= 500_000_000)).min(secs.into()) as c_uint,
+        Some(left) => {
+            (left.as_secs() + u64::from(left.subsec_nanos() >= 500_000_000)).min(secs.into()) as c_uint
+        }
     }
 }
 
@@ -1071,7 +1079,7 @@ pub unsafe extern "C-unwind" fn cnd_wait(c: *mut Cond, m: *mut Mutex) -> c_int {
     }
     // SAFETY: the caller's objects.
     let r = thrd_result(unsafe { sync::cond_wait(c, m, None) });
-    after_cond_wait();
+    after_cond_wait(c);
     r
 }
 
@@ -1085,7 +1093,7 @@ pub unsafe extern "C-unwind" fn cnd_timedwait(c: *mut Cond, m: *mut Mutex, abs: 
         Ok(d) => {
             // SAFETY: the caller's objects.
             let r = thrd_result(unsafe { sync::cond_wait(c, m, Some(d)) });
-            after_cond_wait();
+            after_cond_wait(c);
             r
         }
         Err(e) => thrd_result(e),
@@ -1113,7 +1121,10 @@ pub unsafe extern "C" fn cnd_broadcast(c: *mut Cond) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) {
+pub unsafe extern "C-unwind" fn call_once(
+    once: *mut libc::pthread_once_t,
+    init: unsafe extern "C-unwind" fn(),
+) {
     if !active() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::call_once(once, init) };

@@ -69,7 +69,8 @@ const PTHREAD_CANCELED: *mut libc::c_void = usize::MAX as *mut libc::c_void;
 /// pthread_cancel of a user thread: 0 (a finished thread has nothing left to cancel).
 pub(crate) fn request(record: &Record) -> libc::c_int {
     super::interrupts_in_use();
-    let Some(old) = record.unless_finished(|| cancelhandling(record.tcb).fetch_or(REQUESTED, Ordering::SeqCst))
+    let Some(old) =
+        record.unless_finished(|| cancelhandling(record.tcb).fetch_or(REQUESTED, Ordering::SeqCst))
     else {
         return 0;
     };

@@ -204,7 +204,13 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -
 /// cancellation or a signal for the waiting user thread too.
 pub(crate) fn wait_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
     let user = super::thread::with_current(|r| {
-        wait_on(word, expected, deadline, false, Some((&r.wait_slot, &|| r.interrupt_due())))
+        wait_on(
+            word,
+            expected,
+            deadline,
+            false,
+            Some((&r.wait_slot, &|| r.interrupt_due())),
+        )
     });
     user.unwrap_or_else(|| wait_on(word, expected, deadline, true, None))
 }
@@ -213,7 +219,13 @@ pub(crate) fn wait_interruptible(word: &AtomicU32, expected: u32, deadline: Opti
 /// OS thread's is not interruptible: condvar and join waits, which a handler does not end).
 pub(crate) fn wait_user_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
     let user = super::thread::with_current(|r| {
-        wait_on(word, expected, deadline, false, Some((&r.wait_slot, &|| r.interrupt_due())))
+        wait_on(
+            word,
+            expected,
+            deadline,
+            false,
+            Some((&r.wait_slot, &|| r.interrupt_due())),
+        )
     });
     user.unwrap_or_else(|| wait_on(word, expected, deadline, false, None))
 }

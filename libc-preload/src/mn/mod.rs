@@ -320,13 +320,21 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
         _ => return Ok(None),
     };
     // SAFETY: F_GETFL only reads the descriptor's flags and never blocks (raw: run here).
-    let flags =
-        unsafe { flexsc_shim::sys::syscall6(libc::SYS_fcntl as u64, [fd as u64, libc::F_GETFL as u64, 0, 0, 0, 0]) };
+    let flags = unsafe {
+        flexsc_shim::sys::syscall6(
+            libc::SYS_fcntl as u64,
+            [fd as u64, libc::F_GETFL as u64, 0, 0, 0, 0],
+        )
+    };
     if flags < 0 || flags as i32 & libc::O_NONBLOCK != 0 {
         return Ok(None);
     }
     loop {
-        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         let pfd_addr = &mut pfd as *mut libc::pollfd as u64;
         // SAFETY: poll reads and writes `pfd`, on this stack, which outlives the call.
         let r = unsafe { flexsc_scheduler::syscall(libc::SYS_poll, [pfd_addr, 1, SLICE_MS, 0, 0, 0]) };
@@ -345,11 +353,14 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
 /// the whole timeout passed.
 fn in_slices(nr: i64, mut args: [u64; 6], at: usize) -> Result<i64, Interrupted> {
     let timeout = args[at] as i32;
-    let deadline = (timeout >= 0).then(|| lot::deadline_after(std::time::Duration::from_millis(timeout as u64)));
+    let deadline =
+        (timeout >= 0).then(|| lot::deadline_after(std::time::Duration::from_millis(timeout as u64)));
     loop {
         let slice = match deadline {
             None => SLICE_MS,
-            Some(d) => (d.saturating_duration_since(std::time::Instant::now()).as_millis() as u64).min(SLICE_MS),
+            Some(d) => {
+                (d.saturating_duration_since(std::time::Instant::now()).as_millis() as u64).min(SLICE_MS)
+            }
         };
         args[at] = slice;
         // SAFETY: the caller's call, with a shorter timeout; its pointers are the caller's.
@@ -468,7 +479,13 @@ mod links {
         };
         // ld.so turns the table addresses into absolute ones in place (x86-64); an object
         // it did not relocate keeps offsets, which are below its base.
-        let addr = |v: u64| if (v as usize) < base { base + v as usize } else { v as usize };
+        let addr = |v: u64| {
+            if (v as usize) < base {
+                base + v as usize
+            } else {
+                v as usize
+            }
+        };
         let mut entry = (base + dynamic.p_vaddr as usize) as *const [i64; 2];
         let (mut strtab, mut symtab, mut rela, mut relasz, mut jmprel, mut pltrelsz) = (0, 0, 0, 0, 0, 0);
         loop {
@@ -506,7 +523,8 @@ mod links {
                 }
                 let entry = symtab + sym * 24;
                 // SAFETY: the symbol the relocation names, in the object's symbol table.
-                let (st_name, shndx) = unsafe { ((entry as *const u32).read(), ((entry + 6) as *const u16).read()) };
+                let (st_name, shndx) =
+                    unsafe { ((entry as *const u32).read(), ((entry + 6) as *const u16).read()) };
                 if shndx != 0 {
                     continue;
                 }

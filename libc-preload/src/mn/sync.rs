@@ -460,14 +460,26 @@ const ONCE_DONE: u32 = 2;
 ///
 /// # Safety
 /// `once` is a live `pthread_once_t`; `init` is callable.
-pub(crate) unsafe fn once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> c_int {
+pub(crate) unsafe fn once(once: *mut libc::pthread_once_t, init: unsafe extern "C-unwind" fn()) -> c_int {
+    /// If the routine is cancelled (or calls pthread_exit), the once is not done: it goes
+    /// back to 0 and its waiters wake, one of them to run it (POSIX, and glibc's cleanup
+    /// handler does the same). A guard's drop runs while glibc's unwinder passes.
+    struct Reset<'a>(&'a AtomicU32);
+    impl Drop for Reset<'_> {
+        fn drop(&mut self) {
+            self.0.store(0, Ordering::Release);
+            lot::wake(self.0, usize::MAX);
+        }
+    }
     // SAFETY: a pthread_once_t is an int, accessed atomically by glibc too.
     let word = unsafe { &*(once as *const AtomicU32) };
     loop {
         match word.compare_exchange(0, ONCE_RUNNING, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => {
+                let reset = Reset(word);
                 // SAFETY: the caller's initialiser.
                 unsafe { init() };
+                std::mem::forget(reset);
                 word.store(ONCE_DONE, Ordering::Release);
                 lot::wake(word, usize::MAX);
                 return 0;

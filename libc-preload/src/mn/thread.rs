@@ -67,8 +67,12 @@ extern "C" {
 extern "C-unwind" {
     /// Calls `start(arg)` below a `__sigsetjmp(buf, 0)`: 0 when it returned (its result
     /// in `*out`), 1 when glibc's unwinder `longjmp`ed to `buf` (`pthread_exit`).
-    fn flexsc_mn_call_start(start: StartRoutine, arg: *mut c_void, buf: *mut UnwindBuf, out: *mut usize)
-        -> u32;
+    fn flexsc_mn_call_start(
+        start: StartRoutine,
+        arg: *mut c_void,
+        buf: *mut UnwindBuf,
+        out: *mut usize,
+    ) -> u32;
 }
 
 // The frame `buf` is taken in stays live while `start` runs, as `setjmp` requires; after
