@@ -299,6 +299,7 @@ fn cancel_and_kill_as_natively(flags: &[&str], what: &str) {
         "  the routine ran again for the next caller: yes\n",
         "  cleanup: inner frame\n  cleanup: fourth pushed\n  cleanup: first pushed\n  key destructor: after the handlers\n  joined: value 42\n",
         "  thread 1 signalled, handler ran in it: yes\n",
+        "  pthread_sigqueue to thread 2: handler ran in it: yes, value 1234\n",
         "  sleep interrupted by the handler: yes\n",
         "  handler ran in the target once unblocked: yes\n",
     ] {

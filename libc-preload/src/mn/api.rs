@@ -55,6 +55,7 @@ reals! {
     fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: clockid_t, abs: *const timespec) -> c_int;
     fn pthread_detach(t: pthread_t) -> c_int;
     fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;
+    fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int;
     fn pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
     fn pthread_getaffinity_np(t: pthread_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
     fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
@@ -281,13 +282,31 @@ pub unsafe extern "C-unwind" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int 
         if !(1..=64).contains(&sig) {
             return libc::EINVAL;
         }
-        return super::signal::send(&r, sig);
+        return super::signal::send(&r, sig, None);
     }
     if sig != 0 && enabled() && !internal_caller() {
         fall_back("a signal aimed at one thread (pthread_kill)");
     }
     // SAFETY: forwarded to glibc.
     unsafe { real::pthread_kill(t, sig) }
+}
+
+/// As [`pthread_kill`], with the value a `SA_SIGINFO` handler (or `sigwaitinfo`) finds
+/// in `si_value` (glibc's would name the user thread by a thread id the kernel does not
+/// know).
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int {
+    if let Some(r) = active().then(|| thread::lookup(t)).flatten() {
+        if sig == 0 {
+            return if thread::has_ended(&r) { libc::ESRCH } else { 0 };
+        }
+        if !(1..=64).contains(&sig) {
+            return libc::EINVAL;
+        }
+        return super::signal::send(&r, sig, Some(value.sival_ptr as usize));
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::pthread_sigqueue(t, sig, value) }
 }
 
 #[no_mangle]
@@ -1261,19 +1280,15 @@ fn sigwait_polling(
     loop {
         super::cancel::test();
         // One sent to this user thread (pthread_kill) first: glibc would find it pending.
-        if let Some(sig) = super::signal::take(wanted) {
+        if let Some(si) = super::signal::take(wanted) {
             if !info.is_null() {
-                // SAFETY: the caller's siginfo_t: the fields a tgkill'ed signal carries.
-                unsafe {
-                    std::ptr::write_bytes(info, 0, 1);
-                    let raw = info as *mut c_int;
-                    *raw = sig; // si_signo
-                    *raw.add(2) = libc::SI_TKILL; // si_code
-                    *raw.add(4) = libc::getpid(); // si_pid
-                    *raw.add(5) = libc::getuid() as c_int; // si_uid
-                }
+                // SAFETY: the caller's siginfo_t, which SigInfo's layout matches (size
+                // checked at compile time).
+                unsafe { std::ptr::write(info as *mut super::signal::SigInfo, si) };
+                // SAFETY: as above.
+                return unsafe { (*info).si_signo };
             }
-            return sig;
+            return si.signo();
         }
         // SAFETY: the caller's set and info; a zero timeout never blocks.
         let r = unsafe { real::sigtimedwait(set, info, &zero) };

@@ -1,9 +1,10 @@
-//! Signals aimed at one user thread (`pthread_kill`).
+//! Signals aimed at one user thread (`pthread_kill`, `pthread_sigqueue`).
 //!
 //! The kernel only knows kernel threads, and a kernel thread runs many user threads in
 //! turn; so a signal for a user thread waits in its record (`pending_signals`) until that
 //! user thread runs, and is then sent by the user thread to its own kernel thread
-//! (`tgkill`), which delivers it before the call returns: on the user thread's stack,
+//! (`tgkill`, or `rt_tgsigqueueinfo` with the value `pthread_sigqueue` gave), which
+//! delivers it before the call returns: on the user thread's stack,
 //! with its TCB (`pthread_self()` is the target) and its signal mask installed. The user
 //! thread looks for pending signals when it starts, after each interposed call, when a
 //! wait of the preload returns, at `sched_yield`, and when it unblocks signals
@@ -42,8 +43,13 @@ pub(crate) enum Delivered {
     Interrupt,
 }
 
-/// pthread_kill of user thread `record` with `sig` (1..=64): 0.
-pub(crate) fn send(record: &Record, sig: libc::c_int) -> libc::c_int {
+/// The first real-time signal (glibc's SIGRTMIN is 34: it keeps 32 and 33): from it on,
+/// signals queue (each `pthread_sigqueue` is delivered); below, one instance is pending.
+const FIRST_RT: libc::c_int = 32;
+
+/// pthread_kill of user thread `record` with `sig` (1..=64), or pthread_sigqueue with a
+/// `value`: 0.
+pub(crate) fn send(record: &Record, sig: libc::c_int, value: Option<usize>) -> libc::c_int {
     super::interrupts_in_use();
     let bit = 1u64 << (sig - 1);
     let queued = record.unless_finished(|| {
@@ -51,6 +57,13 @@ pub(crate) fn send(record: &Record, sig: libc::c_int) -> libc::c_int {
             PENDING.fetch_add(1, Ordering::SeqCst);
         }
     });
+    if let (Some(value), Some(())) = (value, queued) {
+        record.queued_values.with(|q| {
+            if sig >= FIRST_RT || !q.iter().any(|&(s, _)| s == sig) {
+                q.push((sig, value));
+            }
+        });
+    }
     if queued.is_none() {
         // A thread that ended takes no more signals (glibc: 0 as well).
         return 0;
@@ -86,15 +99,22 @@ fn deliver(record: &Record) -> Delivered {
             continue;
         }
         PENDING.fetch_sub(1, Ordering::SeqCst);
-        let sig = bit.trailing_zeros() as u64 + 1;
-        let effect = disposition(sig);
+        let sig = bit.trailing_zeros() as libc::c_int + 1;
+        let value = take_value(record, sig, bit);
+        let effect = disposition(sig as u64);
+        let mut info = SigInfo::new(sig, value);
         // SAFETY: sends `sig` to the calling kernel thread, whose mask is this user
         // thread's (installed by the switch hook) and does not block it: the kernel
         // delivers it before the call returns, here, on this user thread's stack.
+        // rt_tgsigqueueinfo reads `info` (128 bytes, on this stack).
         unsafe {
             let pid = flexsc_shim::sys::syscall6(libc::SYS_getpid as u64, [0; 6]);
             let tid = flexsc_shim::sys::gettid();
-            flexsc_shim::sys::syscall6(libc::SYS_tgkill as u64, [pid as u64, tid as u64, sig, 0, 0, 0]);
+            let (nr, arg) = match value {
+                Some(_) => (libc::SYS_rt_tgsigqueueinfo, &mut info as *mut SigInfo as u64),
+                None => (libc::SYS_tgkill, 0),
+            };
+            flexsc_shim::sys::syscall6(nr as u64, [pid as u64, tid as u64, sig as u64, arg, 0, 0]);
         }
         out = match (out, effect) {
             (Delivered::Interrupt, _) | (_, Delivered::Interrupt) => Delivered::Interrupt,
@@ -125,8 +145,61 @@ fn disposition(sig: u64) -> Delivered {
     }
 }
 
-/// In a user thread: takes a pending signal of `set` (a `sigwait`), if one is there.
-pub(crate) fn take(set: u64) -> Option<libc::c_int> {
+/// The value queued with `sig` (whose pending `bit` was just taken), if it was sent by
+/// `pthread_sigqueue`; when more are queued, the bit is set again for the next one.
+fn take_value(record: &Record, sig: libc::c_int, bit: u64) -> Option<usize> {
+    let (value, more) = record.queued_values.with(|q| {
+        let value = q.iter().position(|&(s, _)| s == sig).map(|i| q.remove(i).1);
+        (value, q.iter().any(|&(s, _)| s == sig))
+    });
+    if more && record.pending_signals.fetch_or(bit, Ordering::SeqCst) & bit == 0 {
+        PENDING.fetch_add(1, Ordering::SeqCst);
+    }
+    value
+}
+
+/// A `siginfo_t` as the kernel lays it out for a signal sent by a process: signo,
+/// errno, code, then pid, uid and the value; 128 bytes.
+#[repr(C)]
+pub(crate) struct SigInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    pad: i32,
+    pid: i32,
+    uid: u32,
+    value: usize,
+    rest: [u64; 12],
+}
+
+impl SigInfo {
+    /// What a `tgkill` (no value) or a `pthread_sigqueue` (a value) from this process
+    /// carries.
+    pub(crate) fn new(sig: libc::c_int, value: Option<usize>) -> SigInfo {
+        // SAFETY: getpid and getuid have no preconditions.
+        let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+        SigInfo {
+            signo: sig,
+            errno: 0,
+            code: if value.is_some() {
+                libc::SI_QUEUE
+            } else {
+                libc::SI_TKILL
+            },
+            pad: 0,
+            pid,
+            uid,
+            value: value.unwrap_or(0),
+            rest: [0; 12],
+        }
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<SigInfo>() == std::mem::size_of::<libc::siginfo_t>());
+
+/// In a user thread: takes a pending signal of `set` (a `sigwait`), if one is there, with
+/// the `siginfo_t` it carries.
+pub(crate) fn take(set: u64) -> Option<SigInfo> {
     if PENDING.load(Ordering::Acquire) == 0 {
         return None;
     }
@@ -138,8 +211,16 @@ pub(crate) fn take(set: u64) -> Option<libc::c_int> {
         let bit = ready & ready.wrapping_neg();
         if record.pending_signals.fetch_and(!bit, Ordering::SeqCst) & bit != 0 {
             PENDING.fetch_sub(1, Ordering::SeqCst);
-            return Some(bit.trailing_zeros() as libc::c_int + 1);
+            let sig = bit.trailing_zeros() as libc::c_int + 1;
+            return Some(SigInfo::new(sig, take_value(record, sig, bit)));
         }
     })
     .flatten()
+}
+
+impl SigInfo {
+    /// The signal number.
+    pub(crate) fn signo(&self) -> libc::c_int {
+        self.signo
+    }
 }

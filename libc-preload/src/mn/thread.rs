@@ -155,8 +155,11 @@ pub(crate) struct Record {
     life: SpinLock<Life>,
     /// The kernel thread that runs it (its tid), once it started.
     pub(crate) kernel_tid: AtomicI32,
-    /// Signals sent to it (`pthread_kill`) and not delivered yet: bit `sig - 1`.
+    /// Signals sent to it (`pthread_kill`, `pthread_sigqueue`) and not delivered yet: bit
+    /// `sig - 1`.
     pub(crate) pending_signals: std::sync::atomic::AtomicU64,
+    /// The values of those sent by `pthread_sigqueue`, oldest first.
+    pub(crate) queued_values: SpinLock<Vec<(libc::c_int, usize)>>,
     /// Its current interruptible wait, for `pthread_cancel` and `pthread_kill`.
     pub(crate) wait_slot: WaitSlot,
     /// Its signal mask (the kernel's 64-bit set), installed on its kernel thread while it
@@ -400,6 +403,7 @@ pub(crate) unsafe fn create(
         }),
         kernel_tid: AtomicI32::new(0),
         pending_signals: std::sync::atomic::AtomicU64::new(0),
+        queued_values: SpinLock::new(Vec::new()),
         wait_slot: WaitSlot::new(),
         sigmask: std::sync::atomic::AtomicU64::new(sigmask),
         name: SpinLock::new(name),
