@@ -203,31 +203,32 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -
 /// [`wait`], which a signal handler running in the waiting OS thread interrupts, and a
 /// cancellation or a signal for the waiting user thread too.
 pub(crate) fn wait_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
-    let user = super::thread::with_current(|r| {
-        wait_on(
-            word,
-            expected,
-            deadline,
-            false,
-            Some((&r.wait_slot, &|| r.interrupt_due())),
-        )
-    });
-    user.unwrap_or_else(|| wait_on(word, expected, deadline, true, None))
+    wait_user_or(word, expected, deadline, !flexsc_scheduler::in_user_thread())
 }
 
 /// [`wait`], which a cancellation or a signal for the waiting user thread interrupts (an
 /// OS thread's is not interruptible: condvar and join waits, which a handler does not end).
 pub(crate) fn wait_user_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
-    let user = super::thread::with_current(|r| {
-        wait_on(
-            word,
-            expected,
-            deadline,
-            false,
-            Some((&r.wait_slot, &|| r.interrupt_due())),
-        )
-    });
-    user.unwrap_or_else(|| wait_on(word, expected, deadline, false, None))
+    wait_user_or(word, expected, deadline, false)
+}
+
+/// A user thread's wait, interruptible once waits are wakeable (`mn::waits_wakeable`);
+/// otherwise a wait that a signal handler interrupts if `os_interruptible`.
+fn wait_user_or(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    os_interruptible: bool,
+) -> Waited {
+    let user = super::waits_wakeable()
+        .then(|| {
+            super::thread::with_current(|r| {
+                let due = || r.interrupt_due();
+                wait_on(word, expected, deadline, false, Some((&r.wait_slot, &due)))
+            })
+        })
+        .flatten();
+    user.unwrap_or_else(|| wait_on(word, expected, deadline, os_interruptible, None))
 }
 
 fn wait_on(

@@ -80,9 +80,24 @@ static MODE: AtomicU8 = AtomicU8::new(OFF);
 /// `false` makes its call the old way, and is cancelled (or signalled) when it returns.
 static INTERRUPTS: AtomicBool = AtomicBool::new(false);
 
-/// From now on, user threads' blocking calls can be interrupted (see [`INTERRUPTS`]).
+/// Set as [`INTERRUPTS`], and also when the program links `pthread_kill` or
+/// `pthread_sigqueue`: from then on, a user thread's interruptible waits (condvar, join,
+/// semaphore, sleep) say where a cancellation or a signal finds them (`lot::WaitSlot`).
+/// Before, they skip that (two lock round trips per wait). Relaxed, as above: a wait that
+/// began before is acted on when it ends.
+static WAKEABLE: AtomicBool = AtomicBool::new(false);
+
+/// From now on, user threads' blocking calls and waits can be interrupted (see
+/// [`INTERRUPTS`]).
 pub(crate) fn interrupts_in_use() {
+    WAKEABLE.store(true, Ordering::Relaxed);
     INTERRUPTS.store(true, Ordering::Relaxed);
+}
+
+/// Whether user threads' waits register where an interruption finds them ([`WAKEABLE`]).
+#[inline]
+pub(crate) fn waits_wakeable() -> bool {
+    WAKEABLE.load(Ordering::Relaxed)
 }
 
 /// glibc's private entry points, once the layout check passed.
@@ -185,6 +200,8 @@ pub(crate) fn activate() -> bool {
         Ok(_) => {
             if links::imports(c"pthread_cancel") {
                 interrupts_in_use();
+            } else if links::imports(c"pthread_kill") || links::imports(c"pthread_sigqueue") {
+                WAKEABLE.store(true, Ordering::Relaxed);
             }
             MODE.store(ACTIVE, Ordering::Relaxed);
             true
@@ -549,6 +566,25 @@ mod tests {
         assert_eq!(Threads::parse("1:1"), Some(Threads::OneToOne));
         assert_eq!(Threads::parse("mn"), None);
         assert_eq!(Threads::parse(""), None);
+    }
+
+    #[test]
+    fn finds_the_symbols_a_loaded_object_imports_and_only_those() {
+        // The test binary calls malloc through libc; nothing imports this name.
+        assert!(links::imports(c"malloc"));
+        assert!(!links::imports(c"flexsc_no_such_symbol"));
+    }
+
+    #[test]
+    fn cancellation_points_are_glibc_s() {
+        let none = [0u64; 6];
+        assert!(is_cancellation_point(libc::SYS_read, &none));
+        assert!(is_cancellation_point(libc::SYS_accept4, &none));
+        assert!(!is_cancellation_point(libc::SYS_getpid, &none));
+        let lock_wait = [3, libc::F_SETLKW as u64, 0, 0, 0, 0];
+        let get_flags = [3, libc::F_GETFL as u64, 0, 0, 0, 0];
+        assert!(is_cancellation_point(libc::SYS_fcntl, &lock_wait));
+        assert!(!is_cancellation_point(libc::SYS_fcntl, &get_flags));
     }
 
     #[test]
