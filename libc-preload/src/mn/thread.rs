@@ -77,8 +77,10 @@ extern "C-unwind" {
 
 // The frame `buf` is taken in stays live while `start` runs, as `setjmp` requires; after
 // a `longjmp` back, only callee-saved registers (restored by it) and the frame are used.
-// The CFI lets the unwinder step into this frame, where glibc's stop function (its CFA is
-// above `buf`'s stack pointer) `longjmp`s instead of unwinding it.
+// `sigsetjmp` and `start` are called at the same stack pointer, as in glibc's
+// `start_thread`, so glibc's stop function treats the frames below exactly as it does
+// there, and `longjmp`s to `buf` where unwinding would leave `start`. The CFI describes
+// the frame for the unwinder.
 std::arch::global_asm!(
     ".pushsection .text.flexsc_mn_call_start,\"ax\",@progbits",
     ".globl flexsc_mn_call_start",
