@@ -77,6 +77,15 @@ pub(crate) fn send(record: &Record, sig: libc::c_int, value: Option<usize>) -> l
     0
 }
 
+/// A finished thread's pending signals: dropped, as the kernel drops a thread-directed
+/// signal pending at exit.
+pub(crate) fn discard(record: &Record) {
+    let n = record.pending_signals.swap(0, Ordering::SeqCst).count_ones();
+    if n != 0 {
+        PENDING.fetch_sub(n as usize, Ordering::SeqCst);
+    }
+}
+
 /// In a user thread: delivers its pending signals that it does not block.
 #[inline]
 pub(crate) fn deliver_due() -> Delivered {

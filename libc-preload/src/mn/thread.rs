@@ -301,6 +301,9 @@ fn finished(context: usize) {
     let record = unsafe { Arc::from_raw(context as *const Record) };
     let free = record.life.with(|l| {
         l.finished = true;
+        // Signals still pending die with the thread (a sender checks `finished` under
+        // this lock, so none comes after).
+        super::signal::discard(&record);
         l.released
     });
     if free {
