@@ -279,3 +279,42 @@ fn a_blocking_read_never_stops_the_kernel_thread_whatever_the_policy() {
         assert_eq!(m.out(), "read 5 hello\n", "{policy}");
     }
 }
+
+/// pthread_cancel wakes a user thread blocked at a cancellation point, cleanup handlers
+/// (both compilations of pthread_cleanup_push) run innermost first before the key
+/// destructors, and pthread_kill reaches the user thread it names.
+fn cancel_and_kill_as_natively(flags: &[&str], what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_cancel.c", dir.path(), flags, false, what) else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, what);
+    for line in [
+        "  cleanup: the mutex is held by the cancelled thread: yes\n",
+        "read on an empty pipe:\n  cleanup: read on an empty pipe\n  joined: canceled\n",
+        "  its target, joined by main: value 7\n",
+        "  nanosleep with cancellation disabled: 0\n",
+        "  the routine ran again for the next caller: yes\n",
+        "  cleanup: inner frame\n  cleanup: fourth pushed\n  cleanup: first pushed\n  key destructor: after the handlers\n  joined: value 42\n",
+        "  thread 1 signalled, handler ran in it: yes\n",
+        "  pthread_sigqueue to thread 2: handler ran in it: yes, value 1234\n",
+        "  sleep interrupted by the handler: yes\n",
+        "  handler ran in the target once unblocked: yes\n",
+    ] {
+        assert!(m.out().contains(line), "{what}: no {line:?} in\n{}", m.out());
+    }
+    assert!(m.out().ends_with("all done\n"), "{}", m.out());
+    assert_no_fallback(&m, what);
+}
+
+#[test]
+fn cancellation_cleanup_handlers_and_pthread_kill_work_like_glibc() {
+    cancel_and_kill_as_natively(&[], "mn_cancel");
+}
+
+#[test]
+fn cleanup_handlers_compiled_with_fexceptions_run_too() {
+    cancel_and_kill_as_natively(&["-fexceptions"], "mn_cancel -fexceptions");
+}

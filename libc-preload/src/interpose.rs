@@ -39,10 +39,10 @@ macro_rules! interpose {
         }
         $(
             #[no_mangle]
-            pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            pub unsafe extern "C-unwind" fn $name($($arg: $ty),*) -> $ret {
                 let real = || {
                     // SAFETY: the symbol's C signature is the one declared here.
-                    let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { reals::$name.get() };
+                    let f: unsafe extern "C-unwind" fn($($ty),*) -> $ret = unsafe { reals::$name.get() };
                     // SAFETY: the caller's arguments, unchanged.
                     unsafe { f($($arg),*) as i64 }
                 };
@@ -218,8 +218,8 @@ fn needs_mode(flags: c_int) -> bool {
     flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
 }
 
-type OpenAt = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
-type Open = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
+type OpenAt = unsafe extern "C-unwind" fn(c_int, *const c_char, c_int, ...) -> c_int;
+type Open = unsafe extern "C-unwind" fn(*const c_char, c_int, ...) -> c_int;
 
 unsafe fn open_common(
     real: &Real,
@@ -247,25 +247,35 @@ unsafe fn open_common(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub unsafe extern "C-unwind" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_common(&special::open, None, path, flags, mode) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub unsafe extern "C-unwind" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_common(&special::open64, None, path, flags, mode) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn openat(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub unsafe extern "C-unwind" fn openat(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_common(&special::openat, Some(dirfd), path, flags, mode) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub unsafe extern "C-unwind" fn openat64(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_common(&special::openat64, Some(dirfd), path, flags, mode) }
 }
@@ -277,10 +287,14 @@ unsafe fn open_2(real: &Real, dirfd: Option<c_int>, path: *const c_char, flags: 
         return match dirfd {
             // SAFETY: the real fortified function's signature.
             Some(d) => unsafe {
-                real.get::<unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int>()(d, path, flags)
+                real.get::<unsafe extern "C-unwind" fn(c_int, *const c_char, c_int) -> c_int>()(
+                    d, path, flags,
+                )
             },
             // SAFETY: as above.
-            None => unsafe { real.get::<unsafe extern "C" fn(*const c_char, c_int) -> c_int>()(path, flags) },
+            None => unsafe {
+                real.get::<unsafe extern "C-unwind" fn(*const c_char, c_int) -> c_int>()(path, flags)
+            },
         };
     }
     let plain = if dirfd.is_some() {
@@ -293,30 +307,30 @@ unsafe fn open_2(real: &Real, dirfd: Option<c_int>, path: *const c_char, flags: 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_2(&special::__open_2, None, path, flags) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_2(&special::__open64_2, None, path, flags) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_2(&special::__openat_2, Some(dirfd), path, flags) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     unsafe { open_2(&special::__openat64_2, Some(dirfd), path, flags) }
 }
 
-type Fcntl = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
+type Fcntl = unsafe extern "C-unwind" fn(c_int, c_int, ...) -> c_int;
 
 unsafe fn fcntl_common(real: &Real, fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     // SAFETY: the real fcntl's signature; the caller's arguments.
@@ -330,39 +344,47 @@ unsafe fn fcntl_common(real: &Real, fd: c_int, cmd: c_int, arg: c_ulong) -> c_in
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+pub unsafe extern "C-unwind" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     // SAFETY: forwarded.
     unsafe { fcntl_common(&special::fcntl, fd, cmd, arg) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+pub unsafe extern "C-unwind" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     // SAFETY: forwarded.
     unsafe { fcntl_common(&special::fcntl64, fd, cmd, arg) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
+pub unsafe extern "C-unwind" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
     // SAFETY: the real ioctl's signature; the caller's arguments.
     let call = || unsafe {
-        special::ioctl.get::<unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int>()(fd, request, arg) as i64
+        special::ioctl.get::<unsafe extern "C-unwind" fn(c_int, c_ulong, ...) -> c_int>()(fd, request, arg)
+            as i64
     };
     // SAFETY: ioctl runs on its caller (the table says so); this only counts it.
     unsafe { route(libc::SYS_ioctl, [fd as u64, request, arg, 0, 0, 0], call) as c_int }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn prctl(option: c_int, a2: c_ulong, a3: c_ulong, a4: c_ulong, a5: c_ulong) -> c_int {
+pub unsafe extern "C-unwind" fn prctl(
+    option: c_int,
+    a2: c_ulong,
+    a3: c_ulong,
+    a4: c_ulong,
+    a5: c_ulong,
+) -> c_int {
     // SAFETY: the real prctl's signature; the caller's arguments.
     let call = || unsafe {
-        special::prctl.get::<unsafe extern "C" fn(c_int, ...) -> c_int>()(option, a2, a3, a4, a5) as i64
+        special::prctl.get::<unsafe extern "C-unwind" fn(c_int, ...) -> c_int>()(option, a2, a3, a4, a5)
+            as i64
     };
     // SAFETY: prctl runs on its caller; security options isolate the process.
     unsafe { route(libc::SYS_prctl, [option as u64, a2, a3, a4, a5, 0], call) as c_int }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn syscall(
+pub unsafe extern "C-unwind" fn syscall(
     nr: c_long,
     a1: c_long,
     a2: c_long,
@@ -373,7 +395,9 @@ pub unsafe extern "C" fn syscall(
 ) -> c_long {
     // SAFETY: the real syscall's signature; the caller's arguments.
     let call = || unsafe {
-        special::syscall.get::<unsafe extern "C" fn(c_long, ...) -> c_long>()(nr, a1, a2, a3, a4, a5, a6)
+        special::syscall.get::<unsafe extern "C-unwind" fn(c_long, ...) -> c_long>()(
+            nr, a1, a2, a3, a4, a5, a6,
+        )
     };
     let args = [a1, a2, a3, a4, a5, a6].map(|a| a as u64);
     // SAFETY: syscall() makes exactly this call.
@@ -382,8 +406,9 @@ pub unsafe extern "C" fn syscall(
 
 unsafe fn fstat_common(real: &Real, fd: c_int, buf: *mut libc::stat) -> c_int {
     // SAFETY: the real fstat's signature; the caller's arguments.
-    let call =
-        || unsafe { real.get::<unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int>()(fd, buf) as i64 };
+    let call = || unsafe {
+        real.get::<unsafe extern "C-unwind" fn(c_int, *mut libc::stat) -> c_int>()(fd, buf) as i64
+    };
     if fd < 0 {
         // glibc answers EBADF itself (a negative fd could be AT_FDCWD to the kernel).
         return call() as c_int;
@@ -401,22 +426,27 @@ unsafe fn fstat_common(real: &Real, fd: c_int, buf: *mut libc::stat) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int {
+pub unsafe extern "C-unwind" fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int {
     // SAFETY: forwarded.
     unsafe { fstat_common(&special::fstat, fd, buf) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat) -> c_int {
+pub unsafe extern "C-unwind" fn fstat64(fd: c_int, buf: *mut libc::stat) -> c_int {
     // SAFETY: forwarded.
     unsafe { fstat_common(&special::fstat64, fd, buf) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn fchmodat(
+    dirfd: c_int,
+    path: *const c_char,
+    mode: mode_t,
+    flags: c_int,
+) -> c_int {
     // SAFETY: the real fchmodat's signature; the caller's arguments.
     let call = || unsafe {
-        special::fchmodat.get::<unsafe extern "C" fn(c_int, *const c_char, mode_t, c_int) -> c_int>()(
+        special::fchmodat.get::<unsafe extern "C-unwind" fn(c_int, *const c_char, mode_t, c_int) -> c_int>()(
             dirfd, path, mode, flags,
         ) as i64
     };
@@ -438,9 +468,9 @@ pub unsafe extern "C" fn fchmodat(dirfd: c_int, path: *const c_char, mode: mode_
 /// state belongs to the parent. A fork is a valid vfork (POSIX lets vfork be fork), and the
 /// child of a fork gets a runtime of its own.
 #[no_mangle]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
+pub unsafe extern "C-unwind" fn vfork() -> libc::pid_t {
     // SAFETY: the real fork's signature.
-    unsafe { special::fork.get::<unsafe extern "C" fn() -> libc::pid_t>()() }
+    unsafe { special::fork.get::<unsafe extern "C-unwind" fn() -> libc::pid_t>()() }
 }
 
 /// Before the process image ends: let posted calls finish and write the statistics.
@@ -449,58 +479,64 @@ fn before_image_ends() {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn _exit(status: c_int) -> ! {
+pub unsafe extern "C-unwind" fn _exit(status: c_int) -> ! {
     before_image_ends();
     // SAFETY: the real _exit's signature.
-    unsafe { special::_exit.get::<unsafe extern "C" fn(c_int) -> !>()(status) }
+    unsafe { special::_exit.get::<unsafe extern "C-unwind" fn(c_int) -> !>()(status) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
+pub unsafe extern "C-unwind" fn _Exit(status: c_int) -> ! {
     before_image_ends();
     // SAFETY: the real _Exit's signature.
-    unsafe { special::_Exit.get::<unsafe extern "C" fn(c_int) -> !>()(status) }
+    unsafe { special::_Exit.get::<unsafe extern "C-unwind" fn(c_int) -> !>()(status) }
 }
 
 type Argv = *const *const c_char;
 
 #[no_mangle]
-pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+pub unsafe extern "C-unwind" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execve's signature; the caller's arguments.
     unsafe {
-        special::execve.get::<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>()(path, argv, envp)
+        special::execve.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(
+            path, argv, envp,
+        )
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
+pub unsafe extern "C-unwind" fn execv(path: *const c_char, argv: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execv's signature.
-    unsafe { special::execv.get::<unsafe extern "C" fn(*const c_char, Argv) -> c_int>()(path, argv) }
+    unsafe { special::execv.get::<unsafe extern "C-unwind" fn(*const c_char, Argv) -> c_int>()(path, argv) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
+pub unsafe extern "C-unwind" fn execvp(file: *const c_char, argv: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execvp's signature.
-    unsafe { special::execvp.get::<unsafe extern "C" fn(*const c_char, Argv) -> c_int>()(file, argv) }
+    unsafe { special::execvp.get::<unsafe extern "C-unwind" fn(*const c_char, Argv) -> c_int>()(file, argv) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
+pub unsafe extern "C-unwind" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execvpe's signature.
     unsafe {
-        special::execvpe.get::<unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int>()(file, argv, envp)
+        special::execvpe.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(
+            file, argv, envp,
+        )
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
+pub unsafe extern "C-unwind" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real fexecve's signature.
-    unsafe { special::fexecve.get::<unsafe extern "C" fn(c_int, Argv, Argv) -> c_int>()(fd, argv, envp) }
+    unsafe {
+        special::fexecve.get::<unsafe extern "C-unwind" fn(c_int, Argv, Argv) -> c_int>()(fd, argv, envp)
+    }
 }
 
 /// The `_FORTIFY_SOURCE` variants (`__read_chk` and friends): when the buffer is smaller
@@ -521,10 +557,10 @@ macro_rules! fortified {
         }
         $(
             #[no_mangle]
-            pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            pub unsafe extern "C-unwind" fn $name($($arg: $ty),*) -> $ret {
                 let real = || {
                     // SAFETY: the symbol's C signature is the one declared here.
-                    let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { fortified_reals::$name.get() };
+                    let f: unsafe extern "C-unwind" fn($($ty),*) -> $ret = unsafe { fortified_reals::$name.get() };
                     // SAFETY: the caller's arguments, unchanged.
                     unsafe { f($($arg),*) as i64 }
                 };

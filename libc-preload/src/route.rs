@@ -266,15 +266,8 @@ fn set_errno(e: i32) {
 #[inline]
 pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
     if crate::mn::routes_user_thread() {
-        return LOCAL.with(|l| {
-            if l.busy.replace(true) {
-                return real();
-            }
-            // SAFETY: forwarded.
-            let ret = unsafe { crate::mn::route_user_thread(nr, args, real) };
-            l.busy.set(false);
-            ret
-        });
+        // SAFETY: forwarded.
+        return unsafe { route_user_thread(nr, args, real) };
     }
     if !ENABLED.load(Ordering::Relaxed) {
         return real();
@@ -288,6 +281,50 @@ pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 
         l.busy.set(false);
         ret
     })
+}
+
+/// A user thread's call: at a cancellation point, a pending cancellation is acted on
+/// before the call is posted and after it returns (outside the busy section, since acting
+/// unwinds); signals sent to the thread are delivered after it returns, and one that
+/// interrupted its wait for a descriptor makes the call fail with EINTR or start again
+/// (SA_RESTART), as a signal does natively.
+///
+/// # Safety
+/// As [`route`].
+#[inline]
+unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
+    let inside = LOCAL.try_with(|l| l.busy.get()).unwrap_or(true);
+    if inside {
+        return real();
+    }
+    let cancellation_point = crate::mn::is_cancellation_point(nr, &args);
+    let mut real = Some(real);
+    loop {
+        if cancellation_point {
+            crate::mn::cancel::test();
+        }
+        let out = LOCAL.with(|l| {
+            l.busy.set(true);
+            let direct = || real.take().map_or(-1, |f| f());
+            // SAFETY: forwarded.
+            let out = unsafe { crate::mn::route_user_thread(nr, args, direct) };
+            l.busy.set(false);
+            out
+        });
+        if cancellation_point {
+            crate::mn::cancel::test();
+        }
+        let delivered = crate::mn::signal::deliver_due();
+        match out {
+            Ok(ret) => return ret,
+            Err(crate::mn::Interrupted) if delivered == crate::mn::signal::Delivered::Interrupt => {
+                set_errno(libc::EINTR);
+                return -1;
+            }
+            // Handlers with SA_RESTART, or none (ignored): the call starts again.
+            Err(crate::mn::Interrupted) => {}
+        }
+    }
 }
 
 #[inline]

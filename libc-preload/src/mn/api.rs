@@ -34,8 +34,9 @@ macro_rules! reals {
             }
             $(
                 pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
-                    // SAFETY: the symbol's C signature is the one declared here.
-                    let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { syms::$name.get() };
+                    // SAFETY: the symbol's C signature is the one declared here; glibc's
+                    // cancellation points may unwind (a native thread acting on a cancel).
+                    let f: unsafe extern "C-unwind" fn($($ty),*) -> $ret = unsafe { syms::$name.get() };
                     // SAFETY: the caller's arguments, for glibc's function.
                     unsafe { f($($arg),*) }
                 }
@@ -53,8 +54,8 @@ reals! {
     fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int;
     fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: clockid_t, abs: *const timespec) -> c_int;
     fn pthread_detach(t: pthread_t) -> c_int;
-    fn pthread_exit(value: *mut c_void) -> !;
     fn pthread_kill(t: pthread_t, sig: c_int) -> c_int;
+    fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int;
     fn pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
     fn pthread_getaffinity_np(t: pthread_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
     fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
@@ -62,6 +63,8 @@ reals! {
     fn pthread_getname_np(t: pthread_t, name: *mut libc::c_char, len: usize) -> c_int;
     fn pthread_cancel(t: pthread_t) -> c_int;
     fn pthread_testcancel() -> ();
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+    fn pthread_setcanceltype(ty: c_int, old: *mut c_int) -> c_int;
     fn pthread_mutex_init(m: *mut Mutex, attr: *const libc::pthread_mutexattr_t) -> c_int;
     fn pthread_mutex_lock(m: *mut Mutex) -> c_int;
     fn pthread_mutex_trylock(m: *mut Mutex) -> c_int;
@@ -75,7 +78,7 @@ reals! {
     fn pthread_cond_signal(c: *mut Cond) -> c_int;
     fn pthread_cond_broadcast(c: *mut Cond) -> c_int;
     fn pthread_cond_destroy(c: *mut Cond) -> c_int;
-    fn pthread_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> c_int;
+    fn pthread_once(once: *mut libc::pthread_once_t, init: unsafe extern "C-unwind" fn()) -> c_int;
     fn sem_init(s: *mut Sem, pshared: c_int, value: c_uint) -> c_int;
     fn sem_wait(s: *mut Sem) -> c_int;
     fn sem_timedwait(s: *mut Sem, abs: *const timespec) -> c_int;
@@ -116,7 +119,7 @@ reals! {
     fn cnd_timedwait(c: *mut Cond, m: *mut Mutex, abs: *const timespec) -> c_int;
     fn cnd_signal(c: *mut Cond) -> c_int;
     fn cnd_broadcast(c: *mut Cond) -> c_int;
-    fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> ();
+    fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C-unwind" fn()) -> ();
     fn thrd_sleep(d: *const timespec, rem: *mut timespec) -> c_int;
     fn thrd_yield() -> ();
     fn setuid(id: libc::uid_t) -> c_int;
@@ -184,13 +187,17 @@ fn join_native_polling(t: pthread_t, ret: *mut *mut c_void, deadline: Option<std
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             return libc::ETIMEDOUT;
         }
-        super::lot::sleep(nap);
+        super::cancel::test();
+        if super::lot::sleep_until_interruptible(super::lot::deadline_after(nap)) {
+            super::cancel::test();
+            super::signal::deliver_due();
+        }
         nap = (nap * 2).min(Duration::from_millis(50));
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
     match active().then(|| thread::lookup(t)).flatten() {
         Some(r) => thread::join(&r, ret, true, None),
         None if user() => join_native_polling(t, ret, None),
@@ -209,7 +216,7 @@ pub unsafe extern "C" fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_timedjoin_np(
+pub unsafe extern "C-unwind" fn pthread_timedjoin_np(
     t: pthread_t,
     ret: *mut *mut c_void,
     abs: *const timespec,
@@ -219,7 +226,7 @@ pub unsafe extern "C" fn pthread_timedjoin_np(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_clockjoin_np(
+pub unsafe extern "C-unwind" fn pthread_clockjoin_np(
     t: pthread_t,
     ret: *mut *mut c_void,
     clock: clockid_t,
@@ -260,15 +267,14 @@ pub unsafe extern "C-unwind" fn pthread_exit(value: *mut c_void) -> ! {
     if user() {
         thread::exit(value);
     }
-    // SAFETY: forwarded to glibc.
-    unsafe { real::pthread_exit(value) }
+    thread::glibc_pthread_exit(value)
 }
 
-static KILL_NOTED: AtomicBool = AtomicBool::new(false);
 static AFFINITY_NOTED: AtomicBool = AtomicBool::new(false);
 
+/// A signal for a user thread is delivered when that user thread runs (see `signal`).
 #[no_mangle]
-pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
     if let Some(r) = active().then(|| thread::lookup(t)).flatten() {
         if sig == 0 {
             return if thread::has_ended(&r) { libc::ESRCH } else { 0 };
@@ -276,26 +282,31 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
         if !(1..=64).contains(&sig) {
             return libc::EINVAL;
         }
-        note_once(
-            &KILL_NOTED,
-            "a signal for one user thread goes to the kernel thread that runs it",
-        );
-        let tid = r.kernel_tid.load(std::sync::atomic::Ordering::Relaxed);
-        // SAFETY: plain signal sends, to this process or one of its threads.
-        let ok = unsafe {
-            if tid != 0 {
-                libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig) == 0
-            } else {
-                libc::kill(libc::getpid(), sig) == 0
-            }
-        };
-        return if ok { 0 } else { libc::ESRCH };
+        return super::signal::send(&r, sig, None);
     }
     if sig != 0 && enabled() && !internal_caller() {
         fall_back("a signal aimed at one thread (pthread_kill)");
     }
     // SAFETY: forwarded to glibc.
     unsafe { real::pthread_kill(t, sig) }
+}
+
+/// As [`pthread_kill`], with the value a `SA_SIGINFO` handler (or `sigwaitinfo`) finds
+/// in `si_value` (glibc's would name the user thread by a thread id the kernel does not
+/// know).
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int {
+    if let Some(r) = active().then(|| thread::lookup(t)).flatten() {
+        if sig == 0 {
+            return if thread::has_ended(&r) { libc::ESRCH } else { 0 };
+        }
+        if !(1..=64).contains(&sig) {
+            return libc::EINVAL;
+        }
+        return super::signal::send(&r, sig, Some(value.sival_ptr as usize));
+    }
+    // SAFETY: forwarded to glibc.
+    unsafe { real::pthread_sigqueue(t, sig, value) }
 }
 
 #[no_mangle]
@@ -407,28 +418,18 @@ pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, name: *mut libc::c_cha
     0
 }
 
-/// `cancelhandling`'s CANCELSTATE bit: set while cancellation is disabled.
-const CANCEL_DISABLED: i32 = 1;
-
-/// Exits the calling user thread with PTHREAD_CANCELED if it was cancelled and may be.
+/// At a cancellation point of any thread that may be a user thread (other threads never
+/// have a request of ours: see `cancel`).
 fn test_cancel() {
-    if let Some(r) = thread::current() {
-        if r.cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            // SAFETY: cancelhandling is at 0x308 of the current (checked) TCB; glibc's
-            // pthread_setcancelstate keeps the state bit there.
-            let handling = unsafe { ((super::tcb::current_tp() + 0x308) as *const i32).read_volatile() };
-            if handling & CANCEL_DISABLED == 0 {
-                thread::exit(usize::MAX as *mut c_void); // PTHREAD_CANCELED
-            }
-        }
+    if user() {
+        super::cancel::test();
     }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
     if let Some(r) = active().then(|| thread::lookup(t)).flatten() {
-        r.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        return 0;
+        return super::cancel::request(&r);
     }
     // SAFETY: forwarded to glibc.
     unsafe { real::pthread_cancel(t) }
@@ -437,11 +438,34 @@ pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_testcancel() {
     if user() {
-        test_cancel();
+        super::cancel::test();
         return;
     }
     // SAFETY: forwarded to glibc.
     unsafe { real::pthread_testcancel() }
+}
+
+/// glibc's, which keeps our request bit; then, with the asynchronous type, a pending
+/// request is acted on at once (as glibc does).
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int {
+    // SAFETY: forwarded to glibc.
+    let r = unsafe { real::pthread_setcancelstate(state, old) };
+    if r == 0 && user() {
+        super::cancel::after_state_change();
+    }
+    r
+}
+
+/// As [`pthread_setcancelstate`]. The asynchronous type is otherwise treated as deferred.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pthread_setcanceltype(ty: c_int, old: *mut c_int) -> c_int {
+    // SAFETY: forwarded to glibc.
+    let r = unsafe { real::pthread_setcanceltype(ty, old) };
+    if r == 0 && user() {
+        super::cancel::after_state_change();
+    }
+    r
 }
 
 // ---- mutexes ----
@@ -553,7 +577,25 @@ pub unsafe extern "C-unwind" fn pthread_cond_wait(c: *mut Cond, m: *mut Mutex) -
     }
     test_cancel();
     // SAFETY: the caller's objects.
-    unsafe { sync::cond_wait(c, m, None) }
+    let r = unsafe { sync::cond_wait(c, m, None) };
+    after_cond_wait(c);
+    r
+}
+
+/// A cancellation that ended (or came during) a condvar wait is acted on with the mutex
+/// taken back, so the cleanup handlers run with it held (POSIX). The wake-up it may have
+/// taken from a `pthread_cond_signal` is passed on, so that another waiter gets it (POSIX:
+/// a cancelled waiter consumes no signal; the others may wake spuriously). A signal for
+/// the thread that woke it is delivered (the wait returns as a spurious wake-up).
+fn after_cond_wait(c: *mut Cond) {
+    if user() {
+        if super::cancel::is_due() {
+            // SAFETY: the caller's condvar, live while its waiter returns.
+            unsafe { sync::cond_signal(c, false) };
+            super::cancel::act();
+        }
+        super::signal::deliver_due();
+    }
 }
 
 #[no_mangle]
@@ -583,8 +625,12 @@ pub unsafe extern "C-unwind" fn pthread_cond_clockwait(
     }
     test_cancel();
     match deadline_from(clock, abs) {
-        // SAFETY: the caller's objects.
-        Ok(d) => unsafe { sync::cond_wait(c, m, Some(d)) },
+        Ok(d) => {
+            // SAFETY: the caller's objects.
+            let r = unsafe { sync::cond_wait(c, m, Some(d)) };
+            after_cond_wait(c);
+            r
+        }
         Err(e) => e,
     }
 }
@@ -621,9 +667,9 @@ pub unsafe extern "C" fn pthread_cond_destroy(c: *mut Cond) -> c_int {
 // ---- once ----
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_once(
+pub unsafe extern "C-unwind" fn pthread_once(
     once: *mut libc::pthread_once_t,
-    init: unsafe extern "C" fn(),
+    init: unsafe extern "C-unwind" fn(),
 ) -> c_int {
     if !active() {
         // SAFETY: forwarded to glibc.
@@ -787,24 +833,66 @@ pub unsafe extern "C" fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -
 
 // ---- sleeping and yielding ----
 
+/// A user thread's sleep until `deadline`: a cancellation point, which a signal handler
+/// interrupts (as it does every sleep, whatever SA_RESTART says): None when it slept to
+/// the end, or the time left when a handler ran.
+fn user_sleep_until(deadline: std::time::Instant) -> Option<Duration> {
+    super::cancel::test();
+    loop {
+        if !super::lot::sleep_until_interruptible(deadline) {
+            return None;
+        }
+        super::cancel::test();
+        if super::signal::deliver_due() != super::signal::Delivered::Nothing {
+            return Some(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
+    }
+}
+
+fn user_sleep(d: Duration) -> Option<Duration> {
+    user_sleep_until(super::lot::deadline_after(d))
+}
+
+/// Writes the time left of an interrupted sleep (zero if it was not) to `rem`, if given.
+fn write_rem(rem: *mut timespec, left: Option<Duration>) {
+    if rem.is_null() {
+        return;
+    }
+    let left = left.unwrap_or_default();
+    // SAFETY: the caller's out-pointer.
+    unsafe {
+        *rem = timespec {
+            tv_sec: left.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        }
+    };
+}
+
 #[no_mangle]
-pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+pub unsafe extern "C-unwind" fn sleep(secs: c_uint) -> c_uint {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::sleep(secs) };
     }
-    super::lot::sleep(Duration::from_secs(secs.into()));
-    0
+    match user_sleep(Duration::from_secs(secs.into())) {
+        None => 0,
+        // Seconds left, rounded to the nearest.
+        Some(left) => {
+            (left.as_secs() + u64::from(left.subsec_nanos() >= 500_000_000)).min(secs.into()) as c_uint
+        }
+    }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
+pub unsafe extern "C-unwind" fn usleep(us: libc::useconds_t) -> c_int {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::usleep(us) };
     }
-    super::lot::sleep(Duration::from_micros(us.into()));
-    0
+    match user_sleep(Duration::from_micros(us.into())) {
+        None => 0,
+        Some(_) => set_errno(libc::EINTR),
+    }
 }
 
 fn relative(req: *const timespec) -> Result<Duration, c_int> {
@@ -820,35 +908,26 @@ fn relative(req: *const timespec) -> Result<Duration, c_int> {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+pub unsafe extern "C-unwind" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::nanosleep(req, rem) };
     }
     match relative(req) {
         Ok(d) => {
-            super::lot::sleep(d);
-            if !rem.is_null() {
-                // SAFETY: the caller's out-pointer.
-                unsafe {
-                    *rem = timespec {
-                        tv_sec: 0,
-                        tv_nsec: 0,
-                    }
-                };
+            let left = user_sleep(d);
+            write_rem(rem, left);
+            match left {
+                None => 0,
+                Some(_) => set_errno(libc::EINTR),
             }
-            0
         }
-        Err(e) => {
-            // SAFETY: errno is this thread's.
-            unsafe { *libc::__errno_location() = e };
-            -1
-        }
+        Err(e) => set_errno(e),
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn clock_nanosleep(
+pub unsafe extern "C-unwind" fn clock_nanosleep(
     clock: clockid_t,
     flags: c_int,
     req: *const timespec,
@@ -863,37 +942,35 @@ pub unsafe extern "C" fn clock_nanosleep(
         return unsafe { real::clock_nanosleep(clock, flags, req, rem) };
     }
     if flags & libc::TIMER_ABSTIME != 0 {
-        match deadline_from(clock, req) {
-            Ok(d) => super::lot::sleep_until(d),
-            Err(e) => return e,
-        }
-        return 0;
+        return match deadline_from(clock, req) {
+            Ok(d) => match user_sleep_until(d) {
+                None => 0,
+                Some(_) => libc::EINTR,
+            },
+            Err(e) => e,
+        };
     }
     match relative(req) {
         Ok(d) => {
-            super::lot::sleep(d);
-            if !rem.is_null() {
-                // SAFETY: the caller's out-pointer.
-                unsafe {
-                    *rem = timespec {
-                        tv_sec: 0,
-                        tv_nsec: 0,
-                    }
-                };
+            let left = user_sleep(d);
+            write_rem(rem, left);
+            match left {
+                None => 0,
+                Some(_) => libc::EINTR,
             }
-            0
         }
         Err(e) => e,
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sched_yield() -> c_int {
+pub unsafe extern "C-unwind" fn sched_yield() -> c_int {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::sched_yield() };
     }
     flexsc_scheduler::yield_now();
+    super::signal::deliver_due();
     0
 }
 
@@ -1014,24 +1091,30 @@ pub unsafe extern "C" fn mtx_unlock(m: *mut Mutex) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn cnd_wait(c: *mut Cond, m: *mut Mutex) -> c_int {
+pub unsafe extern "C-unwind" fn cnd_wait(c: *mut Cond, m: *mut Mutex) -> c_int {
     if !active() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::cnd_wait(c, m) };
     }
     // SAFETY: the caller's objects.
-    thrd_result(unsafe { sync::cond_wait(c, m, None) })
+    let r = thrd_result(unsafe { sync::cond_wait(c, m, None) });
+    after_cond_wait(c);
+    r
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn cnd_timedwait(c: *mut Cond, m: *mut Mutex, abs: *const timespec) -> c_int {
+pub unsafe extern "C-unwind" fn cnd_timedwait(c: *mut Cond, m: *mut Mutex, abs: *const timespec) -> c_int {
     if !active() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::cnd_timedwait(c, m, abs) };
     }
     match deadline_from(libc::CLOCK_REALTIME, abs) {
-        // SAFETY: the caller's objects.
-        Ok(d) => thrd_result(unsafe { sync::cond_wait(c, m, Some(d)) }),
+        Ok(d) => {
+            // SAFETY: the caller's objects.
+            let r = thrd_result(unsafe { sync::cond_wait(c, m, Some(d)) });
+            after_cond_wait(c);
+            r
+        }
         Err(e) => thrd_result(e),
     }
 }
@@ -1057,7 +1140,10 @@ pub unsafe extern "C" fn cnd_broadcast(c: *mut Cond) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn call_once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) {
+pub unsafe extern "C-unwind" fn call_once(
+    once: *mut libc::pthread_once_t,
+    init: unsafe extern "C-unwind" fn(),
+) {
     if !active() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::call_once(once, init) };
@@ -1067,24 +1153,21 @@ pub unsafe extern "C" fn call_once(once: *mut libc::pthread_once_t, init: unsafe
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn thrd_sleep(d: *const timespec, rem: *mut timespec) -> c_int {
+pub unsafe extern "C-unwind" fn thrd_sleep(d: *const timespec, rem: *mut timespec) -> c_int {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::thrd_sleep(d, rem) };
     }
     match relative(d) {
         Ok(d) => {
-            super::lot::sleep(d);
-            if !rem.is_null() {
-                // SAFETY: the caller's out-pointer.
-                unsafe {
-                    *rem = timespec {
-                        tv_sec: 0,
-                        tv_nsec: 0,
-                    }
-                };
+            let left = user_sleep(d);
+            write_rem(rem, left);
+            // C11: -1 when interrupted by a signal.
+            if left.is_some() {
+                -1
+            } else {
+                0
             }
-            0
         }
         // C11: a negative value other than -1 for an error.
         Err(_) => -2,
@@ -1092,12 +1175,13 @@ pub unsafe extern "C" fn thrd_sleep(d: *const timespec, rem: *mut timespec) -> c
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn thrd_yield() {
+pub unsafe extern "C-unwind" fn thrd_yield() {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::thrd_yield() };
     }
     flexsc_scheduler::yield_now();
+    super::signal::deliver_due();
 }
 
 // ---- signal masks ----
@@ -1136,7 +1220,7 @@ fn user_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pthread_sigmask(
+pub unsafe extern "C-unwind" fn pthread_sigmask(
     how: c_int,
     set: *const libc::sigset_t,
     old: *mut libc::sigset_t,
@@ -1146,13 +1230,17 @@ pub unsafe extern "C" fn pthread_sigmask(
         return unsafe { real::pthread_sigmask(how, set, old) };
     }
     match user_sigmask(how, set, old) {
-        Ok(()) => 0,
+        Ok(()) => {
+            // Signals sent to it that it no longer blocks arrive now, as natively.
+            super::signal::deliver_due();
+            0
+        }
         Err(e) => e,
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigprocmask(
+pub unsafe extern "C-unwind" fn sigprocmask(
     how: c_int,
     set: *const libc::sigset_t,
     old: *mut libc::sigset_t,
@@ -1162,7 +1250,10 @@ pub unsafe extern "C" fn sigprocmask(
         return unsafe { real::sigprocmask(how, set, old) };
     }
     match user_sigmask(how, set, old) {
-        Ok(()) => 0,
+        Ok(()) => {
+            super::signal::deliver_due();
+            0
+        }
         Err(e) => set_errno(e),
     }
 }
@@ -1184,7 +1275,21 @@ fn sigwait_polling(
         tv_nsec: 0,
     };
     let mut nap = Duration::from_millis(1);
+    // SAFETY: the caller's sigset_t; its first 8 bytes are signals 1-64.
+    let wanted = unsafe { *(set as *const u64) };
     loop {
+        super::cancel::test();
+        // One sent to this user thread (pthread_kill) first: glibc would find it pending.
+        if let Some(si) = super::signal::take(wanted) {
+            if !info.is_null() {
+                // SAFETY: the caller's siginfo_t, which SigInfo's layout matches (size
+                // checked at compile time).
+                unsafe { std::ptr::write(info as *mut super::signal::SigInfo, si) };
+                // SAFETY: as above.
+                return unsafe { (*info).si_signo };
+            }
+            return si.signo();
+        }
         // SAFETY: the caller's set and info; a zero timeout never blocks.
         let r = unsafe { real::sigtimedwait(set, info, &zero) };
         if r > 0 {
@@ -1199,12 +1304,13 @@ fn sigwait_polling(
             return set_errno(libc::EAGAIN);
         }
         super::lot::sleep(nap);
+        super::signal::deliver_due();
         nap = (nap * 2).min(Duration::from_millis(20));
     }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int {
+pub unsafe extern "C-unwind" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::sigwait(set, sig) };
@@ -1221,7 +1327,7 @@ pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) ->
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
+pub unsafe extern "C-unwind" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::sigwaitinfo(set, info) };
@@ -1230,7 +1336,7 @@ pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sigtimedwait(
+pub unsafe extern "C-unwind" fn sigtimedwait(
     set: *const libc::sigset_t,
     info: *mut libc::siginfo_t,
     timeout: *const timespec,
@@ -1255,7 +1361,7 @@ pub unsafe extern "C" fn sigtimedwait(
 // glibc's function.
 
 #[no_mangle]
-pub unsafe extern "C" fn wait4(
+pub unsafe extern "C-unwind" fn wait4(
     pid: libc::pid_t,
     status: *mut c_int,
     options: c_int,
@@ -1272,7 +1378,7 @@ pub unsafe extern "C" fn wait4(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t {
+pub unsafe extern "C-unwind" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::waitpid(pid, status, options) };
@@ -1282,7 +1388,7 @@ pub unsafe extern "C" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn wait(status: *mut c_int) -> libc::pid_t {
+pub unsafe extern "C-unwind" fn wait(status: *mut c_int) -> libc::pid_t {
     if !user() {
         // SAFETY: forwarded to glibc.
         return unsafe { real::wait(status) };
@@ -1292,7 +1398,7 @@ pub unsafe extern "C" fn wait(status: *mut c_int) -> libc::pid_t {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn waitid(
+pub unsafe extern "C-unwind" fn waitid(
     idtype: libc::idtype_t,
     id: libc::id_t,
     info: *mut libc::siginfo_t,

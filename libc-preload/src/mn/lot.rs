@@ -91,6 +91,39 @@ struct Parked {
     sleeper: Sleeper,
     /// Set by the timer when it took a user thread out on its deadline.
     timed_out: AtomicBool,
+    /// Set by [`WaitSlot::interrupt`] when it took a user thread out (a cancellation or a
+    /// signal for it).
+    interrupted: AtomicBool,
+}
+
+/// Where a user thread's interruptible wait is found by `pthread_cancel` and
+/// `pthread_kill` (one per user thread: it waits for one thing at a time).
+///
+/// The waiter stores its wait here and then checks whether an interruption is due; the
+/// interrupter makes it due and then takes the wait from here. The slot's lock orders the
+/// two: either the interrupter finds the wait, or the waiter sees the interruption.
+pub(crate) struct WaitSlot {
+    parked: SpinLock<Option<Arc<Parked>>>,
+}
+
+impl WaitSlot {
+    pub(crate) const fn new() -> Self {
+        WaitSlot {
+            parked: SpinLock::new(None),
+        }
+    }
+
+    /// Wakes the wait registered here, if any, with [`Waited::Interrupted`] (unless a
+    /// waker or the timer took it out first).
+    pub(crate) fn interrupt(&self) {
+        let Some(parked) = self.parked.with(Option::take) else {
+            return;
+        };
+        if remove(&parked) {
+            parked.interrupted.store(true, Ordering::Release);
+            parked.wake();
+        }
+    }
 }
 
 impl Parked {
@@ -152,22 +185,59 @@ pub(crate) enum Waited {
     /// The deadline passed.
     TimedOut,
     /// A signal handler ran in this (OS) thread while it waited (only for interruptible
-    /// waits: semaphores, which POSIX lets fail with EINTR).
+    /// waits: semaphores, which POSIX lets fail with EINTR); or, in a user thread, a
+    /// cancellation or a signal for it came (see [`WaitSlot`]): the caller finds out which.
     Interrupted,
 }
+
+/// What may interrupt a user thread's wait: where the interrupter finds it, and whether an
+/// interruption is already due.
+pub(crate) type UserInterrupt<'a> = (&'a WaitSlot, &'a dyn Fn() -> bool);
 
 /// Waits while `*word == expected`, until woken through `wake` or `deadline` passes.
 /// Returns at once if the word differs. May not return spuriously except as `Woken`.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
-    wait_on(word, expected, deadline, false)
+    wait_on(word, expected, deadline, false, None)
 }
 
-/// [`wait`], which a signal handler running in the waiting OS thread interrupts.
+/// [`wait`], which a signal handler running in the waiting OS thread interrupts, and a
+/// cancellation or a signal for the waiting user thread too.
 pub(crate) fn wait_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
-    wait_on(word, expected, deadline, true)
+    wait_user_or(word, expected, deadline, !flexsc_scheduler::in_user_thread())
 }
 
-fn wait_on(word: &AtomicU32, expected: u32, deadline: Option<Instant>, interruptible: bool) -> Waited {
+/// [`wait`], which a cancellation or a signal for the waiting user thread interrupts (an
+/// OS thread's is not interruptible: condvar and join waits, which a handler does not end).
+pub(crate) fn wait_user_interruptible(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Waited {
+    wait_user_or(word, expected, deadline, false)
+}
+
+/// A user thread's wait, interruptible once waits are wakeable (`mn::waits_wakeable`);
+/// otherwise a wait that a signal handler interrupts if `os_interruptible`.
+fn wait_user_or(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    os_interruptible: bool,
+) -> Waited {
+    let user = super::waits_wakeable()
+        .then(|| {
+            super::thread::with_current(|r| {
+                let due = || r.interrupt_due();
+                wait_on(word, expected, deadline, false, Some((&r.wait_slot, &due)))
+            })
+        })
+        .flatten();
+    user.unwrap_or_else(|| wait_on(word, expected, deadline, os_interruptible, None))
+}
+
+fn wait_on(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Instant>,
+    interruptible: bool,
+    user_interrupt: Option<UserInterrupt<'_>>,
+) -> Waited {
     let addr = word as *const AtomicU32 as usize;
     let sleeper = if flexsc_scheduler::in_user_thread() {
         Sleeper::User(Waiter::new())
@@ -178,6 +248,7 @@ fn wait_on(word: &AtomicU32, expected: u32, deadline: Option<Instant>, interrupt
         addr,
         sleeper,
         timed_out: AtomicBool::new(false),
+        interrupted: AtomicBool::new(false),
     });
     let queued = bucket(addr).with(|b| {
         if word.load(Ordering::SeqCst) != expected {
@@ -191,7 +262,19 @@ fn wait_on(word: &AtomicU32, expected: u32, deadline: Option<Instant>, interrupt
     }
     match &parked.sleeper {
         Sleeper::Os(state) => os_sleep(&parked, state, deadline, interruptible),
-        Sleeper::User(waiter) => user_sleep(&parked, waiter, deadline),
+        Sleeper::User(waiter) => {
+            let Some((slot, due)) = user_interrupt else {
+                return user_sleep(&parked, waiter, deadline);
+            };
+            slot.parked.with(|s| *s = Some(Arc::clone(&parked)));
+            let waited = if due() && remove(&parked) {
+                Waited::Interrupted
+            } else {
+                user_sleep(&parked, waiter, deadline)
+            };
+            slot.parked.with(|s| *s = None);
+            waited
+        }
     }
 }
 
@@ -246,7 +329,9 @@ fn user_sleep(parked: &Arc<Parked>, waiter: &Waiter, deadline: Option<Instant>) 
     if let Some(key) = timer_key {
         timer::disarm(key);
     }
-    if parked.timed_out.load(Ordering::Acquire) {
+    if parked.interrupted.load(Ordering::Acquire) {
+        Waited::Interrupted
+    } else if parked.timed_out.load(Ordering::Acquire) {
         Waited::TimedOut
     } else {
         Waited::Woken
@@ -300,14 +385,28 @@ pub(crate) fn sleep_until(deadline: Instant) {
 
 /// Parks the calling thread for `duration`.
 pub(crate) fn sleep(duration: Duration) {
-    if let Some(deadline) = Instant::now().checked_add(duration) {
-        sleep_until(deadline);
-    } else {
-        // Forever, for practical purposes.
-        loop {
-            sleep_until(Instant::now() + Duration::from_secs(86_400 * 365));
+    sleep_until(deadline_after(duration));
+}
+
+/// `duration` from now (a century when that is past what an `Instant` holds).
+pub(crate) fn deadline_after(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .unwrap_or(now + Duration::from_secs(86_400 * 365 * 100))
+}
+
+/// [`sleep_until`], which a cancellation or a signal for the calling user thread
+/// interrupts: true if it was interrupted.
+pub(crate) fn sleep_until_interruptible(deadline: Instant) -> bool {
+    let word = AtomicU32::new(0);
+    while Instant::now() < deadline {
+        match wait_user_interruptible(&word, 0, Some(deadline)) {
+            Waited::TimedOut => return false,
+            Waited::Interrupted => return true,
+            Waited::Woken => {}
         }
     }
+    false
 }
 
 /// The timer thread: a native thread that fires deadlines.

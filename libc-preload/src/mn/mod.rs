@@ -5,7 +5,10 @@
 //!
 //! - `tcb`: the per-user-thread TCB from `_dl_allocate_tls`, its layout check, the %fs
 //!   switch;
-//! - `thread`: create, join, detach, exit, kill, cancel of user threads;
+//! - `thread`: create, join, detach, exit of user threads (exit through glibc's own
+//!   unwinding, so cleanup handlers run);
+//! - `cancel`: deferred `pthread_cancel` of user threads;
+//! - `signal`: signals aimed at one user thread (`pthread_kill`);
 //! - `sync`: mutex, cond, once, sem, spin, rwlock, barrier that park user threads;
 //! - `lot`: the user-thread futex those are built on, and the timer thread;
 //! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,
@@ -24,8 +27,8 @@
 //!   ACTIVE:   every pthread_create makes a user thread; there is no way back. Requests
 //!             that would have made us fall back are made to work: unsupported objects
 //!             go to glibc (polled from user threads), affinity requests for user threads
-//!             are ignored (noted once), a signal for a user thread goes to the kernel
-//!             thread that runs it (noted once). setuid and friends abort with a message
+//!             are ignored (noted once), a signal for a user thread waits for that user
+//!             thread to run (`signal`). setuid and friends abort with a message
 //!             (glibc's SIGSETXID handshake cannot complete with user TCBs installed).
 //!   fork child: of an ACTIVE process, OFF (single-threaded; glibc's functions work on our
 //!             objects' encoding); of a PENDING one, PENDING (it may start its own).
@@ -40,7 +43,9 @@
 //! share every object with user threads: the primitives park OS threads too.
 
 pub mod api;
+pub(crate) mod cancel;
 pub(crate) mod lot;
+pub(crate) mod signal;
 pub(crate) mod sync;
 pub(crate) mod tcb;
 pub(crate) mod thread;
@@ -67,6 +72,33 @@ const ACTIVE: u8 = 2;
 /// transitions only change whether glibc's functions are used for objects that no user
 /// thread ever touched.
 static MODE: AtomicU8 = AtomicU8::new(OFF);
+
+/// Set once something may interrupt a user thread's blocking call: the program links
+/// `pthread_cancel` (checked at activation), or a user thread was cancelled or sent a
+/// signal. From then on, a user thread's call that may wait for a descriptor first waits
+/// for it in `poll` slices (see `route_user_thread`). Relaxed: a thread that reads a stale
+/// `false` makes its call the old way, and is cancelled (or signalled) when it returns.
+static INTERRUPTS: AtomicBool = AtomicBool::new(false);
+
+/// Set as [`INTERRUPTS`], and also when the program links `pthread_kill` or
+/// `pthread_sigqueue`: from then on, a user thread's interruptible waits (condvar, join,
+/// semaphore, sleep) say where a cancellation or a signal finds them (`lot::WaitSlot`).
+/// Before, they skip that (two lock round trips per wait). Relaxed, as above: a wait that
+/// began before is acted on when it ends.
+static WAKEABLE: AtomicBool = AtomicBool::new(false);
+
+/// From now on, user threads' blocking calls and waits can be interrupted (see
+/// [`INTERRUPTS`]).
+pub(crate) fn interrupts_in_use() {
+    WAKEABLE.store(true, Ordering::Relaxed);
+    INTERRUPTS.store(true, Ordering::Relaxed);
+}
+
+/// Whether user threads' waits register where an interruption finds them ([`WAKEABLE`]).
+#[inline]
+pub(crate) fn waits_wakeable() -> bool {
+    WAKEABLE.load(Ordering::Relaxed)
+}
 
 /// glibc's private entry points, once the layout check passed.
 static GLIBC: OnceLock<tcb::Glibc> = OnceLock::new();
@@ -120,6 +152,7 @@ pub fn init() {
             Ok(glibc) => {
                 let _ = GLIBC.set(glibc);
                 api::resolve_reals();
+                thread::resolve_reals();
                 MODE.store(PENDING, Ordering::Relaxed);
             }
             Err(why) => note(&format!("M-on-N threads need glibc 2.36's thread layout ({why})")),
@@ -165,6 +198,11 @@ pub(crate) fn activate() -> bool {
     }
     match thread::scheduler() {
         Ok(_) => {
+            if links::imports(c"pthread_cancel") {
+                interrupts_in_use();
+            } else if links::imports(c"pthread_kill") || links::imports(c"pthread_sigqueue") {
+                WAKEABLE.store(true, Ordering::Relaxed);
+            }
             MODE.store(ACTIVE, Ordering::Relaxed);
             true
         }
@@ -223,31 +261,298 @@ pub(crate) fn routes_user_thread() -> bool {
 /// that cannot wait for an event under `FLEXSC_POLICY=never`. The adaptive policy does
 /// not apply: switching on a call is what M-on-N is for.
 ///
+/// Once interruptions are in use ([`INTERRUPTS`]), a call that may wait for a descriptor
+/// first waits for it to be ready, in `poll` slices of [`SLICE_MS`] between which it
+/// looks for a cancellation or a signal: a call in flight on the service side cannot be
+/// interrupted, a slice ends on its own. `Err(Interrupted)` when one came.
+///
 /// # Safety
 /// `nr` and `args` are exactly the call `real` would make.
-pub(crate) unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
+pub(crate) unsafe fn route_user_thread(
+    nr: i64,
+    args: [u64; 6],
+    real: impl FnOnce() -> i64,
+) -> Result<i64, Interrupted> {
     if nr == libc::SYS_gettid {
         // The user thread's own id (the one in its TCB), as `gettid()` gives it.
-        return tcb::current_tid() as i64;
+        return Ok(tcb::current_tid() as i64);
     }
     match classify(nr as u64, &args) {
         // Under `never`, calls that cannot wait for an event run here; calls that may
         // are still posted, since waiting here would stop every user thread of this
         // kernel thread (two of them talking through a pipe would deadlock).
-        Class::Delegate if crate::route::delegates_nothing() => real(),
-        Class::Delegate | Class::Block => {
+        Class::Delegate if crate::route::delegates_nothing() => Ok(real()),
+        class @ (Class::Delegate | Class::Block) => {
+            let sliced = if class == Class::Block && INTERRUPTS.load(Ordering::Relaxed) {
+                wait_interruptibly(nr, &args)?
+            } else {
+                None
+            };
             // SAFETY: forwarded; the user thread's stack (where pointer arguments live)
             // stays put until the call is reaped.
-            let raw = unsafe { flexsc_scheduler::syscall(nr, args) };
+            let raw = sliced.unwrap_or_else(|| unsafe { flexsc_scheduler::syscall(nr, args) });
             if (-4095..0).contains(&raw) {
-                // SAFETY: errno is this (user) thread's own.
+                // SAFETY: errno is this (user) thread's.
                 unsafe { *libc::__errno_location() = -raw as i32 };
-                -1
+                Ok(-1)
             } else {
-                raw
+                Ok(raw)
             }
         }
-        Class::Caller | Class::Isolate => real(),
+        Class::Caller | Class::Isolate => Ok(real()),
+    }
+}
+
+/// A cancellation or a signal came while a user thread waited for its descriptor.
+#[derive(Debug)]
+pub(crate) struct Interrupted;
+
+/// How long one `poll` slice of an interruptible wait lasts.
+const SLICE_MS: u64 = 20;
+
+/// Whether a cancellation or a signal should end the calling user thread's wait.
+fn interrupt_due() -> bool {
+    thread::with_current(|r| r.interrupt_due()).unwrap_or(false)
+}
+
+/// For a call that may wait for a descriptor (reads, writes, accept, recv*, send*):
+/// waits until the descriptor is ready for it, in `poll` slices, unless the descriptor
+/// or the call is non-blocking (the call then fails at once, as asked): `Ok(None)`, make
+/// the call. `poll` and `epoll_wait` are themselves made in slices, their timeout kept:
+/// `Ok(Some(raw result))`.
+fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupted> {
+    let fd = args[0] as i32;
+    let dontwait = |flags: u64| flags as i32 & libc::MSG_DONTWAIT != 0;
+    let events = match nr {
+        libc::SYS_read | libc::SYS_readv | libc::SYS_accept | libc::SYS_accept4 => libc::POLLIN,
+        libc::SYS_recvfrom if !dontwait(args[3]) => libc::POLLIN,
+        libc::SYS_recvmsg if !dontwait(args[2]) => libc::POLLIN,
+        libc::SYS_write | libc::SYS_writev => libc::POLLOUT,
+        libc::SYS_sendto if !dontwait(args[3]) => libc::POLLOUT,
+        libc::SYS_sendmsg if !dontwait(args[2]) => libc::POLLOUT,
+        // poll(fds, n, timeout), epoll_wait(epfd, events, max, timeout), epoll_pwait(...,
+        // timeout, mask, size).
+        libc::SYS_poll => return in_slices(nr, *args, 2).map(Some),
+        libc::SYS_epoll_wait | libc::SYS_epoll_pwait => return in_slices(nr, *args, 3).map(Some),
+        _ => return Ok(None),
+    };
+    // SAFETY: F_GETFL only reads the descriptor's flags and never blocks (raw: run here).
+    let flags = unsafe {
+        flexsc_shim::sys::syscall6(
+            libc::SYS_fcntl as u64,
+            [fd as u64, libc::F_GETFL as u64, 0, 0, 0, 0],
+        )
+    };
+    if flags < 0 || flags as i32 & libc::O_NONBLOCK != 0 {
+        return Ok(None);
+    }
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        let pfd_addr = &mut pfd as *mut libc::pollfd as u64;
+        // SAFETY: poll reads and writes `pfd`, on this stack, which outlives the call.
+        let r = unsafe { flexsc_scheduler::syscall(libc::SYS_poll, [pfd_addr, 1, SLICE_MS, 0, 0, 0]) };
+        if r != 0 {
+            // Ready, or an error the call itself will report.
+            return Ok(None);
+        }
+        if interrupt_due() {
+            return Err(Interrupted);
+        }
+    }
+}
+
+/// Makes a poll-like call whose timeout (ms, negative: none) is argument `at`, in slices
+/// of at most [`SLICE_MS`]: the raw result of the slice that found something, or 0 when
+/// the whole timeout passed.
+fn in_slices(nr: i64, mut args: [u64; 6], at: usize) -> Result<i64, Interrupted> {
+    let timeout = args[at] as i32;
+    let deadline =
+        (timeout >= 0).then(|| lot::deadline_after(std::time::Duration::from_millis(timeout as u64)));
+    loop {
+        let slice = match deadline {
+            None => SLICE_MS,
+            Some(d) => {
+                (d.saturating_duration_since(std::time::Instant::now()).as_millis() as u64).min(SLICE_MS)
+            }
+        };
+        args[at] = slice;
+        // SAFETY: the caller's call, with a shorter timeout; its pointers are the caller's.
+        let r = unsafe { flexsc_scheduler::syscall(nr, args) };
+        if r != 0 || slice == 0 || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(r);
+        }
+        if interrupt_due() {
+            return Err(Interrupted);
+        }
+    }
+}
+
+/// Whether the wrapped system call `nr` is a cancellation point (glibc 2.36 makes its
+/// wrapper one): those the preload wraps.
+pub(crate) fn is_cancellation_point(nr: i64, args: &[u64; 6]) -> bool {
+    match nr {
+        libc::SYS_read
+        | libc::SYS_write
+        | libc::SYS_readv
+        | libc::SYS_writev
+        | libc::SYS_pread64
+        | libc::SYS_pwrite64
+        | libc::SYS_preadv
+        | libc::SYS_pwritev
+        | libc::SYS_open
+        | libc::SYS_openat
+        | libc::SYS_creat
+        | libc::SYS_close
+        | libc::SYS_fsync
+        | libc::SYS_fdatasync
+        | libc::SYS_msync
+        | libc::SYS_accept
+        | libc::SYS_accept4
+        | libc::SYS_connect
+        | libc::SYS_sendto
+        | libc::SYS_recvfrom
+        | libc::SYS_sendmsg
+        | libc::SYS_recvmsg
+        | libc::SYS_sendmmsg
+        | libc::SYS_recvmmsg
+        | libc::SYS_poll
+        | libc::SYS_ppoll
+        | libc::SYS_select
+        | libc::SYS_pselect6
+        | libc::SYS_epoll_wait
+        | libc::SYS_epoll_pwait
+        | libc::SYS_epoll_pwait2
+        | libc::SYS_wait4
+        | libc::SYS_waitid
+        | libc::SYS_nanosleep
+        | libc::SYS_clock_nanosleep => true,
+        libc::SYS_fcntl => matches!(args[1] as i32, libc::F_SETLKW | libc::F_OFD_SETLKW),
+        _ => false,
+    }
+}
+
+/// Whether a loaded object (other than libc) imports a symbol: its relocations name it.
+mod links {
+    use std::ffi::{c_void, CStr};
+
+    const DT_NULL: i64 = 0;
+    const DT_PLTRELSZ: i64 = 2;
+    const DT_STRTAB: i64 = 5;
+    const DT_SYMTAB: i64 = 6;
+    const DT_RELA: i64 = 7;
+    const DT_RELASZ: i64 = 8;
+    const DT_JMPREL: i64 = 23;
+
+    struct Search<'a> {
+        name: &'a CStr,
+        found: bool,
+    }
+
+    /// Whether the program or a library it loaded (libc excepted, which defines it)
+    /// imports `name`.
+    pub(super) fn imports(name: &CStr) -> bool {
+        let mut search = Search { name, found: false };
+        // SAFETY: the callback only reads the loaded objects' dynamic sections and the
+        // tables they point at, and our `Search`.
+        unsafe { libc::dl_iterate_phdr(Some(each), &mut search as *mut Search as *mut c_void) };
+        search.found
+    }
+
+    unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our `Search`.
+        let (info, search) = unsafe { (&*info, &mut *(data as *mut Search)) };
+        let name: &[u8] = if info.dlpi_name.is_null() {
+            b""
+        } else {
+            // SAFETY: a module name is a C string (possibly empty).
+            unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
+        };
+        if name.ends_with(b"libc.so.6") || name.starts_with(b"linux-vdso") {
+            return 0;
+        }
+        // SAFETY: the object's program headers, and (below) its dynamic section and the
+        // tables it names, which the loader mapped.
+        unsafe {
+            if imports_in(info, search.name) {
+                search.found = true;
+                return 1;
+            }
+        }
+        0
+    }
+
+    /// # Safety
+    /// `info` describes a loaded object whose dynamic section the loader relocated.
+    unsafe fn imports_in(info: &libc::dl_phdr_info, name: &CStr) -> bool {
+        let base = info.dlpi_addr as usize;
+        // SAFETY: the caller's contract.
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let Some(dynamic) = phdrs.iter().find(|p| p.p_type == libc::PT_DYNAMIC) else {
+            return false;
+        };
+        // ld.so turns the table addresses into absolute ones in place (x86-64); an object
+        // it did not relocate keeps offsets, which are below its base.
+        let addr = |v: u64| {
+            if (v as usize) < base {
+                base + v as usize
+            } else {
+                v as usize
+            }
+        };
+        let mut entry = (base + dynamic.p_vaddr as usize) as *const [i64; 2];
+        let (mut strtab, mut symtab, mut rela, mut relasz, mut jmprel, mut pltrelsz) = (0, 0, 0, 0, 0, 0);
+        loop {
+            // SAFETY: the dynamic section ends with DT_NULL.
+            let [tag, value] = unsafe { entry.read() };
+            match tag {
+                DT_NULL => break,
+                DT_STRTAB => strtab = addr(value as u64),
+                DT_SYMTAB => symtab = addr(value as u64),
+                DT_RELA => rela = addr(value as u64),
+                DT_RELASZ => relasz = value as usize,
+                DT_JMPREL => jmprel = addr(value as u64),
+                DT_PLTRELSZ => pltrelsz = value as usize,
+                _ => {}
+            }
+            // SAFETY: not past DT_NULL.
+            entry = unsafe { entry.add(1) };
+        }
+        if strtab == 0 || symtab == 0 {
+            return false;
+        }
+        let wanted = name.to_bytes();
+        // Elf64_Rela: offset, info (symbol index in the high half), addend; Elf64_Sym:
+        // name (u32), info, other, shndx (u16, 0: undefined), value, size.
+        for (table, size) in [(rela, relasz), (jmprel, pltrelsz)] {
+            if table == 0 {
+                continue;
+            }
+            for i in 0..size / 24 {
+                // SAFETY: within the relocation table of `size` bytes.
+                let info = unsafe { ((table + i * 24 + 8) as *const u64).read() };
+                let sym = (info >> 32) as usize;
+                if sym == 0 {
+                    continue;
+                }
+                let entry = symtab + sym * 24;
+                // SAFETY: the symbol the relocation names, in the object's symbol table.
+                let (st_name, shndx) =
+                    unsafe { ((entry as *const u32).read(), ((entry + 6) as *const u16).read()) };
+                if shndx != 0 {
+                    continue;
+                }
+                // SAFETY: a name in the object's string table.
+                let sym_name = unsafe { CStr::from_ptr((strtab + st_name as usize) as *const libc::c_char) };
+                if sym_name.to_bytes() == wanted {
+                    return true;
+                }
+            }
+        }
+        false
     }
 }
 
@@ -261,6 +566,25 @@ mod tests {
         assert_eq!(Threads::parse("1:1"), Some(Threads::OneToOne));
         assert_eq!(Threads::parse("mn"), None);
         assert_eq!(Threads::parse(""), None);
+    }
+
+    #[test]
+    fn finds_the_symbols_a_loaded_object_imports_and_only_those() {
+        // The test binary calls malloc through libc; nothing imports this name.
+        assert!(links::imports(c"malloc"));
+        assert!(!links::imports(c"flexsc_no_such_symbol"));
+    }
+
+    #[test]
+    fn cancellation_points_are_glibc_s() {
+        let none = [0u64; 6];
+        assert!(is_cancellation_point(libc::SYS_read, &none));
+        assert!(is_cancellation_point(libc::SYS_accept4, &none));
+        assert!(!is_cancellation_point(libc::SYS_getpid, &none));
+        let lock_wait = [3, libc::F_SETLKW as u64, 0, 0, 0, 0];
+        let get_flags = [3, libc::F_GETFL as u64, 0, 0, 0, 0];
+        assert!(is_cancellation_point(libc::SYS_fcntl, &lock_wait));
+        assert!(!is_cancellation_point(libc::SYS_fcntl, &get_flags));
     }
 
     #[test]

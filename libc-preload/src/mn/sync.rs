@@ -394,7 +394,9 @@ pub(crate) unsafe fn cond_wait(
         cw.waiters.fetch_sub(1, Ordering::SeqCst);
         return r;
     }
-    let woken = lot::wait(cw.seq, seq, deadline);
+    // A cancellation or a signal for a user thread ends the wait like a spurious wake-up;
+    // the caller acts on it once the mutex is taken back.
+    let woken = lot::wait_user_interruptible(cw.seq, seq, deadline);
     cw.waiters.fetch_sub(1, Ordering::SeqCst);
     let me = current_tid();
     acquire(w.lock, None);
@@ -458,14 +460,26 @@ const ONCE_DONE: u32 = 2;
 ///
 /// # Safety
 /// `once` is a live `pthread_once_t`; `init` is callable.
-pub(crate) unsafe fn once(once: *mut libc::pthread_once_t, init: unsafe extern "C" fn()) -> c_int {
+pub(crate) unsafe fn once(once: *mut libc::pthread_once_t, init: unsafe extern "C-unwind" fn()) -> c_int {
+    /// If the routine is cancelled (or calls pthread_exit), the once is not done: it goes
+    /// back to 0 and its waiters wake, one of them to run it (POSIX, and glibc's cleanup
+    /// handler does the same). A guard's drop runs while glibc's unwinder passes.
+    struct Reset<'a>(&'a AtomicU32);
+    impl Drop for Reset<'_> {
+        fn drop(&mut self) {
+            self.0.store(0, Ordering::Release);
+            lot::wake(self.0, usize::MAX);
+        }
+    }
     // SAFETY: a pthread_once_t is an int, accessed atomically by glibc too.
     let word = unsafe { &*(once as *const AtomicU32) };
     loop {
         match word.compare_exchange(0, ONCE_RUNNING, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => {
+                let reset = Reset(word);
                 // SAFETY: the caller's initialiser.
                 unsafe { init() };
+                std::mem::forget(reset);
                 word.store(ONCE_DONE, Ordering::Release);
                 lot::wake(word, usize::MAX);
                 return 0;
@@ -551,26 +565,36 @@ pub(crate) unsafe fn sem_wait(s: *mut libc::sem_t, deadline: Option<Instant>) ->
     if sem_try(sw.value) {
         return 0;
     }
-    sw.waiters.fetch_add(1, Ordering::SeqCst);
-    let r = loop {
-        if sem_try(sw.value) {
-            break 0;
-        }
-        match lot::wait_interruptible(sw.value, 0, deadline) {
-            Waited::Woken => {}
-            Waited::TimedOut => {
-                break if sem_try(sw.value) {
-                    0
-                } else {
-                    set_errno(libc::ETIMEDOUT)
-                }
+    loop {
+        sw.waiters.fetch_add(1, Ordering::SeqCst);
+        let r = loop {
+            if sem_try(sw.value) {
+                break Some(0);
             }
-            // As glibc's: a handler that ran while waiting makes the wait fail.
-            Waited::Interrupted => break set_errno(libc::EINTR),
+            match lot::wait_interruptible(sw.value, 0, deadline) {
+                Waited::Woken => {}
+                Waited::TimedOut => {
+                    break Some(if sem_try(sw.value) {
+                        0
+                    } else {
+                        set_errno(libc::ETIMEDOUT)
+                    })
+                }
+                // As glibc's: a handler that ran while waiting makes the wait fail.
+                Waited::Interrupted if !in_user_thread() => break Some(set_errno(libc::EINTR)),
+                // A user thread's: a cancellation, or a signal for it.
+                Waited::Interrupted => break None,
+            }
+        };
+        sw.waiters.fetch_sub(1, Ordering::SeqCst);
+        if let Some(r) = r {
+            return r;
         }
-    };
-    sw.waiters.fetch_sub(1, Ordering::SeqCst);
-    r
+        super::cancel::test();
+        if super::signal::deliver_due() != super::signal::Delivered::Nothing {
+            return set_errno(libc::EINTR);
+        }
+    }
 }
 
 /// sem_trywait.

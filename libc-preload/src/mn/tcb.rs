@@ -48,6 +48,11 @@ const OFF_LIST: usize = 0x2c0;
 const OFF_TID: usize = 0x2d0;
 const OFF_ROBUST_PREV: usize = 0x2d8;
 const OFF_ROBUST_HEAD: usize = 0x2e0;
+/// `cleanup` (the old-style `_pthread_cleanup_push` list) and `cleanup_jmp_buf` (the
+/// innermost `__pthread_register_cancel` buffer): not described by `_thread_db_*`,
+/// checked at load by registering a buffer on the calling thread.
+const OFF_CLEANUP: usize = 0x2f8;
+const OFF_CLEANUP_JMP_BUF: usize = 0x300;
 const OFF_CANCELHANDLING: usize = 0x308;
 const OFF_SPECIFIC_1STBLOCK: usize = 0x310;
 const OFF_SPECIFIC: usize = 0x510;
@@ -169,6 +174,7 @@ impl Glibc {
         if tcb != tp || me != tp {
             return Err("the TCB header is not laid out as glibc 2.36's".into());
         }
+        check_cleanup_jmp_buf(tp)?;
         let allocate_tls = private_sym(c"_dl_allocate_tls");
         let deallocate_tls = private_sym(c"_dl_deallocate_tls");
         let ctype_init = private_sym(c"__ctype_init");
@@ -239,6 +245,11 @@ impl Glibc {
             w(OFF_ROBUST_PREV, tp + OFF_ROBUST_HEAD);
             w(OFF_ROBUST_HEAD, tp + OFF_ROBUST_HEAD);
             w(OFF_SPECIFIC, tp + OFF_SPECIFIC_1STBLOCK);
+            // A pooled TCB keeps its last thread's cancellation state and (stale)
+            // cleanup buffers: a new thread starts with none, cancellation enabled.
+            ((tp + OFF_CANCELHANDLING) as *mut i32).write(0);
+            w(OFF_CLEANUP, 0);
+            w(OFF_CLEANUP_JMP_BUF, 0);
             ((tp + OFF_USER_STACK) as *mut u8).write(1);
             if self.rseq_offset != 0 {
                 // rseq's cpu_id = RSEQ_CPU_ID_UNINITIALIZED: the kernel only updates the
@@ -463,6 +474,67 @@ unsafe fn reset_tls(tp: usize) {
     let walk = Walk { dtv, slots };
     // SAFETY: the callback only touches the pooled TCB and the modules' images.
     unsafe { libc::dl_iterate_phdr(Some(each), &walk as *const Walk as *mut c_void) };
+}
+
+extern "C" {
+    fn __pthread_register_cancel(buf: *mut UnwindBuf);
+    fn __pthread_unregister_cancel(buf: *mut UnwindBuf);
+}
+
+/// glibc's `__pthread_unwind_buf_t` (x86-64): a `__jmp_buf` (8 words), `mask_was_saved`,
+/// then `prev` (word 9), `cleanup` (word 10) and the cancel type; 16-aligned, 112 bytes.
+/// `pthread_cleanup_push` (without `-fexceptions`) keeps one on the stack and links it
+/// into the TCB's `cleanup_jmp_buf` list; glibc's unwinder (`pthread_exit`, acting on a
+/// cancellation) `longjmp`s into the innermost one whose frame it is about to unwind.
+#[repr(C, align(16))]
+pub(crate) struct UnwindBuf(pub(crate) [usize; 14]);
+
+impl UnwindBuf {
+    pub(crate) const fn new() -> Self {
+        UnwindBuf([0; 14])
+    }
+}
+
+/// Checks `OFF_CLEANUP_JMP_BUF` the way `pthread_cleanup_push` uses it: registering a
+/// buffer must put it at that offset and remember the previous one in its `prev` word.
+fn check_cleanup_jmp_buf(tp: usize) -> Result<(), String> {
+    let slot = (tp + OFF_CLEANUP_JMP_BUF) as *const usize;
+    let mut buf = UnwindBuf::new();
+    // SAFETY: the calling thread's own TCB; register/unregister only link and unlink the
+    // buffer (which outlives both calls) in this thread's list, as the macros do.
+    let (before, during, prev, after) = unsafe {
+        let before = slot.read_volatile();
+        __pthread_register_cancel(&mut buf);
+        let during = slot.read_volatile();
+        let prev = buf.0[9];
+        __pthread_unregister_cancel(&mut buf);
+        (before, during, prev, slot.read_volatile())
+    };
+    if during != &buf as *const UnwindBuf as usize || prev != before || after != before {
+        return Err("glibc's cleanup buffer list is not where glibc 2.36 keeps it".into());
+    }
+    Ok(())
+}
+
+/// The calling (user) thread's cancellation word (`cancelhandling`): glibc keeps the
+/// cancel state and type bits there; M-on-N adds its request bit (see `thread`).
+#[inline]
+pub(crate) fn cancelhandling(tp: usize) -> &'static std::sync::atomic::AtomicI32 {
+    // SAFETY: an int field of an allocated TCB (laid out as checked), accessed atomically
+    // by glibc's own pthread_setcancelstate too; callers only pass live TCBs.
+    unsafe { &*((tp + OFF_CANCELHANDLING) as *const std::sync::atomic::AtomicI32) }
+}
+
+/// Makes `buf` the root of the calling user thread's cleanup buffer list (what glibc's
+/// `start_thread` does with its own), or clears the list (null).
+pub(crate) fn set_root_unwind_buf(buf: *mut UnwindBuf) {
+    let tp = current_tp();
+    let addr = buf as usize;
+    // SAFETY: the calling user thread's own TCB, laid out as checked.
+    unsafe {
+        ((tp + OFF_CLEANUP) as *mut usize).write(0);
+        ((tp + OFF_CLEANUP_JMP_BUF) as *mut usize).write(addr);
+    }
 }
 
 /// The calling thread's thread pointer (`%fs:0`, which glibc keeps equal to %fs base).

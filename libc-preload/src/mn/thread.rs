@@ -6,7 +6,8 @@
 //! ```text
 //!   pthread_create (any thread)          kernel thread's loop            the user thread
 //!   TCB = _dl_allocate_tls; record  ->   enter: %fs = TCB  --------->   __ctype_init
-//!   *thread = TCB (pthread_t)                                           start(arg)
+//!   *thread = TCB (pthread_t)                                           root unwind buffer
+//!                                                                       start(arg)
 //!                                                                       TLS + key destructors
 //!                                                                       result; done = 1; wake
 //!                                        leave: %fs = kernel's  <----   (returns)
@@ -16,20 +17,36 @@
 //! ```
 //!
 //! The record is shared (`Arc`) by the table of threads, the scheduler's context word and
-//! the user thread's body. `pthread_exit` in a user thread unwinds to the body with a Rust
-//! panic payload ([`ThreadExit`]) through the C frames (their `.eh_frame` describes them;
-//! C cleanup handlers registered with `pthread_cleanup_push` do not run).
+//! the user thread's body.
+//!
+//! # pthread_exit and cancellation: glibc's own unwinding
+//!
+//! glibc's `start_thread` calls the start routine below a `sigsetjmp` buffer that it puts
+//! at the root of the TCB's `cleanup_jmp_buf` list; `pthread_exit` (and acting on a
+//! cancellation, which is `pthread_exit(PTHREAD_CANCELED)`) runs `_Unwind_ForcedUnwind`
+//! with a stop function that, frame by frame, runs the old-style handlers, `longjmp`s
+//! into each `pthread_cleanup_push` buffer it reaches (whose code runs the handler and
+//! calls `__pthread_unwind_next`), lets `-fexceptions`/C++ landing pads run, and finally
+//! `longjmp`s to the root. A user thread does the same: its body calls the start routine
+//! through `flexsc_mn_call_start` (below), which `sigsetjmp`s into a root buffer installed
+//! in the user TCB, and `pthread_exit` in a user thread is glibc's own, after the value
+//! was stored in the record. So cleanup handlers run innermost first, in both styles,
+//! then the TLS and key destructors, as natively.
+//!
+//! Cancellation (`cancel`) and signals aimed at one user thread (`signal`) are acted on
+//! by the user thread itself, at cancellation points and interposed calls; a wait that
+//! POSIX lets them interrupt is woken through the record's [`WaitSlot`].
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use flexsc_scheduler::{Scheduler, SwitchHook};
 
-use super::lot::{self, SpinLock, Waited};
-use super::tcb::current_tp;
+use super::lot::{self, SpinLock, WaitSlot, Waited};
+use super::tcb::{self, current_tp, UnwindBuf};
 
 /// The default usable stack of a user thread (glibc's default is RLIMIT_STACK, usually
 /// 8 MiB). Mapped with MAP_NORESERVE: only the pages a thread touches cost memory.
@@ -43,14 +60,94 @@ extern "C" {
 /// A start routine, called so that a `pthread_exit` below may unwind through it.
 pub(crate) type StartRoutine = unsafe extern "C-unwind" fn(*mut c_void) -> *mut c_void;
 
-/// The unwinding payload of `pthread_exit` in a user thread.
-pub(crate) struct ThreadExit(pub(crate) usize);
+extern "C" {
+    fn __sigsetjmp(env: *mut UnwindBuf, savemask: libc::c_int) -> libc::c_int;
+}
+
+extern "C-unwind" {
+    /// Calls `start(arg)` below a `__sigsetjmp(buf, 0)`: 0 when it returned (its result
+    /// in `*out`), 1 when glibc's unwinder `longjmp`ed to `buf` (`pthread_exit`).
+    fn flexsc_mn_call_start(
+        start: StartRoutine,
+        arg: *mut c_void,
+        buf: *mut UnwindBuf,
+        out: *mut usize,
+    ) -> u32;
+}
+
+// The frame `buf` is taken in stays live while `start` runs, as `setjmp` requires; after
+// a `longjmp` back, only callee-saved registers (restored by it) and the frame are used.
+// `sigsetjmp` and `start` are called at the same stack pointer, as in glibc's
+// `start_thread`, so glibc's stop function treats the frames below exactly as it does
+// there, and `longjmp`s to `buf` where unwinding would leave `start`. The CFI describes
+// the frame for the unwinder.
+std::arch::global_asm!(
+    ".pushsection .text.flexsc_mn_call_start,\"ax\",@progbits",
+    ".globl flexsc_mn_call_start",
+    ".hidden flexsc_mn_call_start",
+    ".type flexsc_mn_call_start,@function",
+    ".p2align 4",
+    "flexsc_mn_call_start:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset 6, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register 6",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    ".cfi_offset 3, -24",
+    ".cfi_offset 12, -32",
+    ".cfi_offset 13, -40",
+    ".cfi_offset 14, -48",
+    "mov rbx, rdi", // start
+    "mov r12, rsi", // arg
+    "mov r13, rdx", // buf
+    "mov r14, rcx", // out
+    "mov rdi, rdx",
+    "xor esi, esi",
+    "call {sigsetjmp}@PLT",
+    "test eax, eax",
+    "jnz 2f",
+    "mov rdi, r12",
+    "call rbx",
+    "mov qword ptr [r14], rax",
+    "xor eax, eax",
+    "jmp 3f",
+    "2:",
+    "mov eax, 1",
+    "3:",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    ".cfi_def_cfa 7, 8",
+    "ret",
+    ".cfi_endproc",
+    ".size flexsc_mn_call_start, .-flexsc_mn_call_start",
+    ".popsection",
+    sigsetjmp = sym __sigsetjmp,
+);
+
+/// glibc's `pthread_exit`, called through a pointer that may unwind.
+static REAL_PTHREAD_EXIT: crate::real::Real = crate::real::Real::new(c"pthread_exit");
+
+/// Resolves glibc's `pthread_exit` (constructor).
+pub(crate) fn resolve_reals() {
+    REAL_PTHREAD_EXIT.resolve();
+}
 
 /// What the table keeps per user thread.
 ///
 /// Memory ordering: the thread stores `result` (Relaxed), then `done = 1` (SeqCst, so
 /// Release); a joiner that reads `done == 1` (SeqCst, so Acquire) then reads `result`.
-/// `life` is under its spin lock; `kernel_tid` and `cancel` are hints (Relaxed).
+/// `life` is under its spin lock; `kernel_tid` is a hint (Relaxed). A cancellation
+/// request (a bit of the TCB's `cancelhandling`) and `pending_signals` are set (SeqCst)
+/// before the sender looks at `wait_slot`, and read (SeqCst) by the thread after it
+/// registered its wait there (see `lot::WaitSlot`).
 pub(crate) struct Record {
     /// Its TCB, which is also its `pthread_t`.
     pub(crate) tcb: usize,
@@ -60,8 +157,13 @@ pub(crate) struct Record {
     life: SpinLock<Life>,
     /// The kernel thread that runs it (its tid), once it started.
     pub(crate) kernel_tid: AtomicI32,
-    /// pthread_cancel was called for it.
-    pub(crate) cancel: AtomicBool,
+    /// Signals sent to it (`pthread_kill`, `pthread_sigqueue`) and not delivered yet: bit
+    /// `sig - 1`.
+    pub(crate) pending_signals: std::sync::atomic::AtomicU64,
+    /// The values of those sent by `pthread_sigqueue`, oldest first.
+    pub(crate) queued_values: SpinLock<Vec<(libc::c_int, usize)>>,
+    /// Its current interruptible wait, for `pthread_cancel` and `pthread_kill`.
+    pub(crate) wait_slot: WaitSlot,
     /// Its signal mask (the kernel's 64-bit set), installed on its kernel thread while it
     /// runs: set by the thread itself (`pthread_sigmask`), read by the switch hook on the
     /// same kernel thread. Relaxed: both sides run on that kernel thread, in turn.
@@ -91,6 +193,21 @@ struct Life {
     detached: bool,
 }
 
+impl Record {
+    /// Whether something should end its current interruptible wait: a cancellation it
+    /// acts on now, or a signal it does not block.
+    pub(crate) fn interrupt_due(&self) -> bool {
+        super::cancel::due(tcb::cancelhandling(self.tcb).load(Ordering::SeqCst))
+            || self.pending_signals.load(Ordering::SeqCst) & !self.sigmask.load(Ordering::Relaxed) != 0
+    }
+
+    /// Runs `f` unless the thread has finished (its TCB may then be another thread's
+    /// already): `finished` is set under the same lock before the TCB is given back.
+    pub(crate) fn unless_finished<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        self.life.with(|l| if l.finished { None } else { Some(f()) })
+    }
+}
+
 type Table = HashMap<usize, Arc<Record>>;
 
 static THREADS: SpinLock<Option<Table>> = SpinLock::new(None);
@@ -106,6 +223,22 @@ pub(crate) fn current() -> Option<Arc<Record>> {
         return None;
     }
     lookup(current_tp() as libc::pthread_t)
+}
+
+thread_local! {
+    /// In a user thread (each has TLS of its own): its record, set by its body while the
+    /// body holds the `Arc` (so the record outlives every use on the thread); null in
+    /// other threads, and reset with the rest of the TLS when a TCB is reused.
+    static CURRENT: std::cell::Cell<*const Record> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with the calling user thread's record (None in other threads). Cheaper than
+/// [`current`]: no table lookup.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Record) -> R) -> Option<R> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: set by the body of the user thread running here, which holds an `Arc` to
+    // the record for as long as it runs (see `CURRENT`).
+    (!p.is_null()).then(|| f(unsafe { &*p }))
 }
 
 thread_local! {
@@ -168,6 +301,9 @@ fn finished(context: usize) {
     let record = unsafe { Arc::from_raw(context as *const Record) };
     let free = record.life.with(|l| {
         l.finished = true;
+        // Signals still pending die with the thread (a sender checks `finished` under
+        // this lock, so none comes after).
+        super::signal::discard(&record);
         l.released
     });
     if free {
@@ -271,7 +407,9 @@ pub(crate) unsafe fn create(
             ..Life::default()
         }),
         kernel_tid: AtomicI32::new(0),
-        cancel: AtomicBool::new(false),
+        pending_signals: std::sync::atomic::AtomicU64::new(0),
+        queued_values: SpinLock::new(Vec::new()),
+        wait_slot: WaitSlot::new(),
         sigmask: std::sync::atomic::AtomicU64::new(sigmask),
         name: SpinLock::new(name),
         alt_stack: SpinLock::new(AltStack {
@@ -307,25 +445,34 @@ fn run(record: Arc<Record>, start: StartRoutine, arg: usize) {
     record
         .kernel_tid
         .store(flexsc_shim::sys::gettid(), Ordering::Relaxed);
-    // SAFETY: the application's start routine with its argument; a pthread_exit inside
-    // unwinds to here.
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { start(arg as *mut c_void) } as usize));
+    CURRENT.with(|c| c.set(Arc::as_ptr(&record)));
+    // Signals sent before it first ran.
+    super::signal::deliver_due();
+    let mut root = UnwindBuf::new();
+    let mut value = 0usize;
+    tcb::set_root_unwind_buf(&mut root);
+    // SAFETY: the application's start routine with its argument; `root` (installed above
+    // as the TCB's root cleanup buffer) and `value` outlive the call.
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+        flexsc_mn_call_start(start, arg as *mut c_void, &mut root, &mut value)
+    }));
     let value = match outcome {
-        Ok(value) => value,
-        Err(payload) => match payload.downcast::<ThreadExit>() {
-            Ok(exit) => exit.0,
-            Err(_) => {
-                crate::route::quietly(|| eprintln!("flexsc: a panic escaped a user thread; aborting"));
-                std::process::abort();
-            }
-        },
+        Ok(0) => value,
+        // pthread_exit or a cancellation: glibc's unwinder came back to `root`.
+        Ok(_) => record.result.load(Ordering::Relaxed),
+        Err(_) => {
+            crate::route::quietly(|| eprintln!("flexsc: a panic escaped a user thread; aborting"));
+            std::process::abort();
+        }
     };
+    tcb::set_root_unwind_buf(std::ptr::null_mut());
     glibc.thread_exiting();
     if super::forked_child() {
         // The copy of a user thread in a forked child: nothing may switch back to the
         // copied loop. End as glibc ends a thread: the last one exits the process.
         glibc.end_thread_in_forked_child();
     }
+    CURRENT.with(|c| c.set(std::ptr::null()));
     record.result.store(value, Ordering::Relaxed);
     record.done.store(1, Ordering::SeqCst);
     lot::wake(&record.done, usize::MAX);
@@ -348,13 +495,22 @@ pub(crate) fn join(
             libc::ESRCH
         };
     }
+    if wait {
+        super::cancel::test();
+    }
     while record.done.load(Ordering::SeqCst) == 0 {
         if !wait {
             return libc::EBUSY;
         }
-        if lot::wait(&record.done, 0, deadline) == Waited::TimedOut && record.done.load(Ordering::SeqCst) == 0
-        {
-            return libc::ETIMEDOUT;
+        match lot::wait_user_interruptible(&record.done, 0, deadline) {
+            Waited::TimedOut if record.done.load(Ordering::SeqCst) == 0 => return libc::ETIMEDOUT,
+            // A cancellation acts here (a cancelled joiner joins nothing); a handler runs
+            // and the join goes on, as natively.
+            Waited::Interrupted => {
+                super::cancel::test();
+                super::signal::deliver_due();
+            }
+            _ => {}
         }
     }
     if !result.is_null() {
@@ -382,9 +538,20 @@ pub(crate) fn release(record: &Arc<Record>, detach: bool) -> libc::c_int {
     0
 }
 
-/// pthread_exit in a user thread: unwinds to its body.
+/// pthread_exit in a user thread: glibc's own, which unwinds (running the cleanup
+/// handlers) to the root buffer of its body.
 pub(crate) fn exit(value: *mut c_void) -> ! {
-    panic::resume_unwind(Box::new(ThreadExit(value as usize)))
+    with_current(|r| r.result.store(value as usize, Ordering::Relaxed));
+    glibc_pthread_exit(value)
+}
+
+/// glibc's pthread_exit.
+pub(crate) fn glibc_pthread_exit(value: *mut c_void) -> ! {
+    // SAFETY: glibc's pthread_exit, whose C signature this is; it unwinds through frames
+    // that all allow it ("C-unwind") up to the root buffer `run` installed.
+    let f: unsafe extern "C-unwind" fn(*mut c_void) -> ! = unsafe { REAL_PTHREAD_EXIT.get() };
+    // SAFETY: as above.
+    unsafe { f(value) }
 }
 
 /// Whether the thread was detached.
