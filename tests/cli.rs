@@ -294,6 +294,47 @@ fn fork_children_are_counted() {
     );
 }
 
+/// sendmmsg and recvmmsg (71% of BIND's calls) are interposed, and on a non-blocking
+/// socket they are delegated under `--policy always` (the service thread runs them
+/// without waiting), with the output of a native run.
+#[test]
+fn mmsg_calls_on_nonblocking_sockets_are_delegated() {
+    let dir = tmp();
+    let Some(exe) = compile_c(
+        "mmsg.c",
+        dir.path(),
+        &[],
+        false,
+        "mmsg_calls_on_nonblocking_sockets_are_delegated",
+    ) else {
+        return;
+    };
+    let native = run_bounded(
+        &mut std::process::Command::new(&exe),
+        std::time::Duration::from_secs(60),
+        "mmsg.c natively",
+    );
+    assert_eq!(native.code, Some(0), "{}", native.out());
+    let json = dir.path().join("stats.json");
+    let r = flexsc_run(&["--policy", "always", "--json", p(&json), "--", p(&exe)], None);
+    assert_eq!(r.code, Some(0), "{}: {} {}", r.status_text(), r.out(), r.err());
+    assert_eq!(r.out(), native.out(), "output differs from the native run");
+    let v = read_json(&json);
+    for name in ["sendmmsg", "recvmmsg"] {
+        let calls = v["syscalls"][name]["calls"].as_u64().unwrap_or(0);
+        let delegated = v["syscalls"][name]["delegated"].as_u64().unwrap_or(0);
+        assert!(
+            calls >= 500,
+            "{name}: {calls} calls counted (the wrapper is missing?):\n{v:#}"
+        );
+        assert!(
+            delegated >= 500,
+            "{name}: only {delegated} of {calls} delegated:\n{v:#}"
+        );
+    }
+    assert_eq!(num(&v, "/declined"), 0, "a call came back to its caller:\n{v:#}");
+}
+
 /// Regression (found failing, since fixed): a program that clears its environment before exiting
 /// (`clearenv()`, as nginx's workers and many daemons do) reports no statistics: the
 /// preload library looks up `FLEXSC_STATS_DIR` only when the process exits. `flexsc run`

@@ -130,6 +130,8 @@ interpose! {
     fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t => libc::SYS_recvfrom, [fd, buf, n, flags, addr, len];
     fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t => libc::SYS_sendmsg, [fd, msg, flags];
     fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t => libc::SYS_recvmsg, [fd, msg, flags];
+    fn sendmmsg(fd: c_int, msgs: *mut libc::mmsghdr, vlen: c_uint, flags: c_int) -> c_int => libc::SYS_sendmmsg, [fd, msgs, vlen, flags];
+    fn recvmmsg(fd: c_int, msgs: *mut libc::mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int => libc::SYS_recvmmsg, [fd, msgs, vlen, flags, timeout];
     fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int => libc::SYS_getsockopt, [fd, level, name, val, len];
     fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int => libc::SYS_setsockopt, [fd, level, name, val, len];
     fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int => libc::SYS_getsockname, [fd, addr, len];

@@ -244,6 +244,8 @@ fn attemptable(nr: i64) -> bool {
             | libc::SYS_sendto
             | libc::SYS_recvmsg
             | libc::SYS_sendmsg
+            | libc::SYS_recvmmsg
+            | libc::SYS_sendmmsg
     )
 }
 
