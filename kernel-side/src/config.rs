@@ -7,6 +7,7 @@
 //! | `FLEXSC_IDLE_SPIN_US` | how long an idle service thread spins before it sleeps | `0`..=`1000000` (µs) | 50 |
 //! | `FLEXSC_BACKEND` | how service threads run a batch | `direct`, `uring`, `auto` | auto |
 //! | `FLEXSC_WAIT_SPINS` | how many times a waiting caller polls before it yields, then sleeps | `0`..=`100000000` | 256 |
+//! | `FLEXSC_CALLER_HELPS` | whether a batch's caller, while it waits, runs the calls of its batch no service thread has started | `on`, `off` | on |
 
 use std::fmt;
 use std::time::Duration;
@@ -99,6 +100,13 @@ impl Config {
             config.wait_spins =
                 parse_number("FLEXSC_WAIT_SPINS", &v, 0, 100_000_000, WAIT_SPINS_FORM)? as u32;
         }
+        if let Some(v) = get("FLEXSC_CALLER_HELPS") {
+            config.caller_helps = match v.trim() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(error("FLEXSC_CALLER_HELPS", &v, "on or off")),
+            };
+        }
         Ok(config)
     }
 }
@@ -173,6 +181,9 @@ mod tests {
         let c = Config::from_vars(vars(&[("FLEXSC_CPUS", "1"), ("FLEXSC_WORKERS", "8")])).unwrap();
         assert_eq!(c.cpus, Some(vec![1]));
         assert_eq!(c.workers, 8);
+        assert!(c.caller_helps);
+        let c = Config::from_vars(vars(&[("FLEXSC_CALLER_HELPS", "off")])).unwrap();
+        assert!(!c.caller_helps);
         assert_eq!(Config::from_vars(vars(&[])).unwrap(), Config::default());
     }
 
@@ -182,6 +193,7 @@ mod tests {
             ("FLEXSC_WORKERS", "0"),
             ("FLEXSC_WORKERS", "lots"),
             ("FLEXSC_IDLE_SPIN_US", "-5"),
+            ("FLEXSC_CALLER_HELPS", "yes"),
         ] {
             let e = Config::from_vars(vars(&[(k, v)])).unwrap_err();
             let msg = e.to_string();
