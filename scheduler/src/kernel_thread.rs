@@ -81,6 +81,16 @@ pub(crate) struct Local {
     pub(crate) stacks: RefCell<StackCache>,
 }
 
+impl Local {
+    /// Whether no other user thread could run here now: none ready, none spawned, no
+    /// message in the inbox. (Calls in flight may make some ready soon; until then the
+    /// core would wait.)
+    #[inline]
+    pub(crate) fn nothing_else_ready(&self) -> bool {
+        self.ready.borrow().is_empty() && self.spawned.borrow().is_empty() && !self.inbox.has_pending()
+    }
+}
+
 thread_local! {
     /// The kernel thread's `Local` while its loop runs, else null.
     static LOCAL: Cell<*const Local> = const { Cell::new(ptr::null()) };

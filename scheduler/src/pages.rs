@@ -104,6 +104,18 @@ impl Pages {
         }
     }
 
+    /// Runs a call here, on the kernel thread, and counts it as direct (see `syscall`'s
+    /// rule for a user thread that is alone).
+    ///
+    /// # Safety
+    /// As for `Submitter::push`.
+    pub(crate) unsafe fn run_here(&mut self, nr: u64, args: [u64; 6]) -> i64 {
+        // SAFETY: forwarded from this function's contract.
+        let ret = unsafe { flexsc_shim::sys::syscall6(nr, args) };
+        self.submitters[self.current].count_direct(nr, ret);
+        ret
+    }
+
     /// Rings for every call pushed since the last time: one fence (and a wake if a
     /// service thread sleeps) for a whole round of posts.
     #[inline]

@@ -132,6 +132,7 @@ pub struct Builder {
     max_blocking_workers: usize,
     idle_spin: Duration,
     hook: Option<SwitchHook>,
+    direct_when_alone: bool,
 }
 
 impl Default for Builder {
@@ -143,6 +144,7 @@ impl Default for Builder {
             max_blocking_workers: DEFAULT_MAX_BLOCKING_WORKERS,
             idle_spin: DEFAULT_IDLE_SPIN,
             hook: None,
+            direct_when_alone: true,
         }
     }
 }
@@ -184,6 +186,15 @@ impl Builder {
         self
     }
 
+    /// Whether a user thread that is alone on its kernel thread (no other user thread
+    /// ready) makes its calls that cannot wait for an event directly instead of posting
+    /// them (default: yes). Posting would switch to nobody: the core would wait for the
+    /// call's round trip to the service core. Off, every such call is posted.
+    pub fn direct_when_alone(mut self, direct: bool) -> Self {
+        self.direct_when_alone = direct;
+        self
+    }
+
     /// Work to do around each run of a user thread spawned with a context (see
     /// [`SwitchHook`]). None by default, and then nothing is called.
     pub fn switch_hook(mut self, hook: SwitchHook) -> Self {
@@ -210,6 +221,7 @@ impl Builder {
             all_finished: (Mutex::new(()), Condvar::new()),
             stack_size: self.stack_size,
             hook: self.hook,
+            direct_when_alone: self.direct_when_alone,
         });
         let mut scheduler = Scheduler {
             shared,
@@ -297,6 +309,8 @@ pub(crate) struct SchedulerShared {
     stack_size: usize,
     /// Called by the loops around runs of user threads with a context.
     pub(crate) hook: Option<SwitchHook>,
+    /// See [`Builder::direct_when_alone`].
+    pub(crate) direct_when_alone: bool,
 }
 
 impl SchedulerShared {

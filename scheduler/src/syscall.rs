@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use flexsc_shim::sys::syscall6;
+use flexsc_shim::table::{classify, Class};
 
 use crate::kernel_thread;
 use crate::pages::PagePush;
@@ -30,6 +31,20 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
         // SAFETY: forwarded from this function's contract.
         return unsafe { syscall6(nr, args) };
     };
+    // A call that cannot wait for an event, from a user thread that is alone on its kernel
+    // thread: posting it would switch to nobody, and the core would only wait for the
+    // call's round trip to the service core. So it runs here, directly (counted as
+    // direct). FlexSC's switch pays off only when another user thread can run meanwhile.
+    if classify(nr, &args) == Class::Delegate {
+        let ran = kernel_thread::with_local(|local| {
+            (local.scheduler.direct_when_alone && local.nothing_else_ready())
+                // SAFETY: forwarded from this function's contract.
+                .then(|| unsafe { local.pages.borrow_mut().run_here(nr, args) })
+        });
+        if let Some(Some(ret)) = ran {
+            return ret;
+        }
+    }
     loop {
         // SAFETY: forwarded from this function's contract; the user thread stays switched
         // out (its stack intact) until the ticket is reaped.

@@ -12,8 +12,11 @@ use flexsc_scheduler::{spawn, syscall, yield_now, Mode, Scheduler};
 use common::{scenarios, serial, within_limit};
 
 fn scheduler_on(cores: &[usize]) -> Arc<Scheduler> {
+    // Every call through the pages: a user thread alone on its kernel thread would
+    // otherwise make its calls directly (`direct_when_alone`, tested on its own below).
     let scheduler = Scheduler::builder()
         .user_cores(cores.iter().copied())
+        .direct_when_alone(false)
         .build()
         .expect("start a scheduler");
     eprintln!("{}", scheduler.layout());
@@ -47,6 +50,81 @@ fn ten_thousand_user_threads_on_one_kernel_thread() {
             stats.table()
         );
     }
+}
+
+/// A user thread alone on its kernel thread makes its calls that cannot wait for an event
+/// directly (posting would switch to nobody); calls that may wait are still posted, and
+/// so are the calls of threads that have company.
+#[test]
+fn a_user_thread_alone_makes_its_calls_directly() {
+    let _turn = serial();
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .build()
+        .expect("start a scheduler");
+    let (alone, with_company) = scheduler.block_on(|| {
+        // SAFETY: getppid has no arguments.
+        let alone: Vec<i64> = (0..100)
+            .map(|_| unsafe { syscall(libc::SYS_getppid, [0; 6]) })
+            .collect();
+        // A nanosleep may wait (for time): posted even when alone.
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1000,
+        };
+        let args = [&ts as *const libc::timespec as u64, 0, 0, 0, 0, 0];
+        // SAFETY: nanosleep reads `ts`, on this stack, which outlives the call.
+        let slept = unsafe { syscall(libc::SYS_nanosleep, args) };
+        assert_eq!(slept, 0);
+        // Many threads at once: while others are ready, calls are posted.
+        let handles: Vec<_> = (0..64)
+            .map(|_| {
+                spawn(|| {
+                    (0..10)
+                        .map(|_| {
+                            yield_now();
+                            // SAFETY: as above.
+                            unsafe { syscall(libc::SYS_getppid, [0; 6]) }
+                        })
+                        .collect::<Vec<i64>>()
+                })
+            })
+            .collect();
+        let with_company: Vec<i64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("no panic"))
+            .collect();
+        (alone, with_company)
+    });
+    let ppid = std::os::unix::process::parent_id() as i64;
+    assert!(alone.iter().chain(&with_company).all(|&p| p == ppid));
+    let stats = scheduler.shutdown();
+    if !matches!(stats.mode, Mode::Service { .. }) {
+        eprintln!(
+            "SKIPPED a_user_thread_alone_makes_its_calls_directly: no service thread ({})",
+            stats.mode
+        );
+        return;
+    }
+    let getppid = &stats.syscalls[libc::SYS_getppid as usize];
+    let nanosleep = &stats.syscalls[libc::SYS_nanosleep as usize];
+    assert_eq!(getppid.calls, 740, "{}", stats.table());
+    assert!(
+        getppid.direct >= 100,
+        "the lone thread's 100 calls ran directly\n{}",
+        stats.table()
+    );
+    assert!(
+        getppid.delegated >= 320,
+        "most calls of 64 busy threads were posted\n{}",
+        stats.table()
+    );
+    assert_eq!(
+        nanosleep.delegated,
+        1,
+        "a call that may wait is posted even alone\n{}",
+        stats.table()
+    );
 }
 
 #[test]
