@@ -318,3 +318,46 @@ fn cancellation_cleanup_handlers_and_pthread_kill_work_like_glibc() {
 fn cleanup_handlers_compiled_with_fexceptions_run_too() {
     cancel_and_kill_as_natively(&["-fexceptions"], "mn_cancel -fexceptions");
 }
+
+/// Raw futex calls through `syscall()` (Rust's std, libstdc++): a user thread's private
+/// wait parks it on the lot rather than holding a blocking worker, wakes reach user and
+/// OS threads alike, and the results (EAGAIN, ETIMEDOUT, EINTR) are the kernel's.
+#[test]
+fn raw_futex_waits_park_user_threads_and_interoperate_with_os_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_futex.c", dir.path(), &[], false, "mn futex") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let json = dir.path().join("stats.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let exe_arg = exe.to_string_lossy().into_owned();
+    let m = flexsc_run(
+        &["--json", &json_arg, "--threads", "m-on-n", "--", &exe_arg],
+        Some(dir.path()),
+    );
+    assert_same(&n, &m, "mn_futex");
+    for line in [
+        "ping-pong: 8 pairs, 8000 passes\n",
+        "semaphore: 3000 tokens taken by 6 consumers\n",
+        "relative 20 ms wait: ETIMEDOUT\n",
+        "absolute realtime wait: ETIMEDOUT\n",
+        "word differs: EAGAIN\n",
+        "main woke the gated threads: yes\n",
+        "a thread woke main: yes\n",
+        "wait interrupted by a handler: EINTR, handler ran: yes\n",
+    ] {
+        assert!(m.out().contains(line), "no {line:?} in\n{}", m.out());
+    }
+    assert_no_fallback(&m, "mn_futex");
+    // Before, every user thread's futex call was posted (about 10,000 here, most of them
+    // waits that held a blocking worker). Now only the one the lot leaves to the kernel
+    // is: the zero-bitset wait, which the kernel answers with EINVAL.
+    let v = common::read_json(&json);
+    common::check_consistent(&v, "mn_futex --json");
+    let posted = v
+        .pointer("/syscalls/futex/delegated")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    assert!(posted <= 1, "user threads' futex calls were posted:\n{v:#}");
+}

@@ -402,6 +402,10 @@ pub unsafe extern "C-unwind" fn syscall(
         )
     };
     let args = [a1, a2, a3, a4, a5, a6].map(|a| a as u64);
+    if nr == libc::SYS_futex && crate::mn::enabled() {
+        // SAFETY: syscall() makes exactly this futex call, and so does the fallback.
+        return unsafe { crate::mn::futex::call(args, || route(nr, args, call)) as c_long };
+    }
     // SAFETY: syscall() makes exactly this call.
     unsafe { route(nr, args, call) as c_long }
 }

@@ -11,6 +11,8 @@
 //! - `signal`: signals aimed at one user thread (`pthread_kill`);
 //! - `sync`: mutex, cond, once, sem, spin, rwlock, barrier that park user threads;
 //! - `lot`: the user-thread futex those are built on, and the timer thread;
+//! - `futex`: raw futex calls through `syscall()` (Rust's std, libstdc++): user threads
+//!   wait on the lot, wakes reach lot and kernel waiters;
 //! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,
 //!   `sigaltstack`, `gettid`, the setuid family).
 //!
@@ -44,6 +46,7 @@
 
 pub mod api;
 pub(crate) mod cancel;
+pub(crate) mod futex;
 pub(crate) mod lot;
 pub(crate) mod signal;
 pub(crate) mod sync;
