@@ -361,3 +361,30 @@ fn raw_futex_waits_park_user_threads_and_interoperate_with_os_threads() {
         .unwrap_or(0);
     assert!(posted <= 1, "user threads' futex calls were posted:\n{v:#}");
 }
+
+/// Calls that wait in the kernel without a descriptor to poll: flock, fcntl(F_SETLKW) and
+/// lockf(F_LOCK) on locks a child holds, System V semop and msgrcv go to a blocking
+/// worker; pause and sigsuspend park the user thread until a signal for it. More threads
+/// wait than there are kernel threads, and only other threads end the waits: before, the
+/// program hung.
+#[test]
+fn lock_ipc_and_signal_waits_do_not_stop_the_kernel_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_block.c", dir.path(), &[], false, "mn block") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_block");
+    for line in [
+        "locks: 6 of 6 waiters got their lock once the child let go (child status 0)\n",
+        "workers passed 1000 times while 6 threads waited for signals\n",
+        "pause: 3 of 3 returned EINTR after a handler\n",
+        "sigsuspend: 3 of 3 returned EINTR, old mask back in 3\n",
+        "handlers ran: yes\n",
+    ] {
+        assert!(m.out().contains(line), "no {line:?} in\n{}", m.out());
+    }
+    assert!(m.out().ends_with("all done\n"), "{}", m.out());
+    assert_no_fallback(&m, "mn_block");
+}

@@ -97,6 +97,12 @@ pub(crate) fn interrupts_in_use() {
     INTERRUPTS.store(true, Ordering::Relaxed);
 }
 
+/// From now on, user threads' interruptible waits register where a signal finds them
+/// ([`WAKEABLE`]): a user thread is about to wait for one (`pause`, `sigsuspend`).
+pub(crate) fn waits_wake_from_now() {
+    WAKEABLE.store(true, Ordering::Relaxed);
+}
+
 /// Whether user threads' waits register where an interruption finds them ([`WAKEABLE`]).
 #[inline]
 pub(crate) fn waits_wakeable() -> bool {
