@@ -388,3 +388,48 @@ fn lock_ipc_and_signal_waits_do_not_stop_the_kernel_thread() {
     assert!(m.out().ends_with("all done\n"), "{}", m.out());
     assert_no_fallback(&m, "mn_block");
 }
+
+/// Rust's std (Mutex, Condvar, park, Once, mpsc) waits with raw futex calls: under M-on-N
+/// they park user threads (none is posted), with the same output as natively.
+#[test]
+fn rust_std_sync_runs_on_user_threads_without_posting_futex_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mn_condvar.rs");
+    let exe = dir.path().join("mn_condvar");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let built = Command::new(&rustc)
+        .args(["-O", "--edition", "2021", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status();
+    match built {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("rustc {} failed: {s}", src.display()),
+        Err(e) => {
+            eprintln!("SKIPPED mn condvar: cannot run `{rustc}` ({e})");
+            return;
+        }
+    }
+    let n = native(&exe, &[], dir.path());
+    let json = dir.path().join("stats.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let exe_arg = exe.to_string_lossy().into_owned();
+    let m = flexsc_run(
+        &["--json", &json_arg, "--threads", "m-on-n", "--", &exe_arg],
+        Some(dir.path()),
+    );
+    assert_same(&n, &m, "mn_condvar");
+    assert!(
+        m.out()
+            .starts_with("condvar ping-pong: 12 threads reported, 3600 passes\n"),
+        "{}",
+        m.out()
+    );
+    assert_no_fallback(&m, "mn_condvar");
+    let v = common::read_json(&json);
+    let posted = v
+        .pointer("/syscalls/futex/delegated")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    assert_eq!(posted, 0, "user threads' futex calls were posted:\n{v:#}");
+}
