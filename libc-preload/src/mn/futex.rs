@@ -19,9 +19,10 @@
 //!
 //! Not handled here, and so correct but slower from user threads (posted to a blocking
 //! worker): waits without `FUTEX_PRIVATE_FLAG` (the word may be in memory shared with
-//! another process, whose wakes never see our lot), `FUTEX_REQUEUE` / `CMP_REQUEUE`,
-//! `FUTEX_WAKE_OP`, the PI operations, `futex_waitv` and the new `futex_wait` /
-//! `futex_wake` system calls. A user thread's lot wait is woken only by wakes made through
+//! another process, whose wakes never see our lot), the PI operations, `futex_waitv` and
+//! the new `futex_wait` / `futex_wake` system calls. `FUTEX_REQUEUE`, `CMP_REQUEUE` and
+//! `FUTEX_WAKE_OP` go to the kernel too, and then wake every lot waiter of both words
+//! (the lot cannot requeue; a spurious wake-up is safe, a missed one is not). A user thread's lot wait is woken only by wakes made through
 //! the interposed `syscall()` (or by our own primitives): one made with inline assembly
 //! does not find it. A user thread's wait reads the word itself: an address in the first
 //! page gives EFAULT as the kernel would, a wild one elsewhere faults in the program
@@ -65,8 +66,9 @@ pub(crate) unsafe fn call(args: [u64; 6], fallback: impl FnOnce() -> i64) -> i64
     let private = op & libc::FUTEX_PRIVATE_FLAG != 0;
     let realtime = op & libc::FUTEX_CLOCK_REALTIME != 0;
     let addr = args[0] as usize;
-    // Only FUTEX_WAIT_BITSET takes the realtime clock among ours (ENOSYS otherwise), a
-    // misaligned word is EINVAL, and a zero bitset too: the kernel says so.
+    // The kernel answers the odd cases: the realtime clock except with WAIT_BITSET
+    // (ENOSYS for a wake; a relative FUTEX_WAIT on it is rare), a misaligned word or a
+    // zero bitset (EINVAL).
     let plain = (!realtime || cmd == FUTEX_WAIT_BITSET)
         && addr % 4 == 0
         && (!matches!(cmd, FUTEX_WAIT_BITSET | FUTEX_WAKE_BITSET) || args[5] as u32 != 0);
@@ -85,11 +87,27 @@ pub(crate) unsafe fn call(args: [u64; 6], fallback: impl FnOnce() -> i64) -> i64
             // SAFETY: forwarded.
             unsafe { user_wait(addr, args, cmd, realtime) }
         }
-        FUTEX_WAIT | FUTEX_WAIT_BITSET if !user => {
+        // Every other wait is in the kernel (a user thread's on a blocking worker): counted,
+        // so that a user thread's private wake does not skip it.
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
             KERNEL_WAITERS.fetch_add(1, Ordering::SeqCst);
             let r = fallback();
             KERNEL_WAITERS.fetch_sub(1, Ordering::SeqCst);
             r
+        }
+        // The lot cannot requeue: its waiters of either word wake (a spurious wake-up,
+        // which futex users handle: they look at the word again), the kernel's are
+        // requeued or woken by the kernel.
+        libc::FUTEX_REQUEUE | libc::FUTEX_CMP_REQUEUE | libc::FUTEX_WAKE_OP => {
+            // After the kernel's operation: FUTEX_WAKE_OP changes the second word first.
+            let r = fallback();
+            let woken = lot::wake_addr(addr, usize::MAX, u32::MAX)
+                + lot::wake_addr(args[4] as usize, usize::MAX, u32::MAX);
+            if r < 0 {
+                r
+            } else {
+                r + woken as i64
+            }
         }
         _ => fallback(),
     }
@@ -189,10 +207,12 @@ unsafe fn user_wait(addr: usize, args: [u64; 6], cmd: i32, realtime: bool) -> i6
             Some(Waited::Woken) => break 0,
             Some(Waited::TimedOut) => break fail(libc::ETIMEDOUT),
             // A signal for this user thread: its handler runs now; the wait fails with
-            // EINTR, or starts again (re-reading the word) under SA_RESTART, as the
-            // kernel restarts a futex wait.
+            // EINTR, or, untimed and under SA_RESTART, starts again (re-reading the
+            // word), as the kernel does (a timed wait's ERESTART_RESTARTBLOCK becomes
+            // EINTR whatever the flags).
             Some(Waited::Interrupted) => match signal::deliver_due() {
                 Delivered::Interrupt => break fail(libc::EINTR),
+                Delivered::Restart if deadline.is_some() => break fail(libc::EINTR),
                 Delivered::Restart => {}
                 // A cancellation (a raw futex wait is no cancellation point) or an
                 // ignored signal: wait on, no longer woken for it.
@@ -202,4 +222,53 @@ unsafe fn user_wait(addr: usize, args: [u64; 6], cmd: i32, realtime: bool) -> i6
     };
     signal::deliver_due();
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn raw(args: [u64; 6]) -> i64 {
+        // SAFETY: the tests' futex calls, on words they own.
+        let r = unsafe { flexsc_shim::sys::syscall6(libc::SYS_futex as u64, args) };
+        if r < 0 {
+            // SAFETY: errno is this thread's.
+            unsafe { *libc::__errno_location() = -r as i32 };
+            -1
+        } else {
+            r
+        }
+    }
+
+    fn futex_args(w: &AtomicU32, op: i32, val: u32) -> [u64; 6] {
+        let op = op | libc::FUTEX_PRIVATE_FLAG;
+        [w as *const AtomicU32 as u64, op as u64, val as u64, 0, 0, 0]
+    }
+
+    /// An OS thread's wait stays in the kernel, counted while it lasts; a wake through
+    /// `call` reaches it and returns the number woken.
+    #[test]
+    fn an_os_thread_waits_in_the_kernel_and_a_wake_reaches_it() {
+        let w = Arc::new(AtomicU32::new(0));
+        let w2 = Arc::clone(&w);
+        let t = std::thread::spawn(move || {
+            let args = futex_args(&w2, FUTEX_WAIT, 0);
+            // SAFETY: a private wait on a live word.
+            unsafe { call(args, || raw(args)) }
+        });
+        while KERNEL_WAITERS.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let args = futex_args(&w, FUTEX_WAKE, 1);
+        let mut woken = 0;
+        while !t.is_finished() {
+            // SAFETY: a private wake.
+            woken += unsafe { call(args, || raw(args)) };
+            std::thread::yield_now();
+        }
+        assert_eq!(t.join().unwrap(), 0);
+        assert_eq!(woken, 1);
+        assert_eq!(KERNEL_WAITERS.load(Ordering::SeqCst), 0);
+    }
 }

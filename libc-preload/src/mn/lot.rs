@@ -8,7 +8,8 @@
 //! a word, they ask this lot. Waiters hang in one of [`BUCKETS`] queues, chosen by
 //! address; a queue is guarded by a spin lock held for a few instructions, never across a
 //! park. A waiter with a deadline is also known to the timer thread, which takes it out
-//! of its queue when the deadline passes.
+//! of its queue when the deadline passes. Raw futex calls that programs make through
+//! `syscall()` wait and wake here too (`mn::futex`), with `FUTEX_WAIT_BITSET`'s bitsets.
 //!
 //! # Memory ordering
 //!
@@ -604,5 +605,35 @@ mod tests {
     fn a_deadline_in_the_past_times_out() {
         let w = AtomicU32::new(0);
         assert_eq!(wait(&w, 0, Some(Instant::now())), Waited::TimedOut);
+    }
+
+    /// How many waiters of `addr` are queued.
+    fn queued(addr: usize) -> usize {
+        bucket(addr).with(|b| b.queue.iter().filter(|p| p.addr == addr).count())
+    }
+
+    #[test]
+    fn a_raw_futex_wait_tells_a_changed_word_from_a_wake() {
+        let w = AtomicU32::new(1);
+        assert_eq!(wait_futex(&w, 0, u32::MAX, None, false), None);
+        assert_eq!(
+            wait_futex(&w, 1, u32::MAX, Some(Instant::now()), false),
+            Some(Waited::TimedOut)
+        );
+    }
+
+    #[test]
+    fn a_wake_finds_only_waiters_whose_bitset_it_shares() {
+        let w = Arc::new(AtomicU32::new(0));
+        let addr = &*w as *const AtomicU32 as usize;
+        let w2 = Arc::clone(&w);
+        let t = std::thread::spawn(move || wait_futex(&w2, 0, 0b01, None, false));
+        while queued(addr) == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(wake_addr(addr, 1, 0b10), 0);
+        assert_eq!(queued(addr), 1);
+        assert_eq!(wake_addr(addr, 1, 0b11), 1);
+        assert_eq!(t.join().unwrap(), Some(Waited::Woken));
     }
 }
