@@ -318,3 +318,118 @@ fn cancellation_cleanup_handlers_and_pthread_kill_work_like_glibc() {
 fn cleanup_handlers_compiled_with_fexceptions_run_too() {
     cancel_and_kill_as_natively(&["-fexceptions"], "mn_cancel -fexceptions");
 }
+
+/// Raw futex calls through `syscall()` (Rust's std, libstdc++): a user thread's private
+/// wait parks it on the lot rather than holding a blocking worker, wakes reach user and
+/// OS threads alike, and the results (EAGAIN, ETIMEDOUT, EINTR) are the kernel's.
+#[test]
+fn raw_futex_waits_park_user_threads_and_interoperate_with_os_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_futex.c", dir.path(), &[], false, "mn futex") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let json = dir.path().join("stats.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let exe_arg = exe.to_string_lossy().into_owned();
+    let m = flexsc_run(
+        &["--json", &json_arg, "--threads", "m-on-n", "--", &exe_arg],
+        Some(dir.path()),
+    );
+    assert_same(&n, &m, "mn_futex");
+    for line in [
+        "ping-pong: 8 pairs, 8000 passes\n",
+        "semaphore: 3000 tokens taken by 6 consumers\n",
+        "relative 20 ms wait: ETIMEDOUT\n",
+        "absolute realtime wait: ETIMEDOUT\n",
+        "word differs: EAGAIN\n",
+        "main woke the gated threads: yes\n",
+        "a thread woke main: yes\n",
+        "wait interrupted by a handler: EINTR, handler ran: yes\n",
+    ] {
+        assert!(m.out().contains(line), "no {line:?} in\n{}", m.out());
+    }
+    assert_no_fallback(&m, "mn_futex");
+    // Before, every user thread's futex call was posted (about 10,000 here, most of them
+    // waits that held a blocking worker). Now only the one the lot leaves to the kernel
+    // is: the zero-bitset wait, which the kernel answers with EINVAL.
+    let v = common::read_json(&json);
+    common::check_consistent(&v, "mn_futex --json");
+    let posted = v
+        .pointer("/syscalls/futex/delegated")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    assert!(posted <= 1, "user threads' futex calls were posted:\n{v:#}");
+}
+
+/// Calls that wait in the kernel without a descriptor to poll: flock, fcntl(F_SETLKW) and
+/// lockf(F_LOCK) on locks a child holds, System V semop and msgrcv go to a blocking
+/// worker; pause and sigsuspend park the user thread until a signal for it. More threads
+/// wait than there are kernel threads, and only other threads end the waits: before, the
+/// program hung.
+#[test]
+fn lock_ipc_and_signal_waits_do_not_stop_the_kernel_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_block.c", dir.path(), &[], false, "mn block") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_block");
+    for line in [
+        "locks: 6 of 6 waiters got their lock once the child let go (child status 0)\n",
+        "workers passed 1000 times while 6 threads waited for signals\n",
+        "pause: 3 of 3 returned EINTR after a handler\n",
+        "sigsuspend: 3 of 3 returned EINTR, old mask back in 3\n",
+        "handlers ran: yes\n",
+    ] {
+        assert!(m.out().contains(line), "no {line:?} in\n{}", m.out());
+    }
+    assert!(m.out().ends_with("all done\n"), "{}", m.out());
+    assert_no_fallback(&m, "mn_block");
+}
+
+/// Rust's std (Mutex, Condvar, park, Once, mpsc) waits with raw futex calls: under M-on-N
+/// they park user threads (none is posted), with the same output as natively.
+#[test]
+fn rust_std_sync_runs_on_user_threads_without_posting_futex_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mn_condvar.rs");
+    let exe = dir.path().join("mn_condvar");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let built = Command::new(&rustc)
+        .args(["-O", "--edition", "2021", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status();
+    match built {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("rustc {} failed: {s}", src.display()),
+        Err(e) => {
+            eprintln!("SKIPPED mn condvar: cannot run `{rustc}` ({e})");
+            return;
+        }
+    }
+    let n = native(&exe, &[], dir.path());
+    let json = dir.path().join("stats.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let exe_arg = exe.to_string_lossy().into_owned();
+    let m = flexsc_run(
+        &["--json", &json_arg, "--threads", "m-on-n", "--", &exe_arg],
+        Some(dir.path()),
+    );
+    assert_same(&n, &m, "mn_condvar");
+    assert!(
+        m.out()
+            .starts_with("condvar ping-pong: 12 threads reported, 3600 passes\n"),
+        "{}",
+        m.out()
+    );
+    assert_no_fallback(&m, "mn_condvar");
+    let v = common::read_json(&json);
+    let posted = v
+        .pointer("/syscalls/futex/delegated")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    assert_eq!(posted, 0, "user threads' futex calls were posted:\n{v:#}");
+}

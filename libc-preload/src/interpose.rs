@@ -144,6 +144,11 @@ interpose! {
     fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int => libc::SYS_epoll_ctl, [epfd, op, fd, ev];
     fn epoll_wait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int => libc::SYS_epoll_wait, [epfd, ev, max, timeout];
     fn epoll_pwait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int => libc::SYS_epoll_pwait, [epfd, ev, max, timeout, mask, 8];
+    fn flock(fd: c_int, op: c_int) -> c_int => libc::SYS_flock, [fd, op];
+    fn semop(id: c_int, sops: *mut libc::sembuf, n: size_t) -> c_int => libc::SYS_semtimedop, [id, sops, n, 0];
+    fn semtimedop(id: c_int, sops: *mut libc::sembuf, n: size_t, tmo: *const libc::timespec) -> c_int => libc::SYS_semtimedop, [id, sops, n, tmo];
+    fn msgsnd(id: c_int, msg: *const c_void, size: size_t, flags: c_int) -> c_int => libc::SYS_msgsnd, [id, msg, size, flags];
+    fn msgrcv(id: c_int, msg: *mut c_void, size: size_t, ty: c_long, flags: c_int) -> ssize_t => libc::SYS_msgrcv, [id, msg, size, ty, flags];
     fn unshare(flags: c_int) -> c_int => libc::SYS_unshare, [flags];
     fn setns(fd: c_int, nstype: c_int) -> c_int => libc::SYS_setns, [fd, nstype];
 }
@@ -162,6 +167,8 @@ mod special {
     pub static __openat64_2: Real = Real::new(c"__openat64_2");
     pub static fcntl: Real = Real::new(c"fcntl");
     pub static fcntl64: Real = Real::new(c"fcntl64");
+    pub static lockf: Real = Real::new(c"lockf");
+    pub static lockf64: Real = Real::new(c"lockf64");
     pub static ioctl: Real = Real::new(c"ioctl");
     pub static prctl: Real = Real::new(c"prctl");
     pub static syscall: Real = Real::new(c"syscall");
@@ -189,6 +196,8 @@ mod special {
             &__openat64_2,
             &fcntl,
             &fcntl64,
+            &lockf,
+            &lockf64,
             &ioctl,
             &prctl,
             &syscall,
@@ -357,6 +366,47 @@ pub unsafe extern "C-unwind" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> 
     unsafe { fcntl_common(&special::fcntl64, fd, cmd, arg) }
 }
 
+/// lockf(F_LOCK) waits for a record lock through glibc's internal fcntl(F_SETLKW), which
+/// the fcntl wrapper never sees: make that call here. The other commands are glibc's.
+unsafe fn lockf_common(real: &Real, fd: c_int, cmd: c_int, len: off_t) -> c_int {
+    // SAFETY: the real lockf's signature; the caller's arguments.
+    let call = || unsafe {
+        real.get::<unsafe extern "C-unwind" fn(c_int, c_int, off_t) -> c_int>()(fd, cmd, len) as i64
+    };
+    if cmd != libc::F_LOCK {
+        return call() as c_int;
+    }
+    // SAFETY: a plain struct of integers, all zero is valid.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_CUR as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = len;
+    let args = [
+        fd as u64,
+        libc::F_SETLKW as u64,
+        &mut fl as *mut libc::flock as u64,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: glibc 2.36's lockf(F_LOCK) makes exactly this call; `fl` lives on this
+    // stack until the call is reaped.
+    unsafe { route(libc::SYS_fcntl, args, call) as c_int }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn lockf(fd: c_int, cmd: c_int, len: off_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { lockf_common(&special::lockf, fd, cmd, len) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn lockf64(fd: c_int, cmd: c_int, len: off_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { lockf_common(&special::lockf64, fd, cmd, len) }
+}
+
 #[no_mangle]
 pub unsafe extern "C-unwind" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
     // SAFETY: the real ioctl's signature; the caller's arguments.
@@ -402,6 +452,10 @@ pub unsafe extern "C-unwind" fn syscall(
         )
     };
     let args = [a1, a2, a3, a4, a5, a6].map(|a| a as u64);
+    if nr == libc::SYS_futex && crate::mn::enabled() {
+        // SAFETY: syscall() makes exactly this futex call, and so does the fallback.
+        return unsafe { crate::mn::futex::call(args, || route(nr, args, call)) as c_long };
+    }
     // SAFETY: syscall() makes exactly this call.
     unsafe { route(nr, args, call) as c_long }
 }

@@ -104,6 +104,8 @@ reals! {
     fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
     fn wait(status: *mut c_int) -> libc::pid_t;
     fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int;
+    fn pause() -> c_int;
+    fn sigsuspend(mask: *const libc::sigset_t) -> c_int;
     fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int;
     fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int;
     fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int;
@@ -1307,6 +1309,67 @@ fn sigwait_polling(
         super::signal::deliver_due();
         nap = (nap * 2).min(Duration::from_millis(20));
     }
+}
+
+/// A user thread's `pause` or `sigsuspend`: parks the user thread (its kernel thread runs
+/// the others) until a handler ran for a signal sent to it; with `mask` (sigsuspend's)
+/// as its signal mask meanwhile, the old one back afterwards. Always -1 with EINTR.
+/// Ignored signals do not end it, as natively; a cancellation acts (both are
+/// cancellation points).
+fn user_wait_for_handler(mask: Option<u64>) -> c_int {
+    super::cancel::test();
+    let Some(record) = thread::current() else {
+        return set_errno(libc::ESRCH);
+    };
+    // The signal that ends this wait must find it (see `lot::WaitSlot`).
+    super::waits_wake_from_now();
+    let old = record.sigmask.load(std::sync::atomic::Ordering::Relaxed);
+    let install = |m: u64| {
+        record.sigmask.store(m, std::sync::atomic::Ordering::Relaxed);
+        thread::set_kernel_sigmask(m);
+    };
+    if let Some(m) = mask {
+        install(m);
+    }
+    let word = std::sync::atomic::AtomicU32::new(0);
+    loop {
+        if super::signal::deliver_due() != super::signal::Delivered::Nothing {
+            break;
+        }
+        super::lot::wait_user_interruptible(&word, 0, None);
+        if super::cancel::is_due() {
+            install(old);
+            super::cancel::act();
+        }
+    }
+    if mask.is_some() {
+        install(old);
+        // Signals it blocks no longer but the old mask does stay pending; ones the old
+        // mask lets through arrive now, as natively when sigsuspend returns.
+        super::signal::deliver_due();
+    }
+    set_errno(libc::EINTR)
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pause() -> c_int {
+    if !user() {
+        // SAFETY: forwarded to glibc.
+        return unsafe { real::pause() };
+    }
+    user_wait_for_handler(None)
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
+    if !user() || mask.is_null() {
+        // SAFETY: forwarded to glibc (which reports a null mask).
+        return unsafe { real::sigsuspend(mask) };
+    }
+    // SAFETY: the caller's sigset_t; its first 8 bytes are signals 1-64. SIGKILL and
+    // SIGSTOP cannot be blocked.
+    let bits = unsafe { *(mask as *const u64) } & !(1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1));
+    user_wait_for_handler(Some(bits))
 }
 
 #[no_mangle]

@@ -8,7 +8,8 @@
 //! a word, they ask this lot. Waiters hang in one of [`BUCKETS`] queues, chosen by
 //! address; a queue is guarded by a spin lock held for a few instructions, never across a
 //! park. A waiter with a deadline is also known to the timer thread, which takes it out
-//! of its queue when the deadline passes.
+//! of its queue when the deadline passes. Raw futex calls that programs make through
+//! `syscall()` wait and wake here too (`mn::futex`), with `FUTEX_WAIT_BITSET`'s bitsets.
 //!
 //! # Memory ordering
 //!
@@ -88,6 +89,9 @@ enum Sleeper {
 /// One waiting thread.
 struct Parked {
     addr: usize,
+    /// Which wakes find it: a waker's bitset must share a bit (`FUTEX_WAIT_BITSET`); all
+    /// ones for every wait but a raw futex wait with a bitset.
+    bits: u32,
     sleeper: Sleeper,
     /// Set by the timer when it took a user thread out on its deadline.
     timed_out: AtomicBool,
@@ -238,6 +242,40 @@ fn wait_on(
     interruptible: bool,
     user_interrupt: Option<UserInterrupt<'_>>,
 ) -> Waited {
+    wait_bits(word, expected, u32::MAX, deadline, interruptible, user_interrupt).unwrap_or(Waited::Woken)
+}
+
+/// A user thread's raw futex wait (`mn::futex`): [`wait_user_interruptible`] (unless
+/// `interruptible` is false), found only by wakes whose bitset shares a bit with `bits`.
+/// None if the word differed from `expected` (the futex's EAGAIN).
+pub(crate) fn wait_futex(
+    word: &AtomicU32,
+    expected: u32,
+    bits: u32,
+    deadline: Option<Instant>,
+    interruptible: bool,
+) -> Option<Waited> {
+    if interruptible && super::waits_wakeable() {
+        let user = super::thread::with_current(|r| {
+            let due = || r.interrupt_due();
+            wait_bits(word, expected, bits, deadline, false, Some((&r.wait_slot, &due)))
+        });
+        if let Some(waited) = user {
+            return waited;
+        }
+    }
+    wait_bits(word, expected, bits, deadline, false, None)
+}
+
+/// [`wait_on`] with a bitset; None if the word differed.
+fn wait_bits(
+    word: &AtomicU32,
+    expected: u32,
+    bits: u32,
+    deadline: Option<Instant>,
+    interruptible: bool,
+    user_interrupt: Option<UserInterrupt<'_>>,
+) -> Option<Waited> {
     let addr = word as *const AtomicU32 as usize;
     let sleeper = if flexsc_scheduler::in_user_thread() {
         Sleeper::User(Waiter::new())
@@ -246,6 +284,7 @@ fn wait_on(
     };
     let parked = Arc::new(Parked {
         addr,
+        bits,
         sleeper,
         timed_out: AtomicBool::new(false),
         interrupted: AtomicBool::new(false),
@@ -258,13 +297,13 @@ fn wait_on(
         true
     });
     if !queued {
-        return Waited::Woken;
+        return None;
     }
-    match &parked.sleeper {
+    Some(match &parked.sleeper {
         Sleeper::Os(state) => os_sleep(&parked, state, deadline, interruptible),
         Sleeper::User(waiter) => {
             let Some((slot, due)) = user_interrupt else {
-                return user_sleep(&parked, waiter, deadline);
+                return Some(user_sleep(&parked, waiter, deadline));
             };
             slot.parked.with(|s| *s = Some(Arc::clone(&parked)));
             let waited = if due() && remove(&parked) {
@@ -275,7 +314,7 @@ fn wait_on(
             slot.parked.with(|s| *s = None);
             waited
         }
-    }
+    })
 }
 
 /// An OS thread sleeps on its own word until a waker stores 1; on its deadline or a
@@ -351,15 +390,17 @@ fn remove(parked: &Arc<Parked>) -> bool {
 
 /// Wakes up to `count` waiters of `word`'s address, oldest first; returns how many.
 pub(crate) fn wake(word: &AtomicU32, count: usize) -> usize {
-    wake_addr(word as *const AtomicU32 as usize, count)
+    wake_addr(word as *const AtomicU32 as usize, count, u32::MAX)
 }
 
-fn wake_addr(addr: usize, count: usize) -> usize {
+/// Wakes up to `count` waiters of `addr` whose bitset shares a bit with `bits`, oldest
+/// first; returns how many (a raw `FUTEX_WAKE_BITSET`; the word is never read).
+pub(crate) fn wake_addr(addr: usize, count: usize, bits: u32) -> usize {
     let mut taken: Vec<Arc<Parked>> = Vec::new();
     bucket(addr).with(|b| {
         let mut i = 0;
         while i < b.queue.len() && taken.len() < count {
-            if b.queue[i].addr == addr {
+            if b.queue[i].addr == addr && b.queue[i].bits & bits != 0 {
                 taken.push(b.queue.remove(i));
             } else {
                 i += 1;
@@ -564,5 +605,35 @@ mod tests {
     fn a_deadline_in_the_past_times_out() {
         let w = AtomicU32::new(0);
         assert_eq!(wait(&w, 0, Some(Instant::now())), Waited::TimedOut);
+    }
+
+    /// How many waiters of `addr` are queued.
+    fn queued(addr: usize) -> usize {
+        bucket(addr).with(|b| b.queue.iter().filter(|p| p.addr == addr).count())
+    }
+
+    #[test]
+    fn a_raw_futex_wait_tells_a_changed_word_from_a_wake() {
+        let w = AtomicU32::new(1);
+        assert_eq!(wait_futex(&w, 0, u32::MAX, None, false), None);
+        assert_eq!(
+            wait_futex(&w, 1, u32::MAX, Some(Instant::now()), false),
+            Some(Waited::TimedOut)
+        );
+    }
+
+    #[test]
+    fn a_wake_finds_only_waiters_whose_bitset_it_shares() {
+        let w = Arc::new(AtomicU32::new(0));
+        let addr = &*w as *const AtomicU32 as usize;
+        let w2 = Arc::clone(&w);
+        let t = std::thread::spawn(move || wait_futex(&w2, 0, 0b01, None, false));
+        while queued(addr) == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(wake_addr(addr, 1, 0b10), 0);
+        assert_eq!(queued(addr), 1);
+        assert_eq!(wake_addr(addr, 1, 0b11), 1);
+        assert_eq!(t.join().unwrap(), Some(Waited::Woken));
     }
 }

@@ -11,6 +11,8 @@
 //! - `signal`: signals aimed at one user thread (`pthread_kill`);
 //! - `sync`: mutex, cond, once, sem, spin, rwlock, barrier that park user threads;
 //! - `lot`: the user-thread futex those are built on, and the timer thread;
+//! - `futex`: raw futex calls through `syscall()` (Rust's std, libstdc++): user threads
+//!   wait on the lot, wakes reach lot and kernel waiters;
 //! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,
 //!   `sigaltstack`, `gettid`, the setuid family).
 //!
@@ -44,6 +46,7 @@
 
 pub mod api;
 pub(crate) mod cancel;
+pub(crate) mod futex;
 pub(crate) mod lot;
 pub(crate) mod signal;
 pub(crate) mod sync;
@@ -92,6 +95,12 @@ static WAKEABLE: AtomicBool = AtomicBool::new(false);
 pub(crate) fn interrupts_in_use() {
     WAKEABLE.store(true, Ordering::Relaxed);
     INTERRUPTS.store(true, Ordering::Relaxed);
+}
+
+/// From now on, user threads' interruptible waits register where a signal finds them
+/// ([`WAKEABLE`]): a user thread is about to wait for one (`pause`, `sigsuspend`).
+pub(crate) fn waits_wake_from_now() {
+    WAKEABLE.store(true, Ordering::Relaxed);
 }
 
 /// Whether user threads' waits register where an interruption finds them ([`WAKEABLE`]).

@@ -10,7 +10,8 @@
 //! wait of the preload returns, at `sched_yield`, and when it unblocks signals
 //! (`pthread_sigmask`); `sigwait` and friends take a pending signal of their set from
 //! there. A wait that a signal interrupts natively (the sleeps, `sem_wait`, the condvar
-//! and join waits, which go on after the handler) is woken through the record's
+//! and join waits, which go on after the handler, raw futex waits, `pause` and
+//! `sigsuspend`) is woken through the record's
 //! `lot::WaitSlot`; so is a user thread waiting for a descriptor in `poll` slices (see
 //! `route_user_thread`), whose call then fails with EINTR unless the handler has
 //! SA_RESTART, as natively.
