@@ -110,6 +110,23 @@ fn a_thousand_threads_ping_pong_and_do_file_io_as_natively() {
     assert_no_fallback(&m, "mn_pingpong");
 }
 
+/// A program whose own allocator locks a pthread mutex (jemalloc, tcmalloc): user threads
+/// parked on that lock while it is contended must not allocate through the program's
+/// malloc (re-entering the allocator from inside it crashed named in one start in ten).
+#[test]
+fn a_program_with_its_own_locking_allocator_runs_as_natively() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_own_malloc.c", dir.path(), &["-O1"], false, "mn own malloc") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    for run in 0..3 {
+        let m = m_on_n(&exe, &[], dir.path());
+        assert_same(&n, &m, &format!("mn_own_malloc, run {run}"));
+        assert_no_fallback(&m, "mn_own_malloc");
+    }
+}
+
 #[test]
 fn per_thread_state_and_pthread_semantics_hold_in_user_threads() {
     let dir = tempfile::tempdir().unwrap();

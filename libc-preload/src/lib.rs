@@ -18,6 +18,7 @@
 //! says so once on stderr and every call runs directly.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod heap;
 pub mod interpose;
 pub mod lifecycle;
 pub mod mn;
@@ -25,6 +26,10 @@ pub mod policy;
 pub mod real;
 pub mod route;
 pub mod stats;
+
+/// The library's allocations go to glibc's allocator, never the program's (see `heap`).
+#[global_allocator]
+static HEAP: heap::LibcHeap = heap::LibcHeap;
 
 #[used]
 #[link_section = ".init_array"]
