@@ -120,8 +120,9 @@ impl Builder {
     }
 
     /// Whether a caller waiting for its batch (`Submitter::call_batch`) runs the calls no
-    /// service thread has started yet (default: yes). Off, every call of a batch runs on
-    /// a service thread: what a study of pure delegation measures.
+    /// service thread has started yet (default: yes, except with the `Uring` backend,
+    /// whose point is that the calls go through the ring). Off, every call of a batch runs
+    /// on a service thread: what a study of pure delegation measures.
     pub fn caller_helps(mut self, helps: bool) -> Self {
         self.config.caller_helps = helps;
         self
@@ -135,7 +136,9 @@ impl Builder {
         let options = SubmitOptions {
             direct_only,
             wait_spins: self.config.wait_spins,
-            caller_helps: self.config.caller_helps,
+            // A forced io_uring backend means the calls go through the ring: the caller
+            // taking some back would bypass it.
+            caller_helps: self.config.caller_helps && self.config.backend != crate::uring::Backend::Uring,
         };
         let shared = Arc::new(Shared::new(options));
         let pool = Pool::new(Arc::clone(&shared), self.config.workers);
