@@ -3,7 +3,9 @@
 //! - `direct/N`: N `syscall` instructions on this thread;
 //! - `flexsc_single/1`: one call through the syscall page (`Submitter::call`);
 //! - `flexsc_<backend>/N`: batches of N (`Submitter::call_batch`) served by a runtime on
-//!   the direct, io_uring and auto backends;
+//!   the direct, io_uring and auto backends (on direct and auto the waiting caller runs
+//!   the calls no service thread has started, the default); `flexsc_direct_service_only/N`:
+//!   the direct backend with the caller only waiting (`caller_helps(false)`);
 //! - `raw_io_uring/N`: the `io-uring` crate, N SQEs and one `submit_and_wait` (getppid has
 //!   no opcode: a NOP stands in, the cost of the ring itself);
 //!
@@ -28,17 +30,23 @@ const BATCHES: [usize; 3] = [1, 8, 64];
 
 fn compare(c: &mut Criterion) {
     let mut fixture = Fixture::new().expect("bench files in $TMPDIR");
+    // (name, backend, whether a batch's caller runs the calls nobody has started)
     let backends = [
-        ("flexsc_direct", Backend::Direct),
-        ("flexsc_io_uring", Backend::Uring),
-        ("flexsc_auto", Backend::Auto),
+        ("flexsc_direct", Backend::Direct, true),
+        ("flexsc_direct_service_only", Backend::Direct, false),
+        ("flexsc_io_uring", Backend::Uring, false),
+        ("flexsc_auto", Backend::Auto, true),
     ];
     let runtimes: Vec<(&str, Runtime)> = backends
         .iter()
-        .map(|&(name, backend)| {
+        .map(|&(name, backend, helps)| {
             (
                 name,
-                Runtime::builder().backend(backend).build().expect("runtime"),
+                Runtime::builder()
+                    .backend(backend)
+                    .caller_helps(helps)
+                    .build()
+                    .expect("runtime"),
             )
         })
         .collect();
