@@ -16,16 +16,23 @@ fn serve(bell: &Doorbell, page: &SyscallPage) -> usize {
     let mut served = 0;
     bell.take(|index| {
         assert_eq!(index, 0);
-        let mut bits = page.take_pending();
-        while bits != 0 {
-            let slot = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if let Claim::Call { nr, .. } = page.entry(slot).claim() {
-                page.entry(slot).complete(nr as i64 + 100);
-                served += 1;
-            }
-        }
+        served += serve_page(page);
     });
+    served
+}
+
+/// Claims and completes (with `nr + 100`) every entry posted in the page.
+fn serve_page(page: &SyscallPage) -> usize {
+    let mut served = 0;
+    let mut bits = page.take_pending();
+    while bits != 0 {
+        let slot = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        if let Claim::Call { nr, .. } = page.entry(slot).claim() {
+            page.entry(slot).complete(nr as i64 + 100);
+            served += 1;
+        }
+    }
     served
 }
 
@@ -144,21 +151,6 @@ fn loom_shutdown_never_loses_a_post() {
             other => panic!("unexpected outcome {other:?}"),
         }
     });
-}
-
-/// Claims and completes (with `nr + 100`) every entry posted in the page.
-fn serve_page(page: &SyscallPage) -> usize {
-    let mut served = 0;
-    let mut bits = page.take_pending();
-    while bits != 0 {
-        let slot = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        if let Claim::Call { nr, .. } = page.entry(slot).claim() {
-            page.entry(slot).complete(nr as i64 + 100);
-            served += 1;
-        }
-    }
-    served
 }
 
 /// The service thread's loop with watching, as `kernel-side`'s `ServiceThread` runs it:
