@@ -403,6 +403,9 @@ pub struct Stats {
     /// Calls that would have waited for an event and were parked in a service thread's
     /// io_uring instead of occupying a blocking worker.
     pub uring_parked: u64,
+    /// What each service thread's auto backend learned (empty lists on other backends, or
+    /// before it has timed both paths of a kind).
+    pub learned: Vec<crate::service::Learned>,
 }
 
 impl Stats {
@@ -440,6 +443,10 @@ impl Stats {
             uring_batches: b.uring_batches.load(Relaxed),
             uring_calls: b.uring_calls.load(Relaxed),
             uring_parked: services.iter().map(|s| s.parked.load(Relaxed)).sum(),
+            learned: services
+                .iter()
+                .map(|s| s.learned.lock().map(|l| l.clone()).unwrap_or_default())
+                .collect(),
         }
     }
 
@@ -491,6 +498,11 @@ impl Stats {
             "backend: {}; io_uring: {} batches, {} calls, {} parked waits",
             self.backend, self.uring_batches, self.uring_calls, self.uring_parked
         );
+        for (i, learned) in self.learned.iter().enumerate() {
+            if let Some(line) = learned.describe() {
+                let _ = writeln!(out, "auto backend, service thread {i}: {line}");
+            }
+        }
         out
     }
 }

@@ -325,6 +325,7 @@ impl ServiceThread {
                 self.uring
                     .choice
                     .record_direct(k, start.elapsed().as_nanos() as f64);
+                self.uring.publish_every_so_often(&self.counters);
             }
             match step {
                 Step::Done(ret) => {
@@ -486,6 +487,41 @@ pub struct ServiceCounters {
     /// Calls that would have waited and were parked in the io_uring instead of going to a
     /// blocking worker.
     pub parked: AtomicU64,
+    /// What the auto backend learned (published now and then by the service thread, which
+    /// only ever `try_lock`s it, so a reader never holds up a pass).
+    pub learned: std::sync::Mutex<Learned>,
+}
+
+/// The auto backend's learned costs, as last published by its service thread.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Learned {
+    /// One `io_uring_enter` round trip, ns (measured with NOPs at start).
+    pub enter_ns: Option<f64>,
+    /// Per kind of call with both paths measured: (kind, direct ns per call, ring ns per
+    /// call).
+    pub costs: Vec<(&'static str, f64, f64)>,
+}
+
+impl Learned {
+    /// One line: each kind's direct and ring cost per call, and the enter; None when
+    /// nothing was learned.
+    pub fn describe(&self) -> Option<String> {
+        if self.costs.is_empty() {
+            return None;
+        }
+        let kinds: Vec<String> = self
+            .costs
+            .iter()
+            .map(|(kind, direct, ring)| {
+                let choice = if ring < direct { "ring" } else { "direct" };
+                format!("{kind} {direct:.0} ns direct / {ring:.0} ns in the ring (cheaper: {choice})")
+            })
+            .collect();
+        let enter = self
+            .enter_ns
+            .map_or(String::new(), |e| format!("; one enter {e:.0} ns"));
+        Some(format!("{}{enter}", kinds.join(", ")))
+    }
 }
 
 impl Default for ServiceCounters {
@@ -495,6 +531,7 @@ impl Default for ServiceCounters {
             batch_sum: row(),
             batched: row(),
             parked: AtomicU64::new(0),
+            learned: std::sync::Mutex::new(Learned::default()),
         }
     }
 }
@@ -514,6 +551,8 @@ struct UringLane {
     seekable: Vec<(u64, bool)>,
     /// Parked calls reaped in this pass, with their results, to finish after the batch.
     reaped: Vec<(Parked, i64)>,
+    /// Timed calls since start, for `publish_every_so_often`.
+    published: u32,
 }
 
 impl Default for Choice {
@@ -523,6 +562,21 @@ impl Default for Choice {
 }
 
 impl UringLane {
+    /// Publishes the auto backend's costs for the statistics, one timed call in 256 (the
+    /// costs move slowly; the lock is only tried, never waited for).
+    fn publish_every_so_often(&mut self, counters: &ServiceCounters) {
+        self.published = self.published.wrapping_add(1);
+        if self.backend != Backend::Auto || self.published % 256 != 1 {
+            return;
+        }
+        if let Ok(mut learned) = counters.learned.try_lock() {
+            let enter = self.choice.enter_ns();
+            learned.enter_ns = (enter.is_finite() && enter < f64::MAX).then_some(enter);
+            learned.costs.clear();
+            learned.costs.extend(self.choice.costs());
+        }
+    }
+
     /// Allocates the per-pass lists (on the service thread; see `run`).
     fn reserve(&mut self) {
         if self.ring.is_some() {

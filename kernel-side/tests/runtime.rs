@@ -1661,3 +1661,57 @@ fn idle_service_thread_sleeps_and_wakes_for_work() {
     let file = records_file(8);
     assert_eq!(busy_calls(&mut sub, &file, 8, 100, || false), 200);
 }
+
+/// The auto backend's learned costs reach the statistics: after enough batches of cached
+/// preads, each path of the "read" kind has been timed, and `Stats::table` says which is
+/// cheaper here.
+#[test]
+fn the_auto_backends_learned_costs_are_in_the_statistics() {
+    let _serial = serial();
+    if let Err(why) = flexsc_kernel_side::uring::probe() {
+        eprintln!("SKIPPED the_auto_backends_learned_costs_are_in_the_statistics: {why}");
+        return;
+    }
+    let Some(rt) = service_runtime(Runtime::builder().backend(flexsc_kernel_side::Backend::Auto)) else {
+        return;
+    };
+    let mut file = tempfile::tempfile().expect("a temporary file");
+    file.write_all(&[7u8; 64 * 4096]).expect("fill it");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let mut bufs = vec![0u8; 64 * 4096];
+    let calls: Vec<Call> = (0..64)
+        .map(|i| {
+            let buf = bufs[i * 4096..].as_mut_ptr() as u64;
+            Call::new(libc::SYS_pread64, [fd, buf, 4096, (i * 4096) as u64, 0, 0])
+        })
+        .collect();
+    let mut results = vec![0i64; 64];
+    let mut sub = rt.submitter().expect("a page");
+    let mut learned = None;
+    for _ in 0..100 {
+        for _ in 0..50 {
+            // SAFETY: each pread writes 4 KiB into its own part of `bufs`.
+            unsafe { sub.call_batch(&calls, &mut results) };
+            assert!(results.iter().all(|&r| r == 4096), "{results:?}");
+        }
+        let stats = rt.stats();
+        if let Some(l) = stats
+            .learned
+            .iter()
+            .find(|l| l.costs.iter().any(|c| c.0 == "read"))
+        {
+            learned = Some((l.clone(), stats.table()));
+            break;
+        }
+    }
+    let (learned, table) = learned.expect("after 5,000 batches of preads, both paths of 'read' were timed");
+    let (_, direct, ring) = learned
+        .costs
+        .iter()
+        .find(|c| c.0 == "read")
+        .copied()
+        .expect("read");
+    assert!(direct > 0.0 && ring > 0.0, "{learned:?}");
+    assert!(table.contains("auto backend, service thread 0: read "), "{table}");
+    drop(sub);
+}

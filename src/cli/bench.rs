@@ -404,6 +404,8 @@ pub fn run(o: &Options) -> Result<(), String> {
     drop(alone_rt);
     drop(pinned);
     let mode = rt.mode().to_string();
+    // What the default (auto) backend learned during the rows above: the measured choice.
+    let learned: Vec<String> = rt.stats().learned.iter().filter_map(|l| l.describe()).collect();
     drop(rt);
     drop(uring_rt);
 
@@ -459,9 +461,13 @@ pub fn run(o: &Options) -> Result<(), String> {
         started.elapsed().as_secs_f64(),
         mode
     );
+    for line in &learned {
+        println!("auto backend learned: {line}");
+    }
     if let Some(path) = &o.json {
         let doc = json!({
             "machine": machine(&round_trips),
+            "auto_backend_learned": learned,
             "results": results.iter().map(|r| json!({
                 "name": r.name, "baseline": r.baseline, "ours_ns": r.ours_ns,
                 "baseline_ns": r.baseline_ns, "ratio": r.ratio(),
