@@ -258,6 +258,14 @@ fn json_has_the_documented_shape() {
     for key in ["batches", "calls", "parked"] {
         assert!(v["uring"][key].is_u64(), "no uring.{key} in:\n{v:#}");
     }
+    // What the auto backend learned: lines of text (none yet in a short run, perhaps).
+    let learned = v["auto_learned"].as_array().expect("auto_learned is a list");
+    assert!(
+        learned
+            .iter()
+            .all(|l| l.as_str().is_some_and(|l| l.contains(" ns direct / "))),
+        "unexpected auto_learned:\n{v:#}"
+    );
 
     // The exit status in the document is the command's.
     let r = flexsc_run(&["--json", p(&json), "--", "sh", "-c", "exit 3"], None);

@@ -92,12 +92,19 @@ pub fn write() {
         );
         let _ = write!(
             out,
-            "\"backend\":{},\"uring\":{{\"batches\":{},\"calls\":{},\"parked\":{}}},\"syscalls\":{{",
+            "\"backend\":{},\"uring\":{{\"batches\":{},\"calls\":{},\"parked\":{}}},",
             json_string(&stats.backend),
             stats.uring_batches,
             stats.uring_calls,
             stats.uring_parked
         );
+        let learned: Vec<String> = stats
+            .learned
+            .iter()
+            .filter_map(|l| l.describe())
+            .map(|l| json_string(&l))
+            .collect();
+        let _ = write!(out, "\"auto_learned\":[{}],\"syscalls\":{{", learned.join(","));
         let mut first = true;
         for (nr, s) in stats.syscalls.iter().enumerate().filter(|(_, s)| s.calls > 0) {
             let name = flexsc_shim::table::name(nr as u64)
