@@ -470,6 +470,22 @@ pub unsafe extern "C-unwind" fn pthread_setcanceltype(ty: c_int, old: *mut c_int
     r
 }
 
+/// An interposed function that glibc's own runs while M-on-N is off (`!active()`) and
+/// `sync`'s implementation runs while it is on, on the caller's object.
+macro_rules! glibc_or_sync {
+    (fn $name:ident($arg:ident: $ty:ty) => $imp:ident($($args:expr),*)) => {
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($arg: $ty) -> c_int {
+            if !active() {
+                // SAFETY: forwarded to glibc.
+                return unsafe { real::$name($arg) };
+            }
+            // SAFETY: the caller's object, as glibc's function would take it.
+            unsafe { sync::$imp($($args),*) }
+        }
+    };
+}
+
 // ---- mutexes ----
 
 #[no_mangle]
@@ -482,25 +498,9 @@ pub unsafe extern "C" fn pthread_mutex_init(m: *mut Mutex, attr: *const libc::pt
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_lock(m: *mut Mutex) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::pthread_mutex_lock(m) };
-    }
-    // SAFETY: the caller's mutex.
-    unsafe { sync::mutex_lock(m, None) }
-}
+glibc_or_sync!(fn pthread_mutex_lock(m: *mut Mutex) => mutex_lock(m, None));
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut Mutex) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::pthread_mutex_trylock(m) };
-    }
-    // SAFETY: the caller's mutex.
-    unsafe { sync::mutex_trylock(m) }
-}
+glibc_or_sync!(fn pthread_mutex_trylock(m: *mut Mutex) => mutex_trylock(m));
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut Mutex, abs: *const timespec) -> c_int {
@@ -530,25 +530,9 @@ pub unsafe extern "C" fn pthread_mutex_clocklock(
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut Mutex) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::pthread_mutex_unlock(m) };
-    }
-    // SAFETY: the caller's mutex.
-    unsafe { sync::mutex_unlock(m) }
-}
+glibc_or_sync!(fn pthread_mutex_unlock(m: *mut Mutex) => mutex_unlock(m));
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut Mutex) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::pthread_mutex_destroy(m) };
-    }
-    // SAFETY: the caller's mutex.
-    unsafe { sync::mutex_destroy(m) }
-}
+glibc_or_sync!(fn pthread_mutex_destroy(m: *mut Mutex) => mutex_destroy(m));
 
 // ---- condition variables ----
 
@@ -637,25 +621,9 @@ pub unsafe extern "C-unwind" fn pthread_cond_clockwait(
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_cond_signal(c: *mut Cond) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::pthread_cond_signal(c) };
-    }
-    // SAFETY: the caller's condvar.
-    unsafe { sync::cond_signal(c, false) }
-}
+glibc_or_sync!(fn pthread_cond_signal(c: *mut Cond) => cond_signal(c, false));
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut Cond) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::pthread_cond_broadcast(c) };
-    }
-    // SAFETY: the caller's condvar.
-    unsafe { sync::cond_signal(c, true) }
-}
+glibc_or_sync!(fn pthread_cond_broadcast(c: *mut Cond) => cond_signal(c, true));
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_destroy(c: *mut Cond) -> c_int {
@@ -735,25 +703,9 @@ pub unsafe extern "C-unwind" fn sem_clockwait(s: *mut Sem, clock: clockid_t, abs
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sem_trywait(s: *mut Sem) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::sem_trywait(s) };
-    }
-    // SAFETY: the caller's semaphore.
-    unsafe { sync::sem_trywait(s) }
-}
+glibc_or_sync!(fn sem_trywait(s: *mut Sem) => sem_trywait(s));
 
-#[no_mangle]
-pub unsafe extern "C" fn sem_post(s: *mut Sem) -> c_int {
-    if !active() {
-        // SAFETY: forwarded to glibc.
-        return unsafe { real::sem_post(s) };
-    }
-    // SAFETY: the caller's semaphore.
-    unsafe { sync::sem_post(s) }
-}
+glibc_or_sync!(fn sem_post(s: *mut Sem) => sem_post(s));
 
 // ---- spin locks, rwlocks, barriers ----
 
