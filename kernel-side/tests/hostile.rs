@@ -11,6 +11,8 @@
 
 #[path = "support/hand.rs"]
 mod hand;
+#[path = "support/wait.rs"]
+mod wait;
 use hand::HandDriven;
 
 use std::fs::File;
@@ -38,18 +40,7 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn join<T>(handle: JoinHandle<T>, what: &str) -> T {
-    let start = Instant::now();
-    while !handle.is_finished() {
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "gave up after {TIMEOUT:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    match handle.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    wait::join_within(TIMEOUT, handle, what)
 }
 
 fn ppid() -> i64 {

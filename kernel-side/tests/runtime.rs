@@ -14,6 +14,8 @@
 mod child;
 #[path = "support/hand.rs"]
 mod hand;
+#[path = "support/wait.rs"]
+mod wait;
 use hand::HandDriven;
 
 use child::is_child;
@@ -31,7 +33,7 @@ use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flexsc_kernel_side::runtime::allowed_cpus;
 use flexsc_kernel_side::{Backend, Blocking, Builder, Mode, Runtime, Stats};
@@ -58,24 +60,13 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// Waits until `done()` holds; fails the test after [`TIMEOUT`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "gave up after {TIMEOUT:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait::wait_until_within(TIMEOUT, what, done)
 }
 
 /// Joins a thread, failing the test (instead of hanging) if it does not finish in time.
 fn join<T>(handle: JoinHandle<T>, what: &str) -> T {
-    wait_until(what, || handle.is_finished());
-    match handle.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    wait::join_within(TIMEOUT, handle, what)
 }
 
 /// Spawns a thread that gets a syscall page of its own in `shared`'s runtime.

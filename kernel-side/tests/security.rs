@@ -9,6 +9,8 @@
 
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/wait.rs"]
+mod wait;
 use child::is_child;
 
 use std::ffi::{CStr, CString, OsStr};
@@ -22,7 +24,7 @@ use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flexsc_kernel_side::runtime::allowed_cpus;
 use flexsc_kernel_side::{Mode, Runtime};
@@ -188,15 +190,7 @@ fn opener(shared: &Arc<Shared>, path: CString) -> (mpsc::Sender<()>, JoinHandle<
 }
 
 fn join<T>(handle: JoinHandle<T>) -> T {
-    let start = Instant::now();
-    while !handle.is_finished() {
-        assert!(start.elapsed() < TIMEOUT, "a thread did not finish in time");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    match handle.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    wait::join_within(TIMEOUT, handle, "a thread")
 }
 
 /// What a thread that did not exist when its creator gave something up gets: a fresh

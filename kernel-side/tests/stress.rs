@@ -12,6 +12,9 @@
 //! `cargo run --release -p flexsc-benches --bin blocked_latency`, not here.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[path = "support/wait.rs"]
+mod wait;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -20,7 +23,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flexsc_kernel_side::{Mode, Runtime};
 use flexsc_shim::page::ENTRIES_PER_PAGE;
@@ -48,23 +51,12 @@ fn env_count(name: &str, default: u64) -> u64 {
     }
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "gave up after {TIMEOUT:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait::wait_until_within(TIMEOUT, what, done)
 }
 
 fn join<T>(handle: JoinHandle<T>, what: &str) -> T {
-    wait_until(what, || handle.is_finished());
-    match handle.join() {
-        Ok(v) => v,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    wait::join_within(TIMEOUT, handle, what)
 }
 
 fn runtime() -> Runtime {
