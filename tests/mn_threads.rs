@@ -417,6 +417,35 @@ fn lock_ipc_and_signal_waits_do_not_stop_the_kernel_thread() {
     assert_no_fallback(&m, "mn_block");
 }
 
+/// glibc's own locks (a FILE lock, the loader's lock) held by a user thread that sleeps:
+/// more threads contend for them than there are kernel threads, and glibc makes them wait
+/// with futex calls of its own. Under M-on-N those waits yield the user thread (see
+/// `libc-preload/src/mn/libc_locks.rs`); before, they stopped the kernel threads, the
+/// sleeping holder never ran again and the fixture's alarm ended the run.
+#[test]
+fn glibc_lock_waits_do_not_stop_the_kernel_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_libc_locks.c", dir.path(), &[], false, "mn libc locks") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_libc_locks");
+    for line in [
+        "FILE lock: 16 of 16 waiters got the lock after its holder let go\n",
+        "loader lock: 16 of 16 waiters got the lock after its holder let go\n",
+    ] {
+        assert!(m.out().contains(line), "no {line:?} in\n{}", m.out());
+    }
+    assert!(m.out().ends_with("all done\n"), "{}", m.out());
+    assert!(
+        !m.err().contains("stay in the kernel"),
+        "glibc's lock waits were not replaced:\n{}",
+        m.err()
+    );
+    assert_no_fallback(&m, "mn_libc_locks");
+}
+
 /// Rust's std (Mutex, Condvar, park, Once, mpsc) waits with raw futex calls: under M-on-N
 /// they park user threads (none is posted), with the same output as natively.
 #[test]

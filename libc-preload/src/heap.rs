@@ -10,12 +10,19 @@
 //! takes only its internal locks (never an interposed function), so the library's
 //! allocations cannot re-enter the program's allocator or the library itself.
 //!
+//! glibc's allocator takes its arena locks, and under M-on-N a user thread that meets a
+//! taken glibc lock may yield (`mn::libc_locks`). Not from here: the library allocates
+//! while it holds spin locks and borrows of its kernel thread's queues, so every call
+//! below is a [`no_switch`] section, where such a wait stays in the kernel.
+//!
 //! Nothing allocated here is freed by the program or the other way round: the library
 //! never hands its allocations to C, and frees C memory (the loader's TLS blocks) with
 //! `libc::free`.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
+
+use crate::mn::libc_locks::no_switch;
 
 extern "C" {
     fn __libc_malloc(size: usize) -> *mut c_void;
@@ -38,9 +45,9 @@ unsafe impl GlobalAlloc for LibcHeap {
         // SAFETY: plain calls into glibc's allocator.
         unsafe {
             if layout.align() <= MALLOC_ALIGN {
-                __libc_malloc(layout.size()).cast()
+                no_switch(|| __libc_malloc(layout.size()).cast())
             } else {
-                __libc_memalign(layout.align(), layout.size()).cast()
+                no_switch(|| __libc_memalign(layout.align(), layout.size()).cast())
             }
         }
     }
@@ -48,7 +55,7 @@ unsafe impl GlobalAlloc for LibcHeap {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= MALLOC_ALIGN {
             // SAFETY: as above.
-            return unsafe { __libc_calloc(1, layout.size()).cast() };
+            return unsafe { no_switch(|| __libc_calloc(1, layout.size()).cast()) };
         }
         // SAFETY: as above; the block has `layout.size()` bytes.
         unsafe {
@@ -62,14 +69,14 @@ unsafe impl GlobalAlloc for LibcHeap {
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
         // SAFETY: `ptr` came from this allocator (the caller's contract).
-        unsafe { __libc_free(ptr.cast()) }
+        unsafe { no_switch(|| __libc_free(ptr.cast())) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if layout.align() <= MALLOC_ALIGN {
             // SAFETY: `ptr` came from `__libc_malloc`/`__libc_calloc` (the caller's
             // contract and the alignment test above).
-            return unsafe { __libc_realloc(ptr.cast(), new_size).cast() };
+            return unsafe { no_switch(|| __libc_realloc(ptr.cast(), new_size).cast()) };
         }
         // SAFETY: a new block of the same alignment; the old one holds `layout.size()`
         // bytes, and is freed only after the copy.

@@ -13,6 +13,8 @@
 //! - `lot`: the user-thread futex those are built on, and the timer thread;
 //! - `futex`: raw futex calls through `syscall()` (Rust's std, libstdc++): user threads
 //!   wait on the lot, wakes reach lot and kernel waiters;
+//! - `libc_locks`: glibc's internal locks (stdio, malloc, the loader): a user thread that
+//!   meets a taken one yields instead of stopping its kernel thread;
 //! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,
 //!   `sigaltstack`, `gettid`, the setuid family).
 //!
@@ -47,6 +49,7 @@
 pub mod api;
 pub(crate) mod cancel;
 pub(crate) mod futex;
+pub(crate) mod libc_locks;
 pub(crate) mod lot;
 pub(crate) mod signal;
 pub(crate) mod sync;
@@ -163,6 +166,11 @@ pub fn init() {
                 api::resolve_reals();
                 thread::resolve_reals();
                 MODE.store(PENDING, Ordering::Relaxed);
+                if let Err(why) = libc_locks::install() {
+                    eprintln!(
+                        "flexsc: M-on-N threads: glibc's internal lock waits stay in the kernel ({why})"
+                    );
+                }
             }
             Err(why) => note(&format!("M-on-N threads need glibc 2.36's thread layout ({why})")),
         },

@@ -1,0 +1,394 @@
+//! glibc's own locks under M-on-N: the FILE locks of stdio, malloc's arenas, the loader's
+//! lock and the other locks glibc takes inside its functions.
+//!
+//! glibc takes these with an inline compare-and-swap and, when the lock is taken, calls
+//! `__lll_lock_wait_private(word)` (or, for its internal pthread mutexes such as the
+//! loader's, `__lll_lock_wait(word, private)`), which sleeps in the kernel with a
+//! `FUTEX_WAIT` system call of its own. No interposed function sees that call, so a user
+//! thread that meets a taken lock stops its whole kernel thread. When the holder is a user
+//! thread that waits for something on that same kernel thread (a sleep under `flockfile`,
+//! a `dl_iterate_phdr` callback that reads a file), it never runs again: the program
+//! hangs (`tests/fixtures/mn_libc_locks.c` did, before this module).
+//!
+//! So the constructor replaces the entry of both functions with a jump to ours:
+//!
+//! ```text
+//!   glibc's lll_lock: CAS 0 -> 1 fails ──> __lll_lock_wait_private / __lll_lock_wait
+//!                                            └─ jmp ──> lock_wait (here):
+//!     loop { exchange the word with 2 (taken, with waiters); 0 before -> ours }
+//!     between tries: a user thread that may switch ──> yield to the other user threads
+//!                    anyone else                  ──> FUTEX_WAIT in the kernel, as glibc
+//! ```
+//!
+//! The lock word keeps glibc's protocol (0 free, 1 taken, 2 taken with waiters), so
+//! glibc's unlock, which wakes the kernel's waiters when the word was 2, is unchanged and
+//! still reaches every OS thread waiting in the kernel. A user thread does not sleep: it
+//! polls between runs of the other user threads, as `sync::poll` does for the objects
+//! left to glibc. It never parks on the lot, because parking allocates, and the lock may
+//! be the arena that the allocation needs.
+//!
+//! A user thread does not yield where switching is unsafe: inside the library's own
+//! allocator ([`no_switch`], from `heap`: the caller may hold a spin lock or a borrow of
+//! its kernel thread's queues), inside an interposed call (`route::is_busy`), or on a
+//! kernel thread's own loop. There it waits in the kernel as before; the holder there is
+//! running (it is inside malloc or glibc, which do not switch), so the wait is short.
+//!
+//! Finding the functions: `__lll_lock_wait_private` is exported (GLIBC_PRIVATE);
+//! `__lll_lock_wait` is not, and is found by its code, which glibc 2.34 and later place
+//! right after it. Each is patched only if its code is the one this module replaces (the
+//! byte patterns below, with jump offsets left open). The patch is made in the
+//! constructor, while the process has one thread, so no thread runs the bytes being
+//! written. If anything differs (another glibc build, more threads, no `/proc`), nothing
+//! is patched, one line on stderr says so, and those waits stay in the kernel.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use flexsc_shim::sys::syscall6;
+
+thread_local! {
+    /// Depth of [`no_switch`] sections on this thread (a user thread's own, since the
+    /// library's TLS is switched with the thread).
+    static NO_SWITCH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` where a lock wait must stay in the kernel (see the module docs).
+#[inline]
+pub fn no_switch<R>(f: impl FnOnce() -> R) -> R {
+    NO_SWITCH.with(|n| n.set(n.get() + 1));
+    let r = f();
+    NO_SWITCH.with(|n| n.set(n.get() - 1));
+    r
+}
+
+/// glibc's `__lll_lock_wait_private(int *futex)`.
+///
+/// # Safety
+/// Called by glibc with one of its lock words.
+unsafe extern "C" fn lock_wait_private(word: *mut i32) {
+    // SAFETY: the caller's lock word.
+    unsafe { lock_wait(word, libc::FUTEX_PRIVATE_FLAG) }
+}
+
+/// glibc's `__lll_lock_wait(int *futex, int private)`: `private` is LLL_PRIVATE (0) or
+/// LLL_SHARED (128), and the futex flag is the other one (glibc xors it with 128).
+///
+/// # Safety
+/// Called by glibc with one of its lock words.
+unsafe extern "C" fn lock_wait_any(word: *mut i32, private: i32) {
+    // SAFETY: the caller's lock word.
+    unsafe { lock_wait(word, private ^ libc::FUTEX_PRIVATE_FLAG) }
+}
+
+/// glibc's loop: take the lock by exchanging 2 in, waiting while the old value was not 0.
+/// A word that reads 2 already is waited on before the first exchange.
+///
+/// # Safety
+/// `word` is a live, 4-byte aligned lock word of glibc's.
+unsafe fn lock_wait(word: *mut i32, futex_flag: i32) {
+    // SAFETY: glibc's lock word, only accessed atomically (by glibc too).
+    let word = unsafe { AtomicI32::from_ptr(word) };
+    if word.load(Ordering::Relaxed) == 2 {
+        wait(word, futex_flag);
+    }
+    // Acquire: what the holder wrote before its releasing store to the word is ours.
+    while word.swap(2, Ordering::Acquire) != 0 {
+        wait(word, futex_flag);
+    }
+}
+
+/// One wait while the word reads 2: a yield for a user thread that may switch, a kernel
+/// futex wait otherwise. Returns on any wake-up; the caller tries again.
+fn wait(word: &AtomicI32, futex_flag: i32) {
+    if may_switch() {
+        flexsc_scheduler::yield_now();
+        return;
+    }
+    let addr = word.as_ptr() as u64;
+    // SAFETY: FUTEX_WAIT on the caller's live word, no timeout.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_futex as u64,
+            [addr, (libc::FUTEX_WAIT | futex_flag) as u64, 2, 0, 0, 0],
+        )
+    };
+    // Woken, the word changed (EAGAIN) or a signal (EINTR): try again. Anything else is
+    // what glibc reports as fatal.
+    if r < 0 && r != -(libc::EAGAIN as i64) && r != -(libc::EINTR as i64) {
+        fatal(c"The futex facility returned an unexpected error code.\n");
+    }
+}
+
+fn may_switch() -> bool {
+    super::routes_user_thread() && !crate::route::is_busy() && NO_SWITCH.with(Cell::get) == 0
+}
+
+/// What glibc's `__libc_fatal` does: the message on stderr, then abort.
+fn fatal(msg: &std::ffi::CStr) -> ! {
+    let bytes = msg.to_bytes();
+    // SAFETY: a write of a static buffer to fd 2.
+    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    std::process::abort()
+}
+
+/// A byte of glibc's code, or any byte (a jump offset that depends on the layout).
+type Pattern = [Option<u8>];
+
+/// Short-hand for the patterns: `b(x)` is the byte, `ANY` any byte.
+const fn b(x: u8) -> Option<u8> {
+    Some(x)
+}
+const ANY: Option<u8> = None;
+
+/// `__lll_lock_wait_private` up to its futex call (glibc 2.34+ on x86-64):
+/// `mov (%rdi),%eax; cmp $2,%eax; je futex; mov $2,%eax; xchg %eax,(%rdi); test %eax,%eax;
+/// je out; futex: xor %r10d,%r10d; mov $2,%edx; mov $0x80,%esi; mov $202,%eax; syscall`.
+const WAIT_PRIVATE: [Option<u8>; 38] = [
+    b(0x8b),
+    b(0x07),
+    b(0x83),
+    b(0xf8),
+    b(0x02),
+    b(0x74),
+    b(0x0b),
+    b(0xb8),
+    b(0x02),
+    b(0x00),
+    b(0x00),
+    b(0x00),
+    b(0x87),
+    b(0x07),
+    b(0x85),
+    b(0xc0),
+    b(0x74),
+    ANY,
+    b(0x45),
+    b(0x31),
+    b(0xd2),
+    b(0xba),
+    b(0x02),
+    b(0x00),
+    b(0x00),
+    b(0x00),
+    b(0xbe),
+    b(0x80),
+    b(0x00),
+    b(0x00),
+    b(0x00),
+    b(0xb8),
+    b(0xca),
+    b(0x00),
+    b(0x00),
+    b(0x00),
+    b(0x0f),
+    b(0x05),
+];
+
+/// `__lll_lock_wait` up to its futex call: as above, with `private` kept in %r8d and the
+/// futex flag computed as `private ^ 0x80` (`xor $0x80,%sil`).
+const WAIT_ANY: [Option<u8>; 43] = [
+    b(0x8b),
+    b(0x07),
+    b(0x41),
+    b(0x89),
+    b(0xf0),
+    b(0x83),
+    b(0xf8),
+    b(0x02),
+    b(0x74),
+    b(0x0b),
+    b(0xb8),
+    b(0x02),
+    b(0x00),
+    b(0x00),
+    b(0x00),
+    b(0x87),
+    b(0x07),
+    b(0x85),
+    b(0xc0),
+    b(0x74),
+    ANY,
+    b(0x44),
+    b(0x89),
+    b(0xc6),
+    b(0x45),
+    b(0x31),
+    b(0xd2),
+    b(0xba),
+    b(0x02),
+    b(0x00),
+    b(0x00),
+    b(0x00),
+    b(0xb8),
+    b(0xca),
+    b(0x00),
+    b(0x00),
+    b(0x00),
+    b(0x40),
+    b(0x80),
+    b(0xf6),
+    b(0x80),
+    b(0x0f),
+    b(0x05),
+];
+
+/// How far after `__lll_lock_wait_private` to look for `__lll_lock_wait`.
+const SEARCH: usize = 256;
+
+/// `jmp *0(%rip)` followed by the 8-byte target: an absolute jump that fits in the
+/// functions' first 14 bytes, which no jump from outside either function targets.
+const JUMP_LEN: usize = 14;
+
+fn matches(code: &[u8], pattern: &Pattern) -> bool {
+    code.len() >= pattern.len() && pattern.iter().zip(code).all(|(p, c)| p.is_none_or(|p| p == *c))
+}
+
+/// Replaces glibc's two lock-wait functions (see the module docs). Called from the
+/// constructor when M-on-N is asked for; returns why nothing was patched.
+pub(crate) fn install() -> Result<(), String> {
+    // SAFETY: dlsym of a function symbol by name.
+    let private = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__lll_lock_wait_private".as_ptr()) } as usize;
+    if private == 0 {
+        return Err("glibc exports no __lll_lock_wait_private".into());
+    }
+    // SAFETY: the function's code is mapped (dlsym found it); both patterns and the search
+    // window lie within libc's text, which goes on well past these small functions (read
+    // only the window's bytes, each after checking the first pattern matched).
+    let window = unsafe { std::slice::from_raw_parts(private as *const u8, SEARCH + WAIT_ANY.len()) };
+    if !matches(window, &WAIT_PRIVATE) {
+        return Err("__lll_lock_wait_private is not the code this library replaces".into());
+    }
+    let any = (16..SEARCH)
+        .step_by(16)
+        .find(|&off| matches(&window[off..], &WAIT_ANY))
+        .map(|off| private + off)
+        .ok_or("__lll_lock_wait is not where glibc 2.34+ puts it")?;
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map_err(|e| format!("cannot count this process's threads ({e})"))?
+        .count();
+    if threads != 1 {
+        return Err(format!("the process already has {threads} threads"));
+    }
+    // SAFETY: both addresses start functions of the patterns above (at least 38 bytes
+    // long), the process has one thread, which is here, so nobody runs them meanwhile.
+    unsafe {
+        patch(private, lock_wait_private as *const () as usize)?;
+        patch(any, lock_wait_any as *const () as usize)?;
+    }
+    Ok(())
+}
+
+/// Writes an absolute jump to `to` over the first [`JUMP_LEN`] bytes at `at`.
+///
+/// # Safety
+/// `at` starts a function at least [`JUMP_LEN`] bytes long that no other thread runs now
+/// and that nothing jumps into within those bytes, and `to` has its signature.
+unsafe fn patch(at: usize, to: usize) -> Result<(), String> {
+    let page = 4096;
+    let start = at & !(page - 1);
+    let len = (at + JUMP_LEN).next_multiple_of(page) - start;
+    let mut jump = [0u8; JUMP_LEN];
+    jump[..6].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
+    jump[6..].copy_from_slice(&(to as u64).to_le_bytes());
+    // SAFETY: the pages hold libc's text (the caller's contract); they are made writable
+    // for the copy only, and executable throughout, since this very thread may need code
+    // on them meanwhile (the jump is written by a plain copy, not by calling into them).
+    unsafe {
+        let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+        if libc::mprotect(start as *mut libc::c_void, len, rwx) != 0 {
+            return Err(format!(
+                "cannot make glibc's code writable ({})",
+                std::io::Error::last_os_error()
+            ));
+        }
+        std::ptr::copy_nonoverlapping(jump.as_ptr(), at as *mut u8, JUMP_LEN);
+        if libc::mprotect(start as *mut libc::c_void, len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
+            return Err(format!(
+                "cannot make glibc's code read-only again ({})",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" {
+        fn gnu_get_libc_version() -> *const libc::c_char;
+    }
+
+    #[test]
+    fn the_patterns_match_this_glibcs_code_or_the_module_would_say_why() {
+        // The test process has many threads (the harness), so `install` would refuse;
+        // the patterns alone are checked here. The end-to-end test is
+        // `tests/mn_threads.rs`, `glibc_lock_waits_do_not_stop_the_kernel_thread`.
+        // SAFETY: gnu_get_libc_version returns a static C string.
+        let version = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) };
+        if version.to_bytes() != b"2.36" {
+            eprintln!(
+                "SKIPPED: the patterns are glibc 2.36's (as is M-on-N's layout check); this is {version:?}"
+            );
+            return;
+        }
+        // SAFETY: as in `install`.
+        let private =
+            unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__lll_lock_wait_private".as_ptr()) } as usize;
+        assert_ne!(private, 0);
+        // SAFETY: as in `install`.
+        let window = unsafe { std::slice::from_raw_parts(private as *const u8, SEARCH + WAIT_ANY.len()) };
+        assert!(matches(window, &WAIT_PRIVATE));
+        assert!((16..SEARCH)
+            .step_by(16)
+            .any(|off| matches(&window[off..], &WAIT_ANY)));
+    }
+
+    #[test]
+    fn a_pattern_byte_left_open_matches_anything_and_the_rest_must_be_equal() {
+        assert!(matches(&[1, 2, 3], &[b(1), ANY, b(3)]));
+        assert!(matches(&[1, 9, 3, 4], &[b(1), ANY, b(3)]));
+        assert!(!matches(&[1, 2, 4], &[b(1), ANY, b(3)]));
+        assert!(!matches(&[1, 2], &[b(1), ANY, b(3)]));
+    }
+
+    #[test]
+    fn the_replacement_takes_a_free_lock_and_marks_a_taken_one_contended() {
+        // A free word (0): taken at once, left at 2 as glibc's loop leaves it.
+        let mut w = 0i32;
+        // SAFETY: a live word of ours.
+        unsafe { lock_wait_private(&mut w) };
+        assert_eq!(w, 2);
+        // A word taken by another thread: it waits in the kernel (not a user thread)
+        // until the holder's release (a store of 0 and a wake, as glibc's unlock).
+        let word = std::sync::Arc::new(AtomicI32::new(1));
+        let w2 = std::sync::Arc::clone(&word);
+        let t = std::thread::spawn(move || {
+            // SAFETY: a live word.
+            unsafe { lock_wait_any(w2.as_ptr(), 0) };
+            w2.load(Ordering::SeqCst)
+        });
+        while word.load(Ordering::SeqCst) != 2 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!t.is_finished(), "took a lock that was held");
+        word.store(0, Ordering::SeqCst);
+        // SAFETY: FUTEX_WAKE on a live private word.
+        unsafe {
+            syscall6(
+                libc::SYS_futex as u64,
+                [
+                    word.as_ptr() as u64,
+                    (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64,
+                    1,
+                    0,
+                    0,
+                    0,
+                ],
+            )
+        };
+        assert_eq!(t.join().unwrap(), 2);
+    }
+}
