@@ -34,8 +34,8 @@
 //! running (it is inside malloc or glibc, which do not switch), so the wait is short.
 //!
 //! Finding the functions: `__lll_lock_wait_private` is exported (GLIBC_PRIVATE);
-//! `__lll_lock_wait` is not, and is found by its code, which glibc 2.34 and later place
-//! right after it. Each is patched only if its code is the one this module replaces (the
+//! `__lll_lock_wait` is not, and is found by its code, which glibc's build places right
+//! after it (checked on 2.36, the only layout M-on-N accepts). Each is patched only if its code is the one this module replaces (the
 //! byte patterns below, with jump offsets left open). The patch is made in the
 //! constructor, while the process has one thread, so no thread runs the bytes being
 //! written. If anything differs (another glibc build, more threads, no `/proc`), nothing
@@ -140,7 +140,7 @@ const fn b(x: u8) -> Option<u8> {
 }
 const ANY: Option<u8> = None;
 
-/// `__lll_lock_wait_private` up to its futex call (glibc 2.34+ on x86-64):
+/// `__lll_lock_wait_private` up to its futex call (glibc 2.36 on x86-64):
 /// `mov (%rdi),%eax; cmp $2,%eax; je futex; mov $2,%eax; xchg %eax,(%rdi); test %eax,%eax;
 /// je out; futex: xor %r10d,%r10d; mov $2,%edx; mov $0x80,%esi; mov $202,%eax; syscall`.
 const WAIT_PRIVATE: [Option<u8>; 38] = [
@@ -262,7 +262,7 @@ pub(crate) fn install() -> Result<(), String> {
         .step_by(16)
         .find(|&off| matches(&window[off..], &WAIT_ANY))
         .map(|off| private + off)
-        .ok_or("__lll_lock_wait is not where glibc 2.34+ puts it")?;
+        .ok_or("__lll_lock_wait is not right after __lll_lock_wait_private")?;
     let threads = std::fs::read_dir("/proc/self/task")
         .map_err(|e| format!("cannot count this process's threads ({e})"))?
         .count();
