@@ -3,19 +3,21 @@
 //!
 //! ```text
 //! cargo build --release -p flexsc-benches --example hotpath
-//! target/release/examples/hotpath WHAT ITERATIONS
+//! target/release/examples/hotpath WHAT ITERATIONS [OP]
 //! ```
 //!
 //! WHAT: `single` (one getppid round trip), `batch64-direct`, `batch64-uring`,
-//! `batch64-auto` (64 preads of 4 KiB through that backend), or `direct-pread` (the
-//! same 64 preads, direct). See docs/PROFILE.md.
+//! `batch64-auto` (64 preads of 4 KiB through that backend), `direct-pread` (the
+//! same 64 preads, direct) or `raw-uring` (the same 64 preads through an io_uring of the
+//! calling thread's own, the baseline of `vs_io_uring_batch64_pread4k`). OP, for the
+//! batch modes: `pread4k` (the default), `getppid`, `write64_devnull` or `pwrite64`. See docs/PROFILE.md.
 
-use flexsc_benches::{pin_off, run_direct, Fixture, Op};
+use flexsc_benches::{pin_off, run_direct, run_raw_uring, Fixture, Op};
 use flexsc_kernel_side::{Backend, Mode, Runtime};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: hotpath single|batch64-direct|batch64-uring|batch64-auto|direct-pread ITERATIONS";
+    let usage = "usage: hotpath single|single-alternating|batch64-direct|batch64-uring|batch64-auto|direct-pread|raw-uring ITERATIONS [OP]";
     let (Some(what), Some(iters)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -50,7 +52,20 @@ fn main() {
         eprintln!("no syscall page");
         std::process::exit(1);
     };
-    let preads = fixture.calls(Op::Pread4k, 64);
+    // The batch's operation: OP, the optional third argument (pread4k unless given).
+    let op = match args.get(3).map(String::as_str) {
+        None | Some("pread4k") => Op::Pread4k,
+        Some("getppid") => Op::Getppid,
+        Some("write64_devnull") => Op::WriteDevNull,
+        Some("pwrite64") => Op::Pwrite64,
+        Some(other) => {
+            eprintln!(
+                "unknown OP {other:?}: expected getppid, write64_devnull, pread4k or pwrite64\n{usage}"
+            );
+            std::process::exit(2);
+        }
+    };
+    let preads = fixture.calls(op, 64);
     let mut results = [0i64; 64];
     let start = std::time::Instant::now();
     let calls = match what.as_str() {
@@ -77,6 +92,25 @@ fn main() {
             }
             eprintln!();
             iters * 32768
+        }
+        "raw-uring" => {
+            // The baseline of `vs_io_uring_batch64_pread4k`: the same 64 preads through
+            // one io_uring of this thread's own.
+            let mut ring = match io_uring::IoUring::new(64) {
+                Ok(ring) => ring,
+                Err(e) => {
+                    eprintln!("cannot make an io_uring: {e}");
+                    std::process::exit(1);
+                }
+            };
+            for _ in 0..iters {
+                // SAFETY: each pread writes into its own fixture buffer.
+                if let Err(e) = unsafe { run_raw_uring(&mut ring, &preads) } {
+                    eprintln!("io_uring failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+            iters * 64
         }
         "direct-pread" => {
             for _ in 0..iters {

@@ -59,6 +59,24 @@ const QUICK_LOOKS: u32 = 256;
 /// Service thread ids, for [`flexsc_shim::SyscallPage::watch`]; 0 means "nobody".
 static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
+/// How many taken entries ahead of the one it runs a pass prefetches (for writing).
+const PREFETCH_AHEAD: usize = 8;
+
+/// The lowest `n` set bits of `bits`.
+#[inline]
+fn lowest_bits(mut bits: u64, n: usize) -> u64 {
+    let mut out = 0;
+    for _ in 0..n {
+        if bits == 0 {
+            break;
+        }
+        let low = bits & bits.wrapping_neg();
+        out |= low;
+        bits &= bits - 1;
+    }
+    out
+}
+
 impl ServiceThread {
     /// A service thread for `shared`'s pages, handing blocking calls to `pool`.
     pub fn new(
@@ -231,7 +249,9 @@ impl ServiceThread {
         if bits == 0 {
             return false;
         }
-        page.prefetch(bits);
+        // The first few only: the rest are fetched as the pass reaches them, so that an
+        // owner taking back its newest entries does not find their lines gone.
+        page.prefetch(lowest_bits(bits, PREFETCH_AHEAD));
         while bits != 0 {
             let slot = bits.trailing_zeros() as usize;
             bits &= bits - 1;
@@ -293,6 +313,11 @@ impl ServiceThread {
         self.batch.clear();
         self.handled.clear();
         if eager {
+            for &(index, slot) in self.taken.iter().skip(PREFETCH_AHEAD) {
+                if let Some(page) = shared.page(index) {
+                    page.prefetch(1 << slot);
+                }
+            }
             for &t in self.taken.iter() {
                 if let Some(call) = Self::claim(shared, t) {
                     self.batch.push(call);
@@ -310,6 +335,11 @@ impl ServiceThread {
                 }
                 self.batch[i]
             } else {
+                if let Some(&(index, slot)) = self.taken.get(i + PREFETCH_AHEAD) {
+                    if let Some(page) = self.shared.page(index) {
+                        page.prefetch(1 << slot);
+                    }
+                }
                 let Some(call) = Self::claim(&self.shared, self.taken[i]) else {
                     continue;
                 };
