@@ -2,7 +2,8 @@
 //!
 //! - `Delegate` calls run inline, in the batch.
 //! - `Block` calls may wait for an event. Where a non-blocking form exists
-//!   (`RWF_NOWAIT` for the read/write family, `MSG_DONTWAIT` for sockets, a zero timeout),
+//!   (`RWF_NOWAIT` for the read/write family, `MSG_DONTWAIT` for sockets, a zero timeout
+//!   for poll and epoll_wait),
 //!   the service thread tries it first: most calls find their data ready and finish
 //!   inline. Otherwise the call goes to a blocking worker, which runs the original call,
 //!   or, after a partial non-blocking transfer, the rest of it, so the caller sees what one
@@ -95,9 +96,36 @@ unsafe fn attempt(nr: u64, a: [u64; 6]) -> Step {
             libc::SYS_recvfrom | libc::SYS_sendto => socket(nr, a, 3, nr_i == libc::SYS_sendto),
             libc::SYS_recvmsg | libc::SYS_sendmsg => socket(nr, a, 2, nr_i == libc::SYS_sendmsg),
             libc::SYS_recvmmsg | libc::SYS_sendmmsg => mmsg(nr, a),
+            libc::SYS_poll => readiness(nr, a, 2),
+            libc::SYS_epoll_wait => readiness(nr, a, 3),
+            // Without a signal mask it is epoll_wait (with one, it runs on its caller and
+            // never comes here: trying it would run the service thread under that mask).
+            libc::SYS_epoll_pwait if a[4] == 0 => readiness(nr, a, 3),
             _ => Step::HandOff(Resume::Whole),
         }
     }
+}
+
+/// poll or epoll_wait with a timeout (in milliseconds at `a[timeout]`; a zero one is
+/// Delegate-class and runs as it is): first with a zero timeout, which answers exactly
+/// what the call would answer at once when something is ready already, or when it fails
+/// (EFAULT, EINVAL, EBADF are checked before any wait). Nothing ready: the call itself
+/// goes to a worker. (poll's
+/// `revents` written as 0 meanwhile are written again by the call; epoll_wait writes
+/// events only when it returns some. select is not tried: a zero-timeout select clears
+/// the caller's fd sets.)
+///
+/// # Safety
+/// As [`attempt`].
+unsafe fn readiness(nr: u64, a: [u64; 6], timeout: usize) -> Step {
+    let mut now = a;
+    now[timeout] = 0;
+    // SAFETY: the owner's call with a zero timeout.
+    let ret = unsafe { syscall6(nr, now) };
+    if ret != 0 || a[timeout] as i32 == 0 {
+        return Step::Done(ret);
+    }
+    Step::HandOff(Resume::Whole)
 }
 
 /// A read or write, as the `preadv2`/`pwritev2` family sees it.

@@ -402,9 +402,9 @@ impl ServiceThread {
             return self.hand_off(page, slot, nr, args, Resume::Whole);
         };
         match uring::park_plan(nr, &args) {
-            Park::Ring(sqe) => {
+            Park::Ring(sqe, timeout) => {
                 // SAFETY: the owner's posted call, whose owner waits for its entry.
-                match unsafe { ring.park(call, sqe) } {
+                match unsafe { ring.park(call, sqe, timeout) } {
                     Ok(()) => {
                         let c = &self.counters.parked;
                         c.store(c.load(Relaxed) + 1, Relaxed);
@@ -440,6 +440,16 @@ impl ServiceThread {
             let Parked { page, slot, nr, args } = call;
             if ret == PARK_FAILED {
                 self.hand_off(page, slot, nr, args, Resume::Whole);
+            } else if call.nr as i64 == libc::SYS_poll {
+                // SAFETY: a parked poll (`uring::poll_plan`), whose owner waits.
+                match unsafe { uring::poll_result(&call, ret) } {
+                    Some(r) => {
+                        if let Some(p) = self.shared.page(page) {
+                            p.entry(slot).complete(r);
+                        }
+                    }
+                    None => self.hand_off(page, slot, nr, args, Resume::Whole),
+                }
             } else if uring::short_write(&call, ret) {
                 // A blocking write goes on until everything is written.
                 self.hand_off(page, slot, nr, args, Resume::Rest { done: ret });

@@ -15,8 +15,10 @@
 //! inline on the direct backend.
 //!
 //! **Parked calls**: `read`, `write`, `readv`, `writev`, `recvfrom`, `sendto`, `recvmsg`,
-//! `sendmsg` on a socket or pipe whose non-blocking attempt answered EAGAIN, and `accept`,
-//! `accept4` and `connect` on a socket. The service thread pushes the SQE, submits it with
+//! `sendmsg` on a socket or pipe whose non-blocking attempt answered EAGAIN, `accept`,
+//! `accept4` and `connect` on a socket, and a `poll` of one descriptor with nothing ready
+//! (a POLL_ADD, linked to a LINK_TIMEOUT unless it waits for ever; [`poll_result`] turns
+//! the CQE into poll's answer, `revents` filtered as poll filters them). The service thread pushes the SQE, submits it with
 //! the pass's other SQEs and goes on; io_uring waits for readiness itself (its internal
 //! poll), and a later pass reaps the CQE and completes the entry. When the service thread
 //! has nothing else to do it sleeps in `io_uring_enter`, with an io_uring `FUTEX_WAIT` on
@@ -115,8 +117,9 @@ pub enum Completion {
 
 /// What to do with a call whose non-blocking attempt would have waited.
 pub enum Park {
-    /// Park it in the ring with this SQE.
-    Ring(squeue::Entry),
+    /// Park it in the ring with this SQE, linked to a timeout of this long if there is one
+    /// (a `poll` with a timeout).
+    Ring(squeue::Entry, Option<std::time::Duration>),
     /// It cannot wait (`O_NONBLOCK`): run it inline.
     Inline,
     /// Only a blocking worker gives exactly the blocking call's answer.
@@ -129,6 +132,8 @@ const PARKED_TAG: u64 = 1 << 63;
 const FUTEX_TAG: u64 = 1 << 62;
 /// user_data of the NOPs that time an enter.
 const NOP_TAG: u64 = 1 << 61;
+/// user_data of a parked call's linked timeout (its CQE says nothing the call's does not).
+const TIMEOUT_TAG: u64 = 1 << 60;
 /// `io_uring_enter`'s flag: wait for (and flush) completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
 /// futex2 flags: a 32-bit word, private to the process (as the shim's futex calls).
@@ -141,6 +146,9 @@ pub struct Uring {
     ring: std::mem::ManuallyDrop<IoUring>,
     /// Parked calls by index; `None` slots are free (listed in `free`).
     parked: Vec<Option<Parked>>,
+    /// The timespec of a parked call's linked timeout, by the same index: the kernel reads
+    /// it when it submits the SQE, so it lives until the call's CQE.
+    timeouts: Vec<Option<Box<types::Timespec>>>,
     free: Vec<usize>,
     /// Parked calls whose SQEs are pushed but not yet submitted.
     unsubmitted: Vec<usize>,
@@ -182,6 +190,7 @@ impl Uring {
         Ok(Uring {
             ring: std::mem::ManuallyDrop::new(ring),
             parked: Vec::new(),
+            timeouts: Vec::new(),
             free: Vec::new(),
             unsubmitted: Vec::new(),
             futex_armed: false,
@@ -237,13 +246,19 @@ impl Uring {
         self.can_park && !self.broken
     }
 
-    /// Parks a call in the ring (submitted by the next [`Uring::flush`] or enter).
-    /// `Err` gives the call back when the ring cannot take it.
+    /// Parks a call in the ring (submitted by the next [`Uring::flush`] or enter), with
+    /// a linked `timeout` if given: when that passes first, the call completes with
+    /// -ECANCELED. `Err` gives the call back when the ring cannot take it.
     ///
     /// # Safety
     /// The SQE is the owner's posted call (from [`park_plan`]); its buffers stay valid
     /// until its CQE, as the owner waits for its entry.
-    pub unsafe fn park(&mut self, call: Parked, sqe: squeue::Entry) -> Result<(), Parked> {
+    pub unsafe fn park(
+        &mut self,
+        call: Parked,
+        sqe: squeue::Entry,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), Parked> {
         if !self.can_park() {
             return Err(call);
         }
@@ -251,22 +266,33 @@ impl Uring {
             Some(i) => i,
             None => {
                 self.parked.push(None);
+                self.timeouts.push(None);
                 self.parked.len() - 1
             }
         };
         let sqe = sqe.user_data(PARKED_TAG | idx as u64);
-        // SAFETY: the caller's promise.
-        let mut pushed = unsafe { self.ring.submission().push(&sqe) }.is_ok();
+        let linked = timeout.map(|d| {
+            let ts = Box::new(types::Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos()));
+            let link = opcode::LinkTimeout::new(&*ts).build().user_data(TIMEOUT_TAG);
+            (ts, link)
+        });
+        let sqes: &[squeue::Entry] = match &linked {
+            Some((_, link)) => &[sqe.flags(squeue::Flags::IO_LINK), link.clone()],
+            None => std::slice::from_ref(&sqe),
+        };
+        // SAFETY: the caller's promise; the timespec lives in `timeouts` until the CQE.
+        let mut pushed = unsafe { self.ring.submission().push_multiple(sqes) }.is_ok();
         if !pushed && self.ring.submit().is_ok() {
             self.unsubmitted.clear();
             // SAFETY: as above.
-            pushed = unsafe { self.ring.submission().push(&sqe) }.is_ok();
+            pushed = unsafe { self.ring.submission().push_multiple(sqes) }.is_ok();
         }
         if !pushed {
             self.free.push(idx);
             return Err(call);
         }
         self.parked[idx] = Some(call);
+        self.timeouts[idx] = linked.map(|(ts, _)| ts);
         self.unsubmitted.push(idx);
         Ok(())
     }
@@ -503,8 +529,8 @@ fn dispatch(
 ) {
     if user_data & FUTEX_TAG != 0 {
         *futex_armed = false;
-    } else if user_data & NOP_TAG != 0 {
-        // A timing NOP: nothing to do.
+    } else if user_data & (NOP_TAG | TIMEOUT_TAG) != 0 {
+        // A timing NOP, or a parked call's linked timeout (the call's own CQE tells).
     } else if user_data & PARKED_TAG != 0 {
         let idx = (user_data & !PARKED_TAG) as usize;
         if let Some(call) = parked.get_mut(idx).and_then(Option::take) {
@@ -534,6 +560,8 @@ fn parking_supported(ring: &IoUring) -> bool {
         opcode::SendMsg::CODE,
         opcode::Accept::CODE,
         opcode::Connect::CODE,
+        opcode::PollAdd::CODE,
+        opcode::LinkTimeout::CODE,
     ]
     .iter()
     .all(|&code| probe.is_supported(code))
@@ -545,6 +573,9 @@ fn parking_supported(ring: &IoUring) -> bool {
 /// far less than waking a blocking worker across cores.
 pub fn park_plan(nr: u32, a: &[u64; 6]) -> Park {
     let nr_i = nr as i64;
+    if nr_i == libc::SYS_poll {
+        return poll_plan(a);
+    }
     let fd = a[0];
     // (waits to receive, must be a socket, the flags argument if any)
     let (receive, socket_only, flags) = match nr_i {
@@ -590,9 +621,57 @@ pub fn park_plan(nr: u32, a: &[u64; 6]) -> Park {
         _ => return Park::Worker,
     }
     match sqe_to_park(nr_i, a, flags) {
-        Some(sqe) => Park::Ring(sqe),
+        Some(sqe) => Park::Ring(sqe, None),
         None => Park::Worker,
     }
+}
+
+/// A `poll` of one descriptor that must wait (the service thread's zero-timeout attempt
+/// found nothing ready): a POLL_ADD for its events, linked to a timeout unless it waits
+/// for ever. [`poll_result`] turns the CQE into poll's answer. Several descriptors, or a
+/// negative one (which poll ignores), go to a worker.
+fn poll_plan(a: &[u64; 6]) -> Park {
+    if a[1] != 1 {
+        return Park::Worker;
+    }
+    // SAFETY: the owner's pollfd (the attempt read it without EFAULT), which it does not
+    // touch while it waits.
+    let pfd = unsafe { std::ptr::read_volatile(a[0] as *const libc::pollfd) };
+    if pfd.fd < 0 {
+        return Park::Worker;
+    }
+    let sqe = opcode::PollAdd::new(types::Fd(pfd.fd), u32::from(pfd.events as u16)).build();
+    match a[2] as i32 {
+        ms if ms < 0 => Park::Ring(sqe, None),
+        ms => Park::Ring(sqe, Some(std::time::Duration::from_millis(ms as u64))),
+    }
+}
+
+/// poll's answer for a CQE of a call parked by [`poll_plan`], with its pollfd's `revents`
+/// written: the ready events, as poll filters them (the requested ones, POLLERR and
+/// POLLHUP: io_uring also reports others, such as POLLRDHUP unasked), none when the
+/// timeout cancelled it, POLLNVAL when the descriptor was closed meanwhile. None for any
+/// other failure, or ready events poll would not report: a worker then makes the whole
+/// call.
+///
+/// # Safety
+/// `call` is a parked poll of one descriptor, whose owner waits for its entry.
+pub unsafe fn poll_result(call: &Parked, res: i64) -> Option<i64> {
+    let pfd = call.args[0] as *mut libc::pollfd;
+    // SAFETY: the owner's pollfd (see `poll_plan`).
+    let events = unsafe { std::ptr::addr_of!((*pfd).events).read_volatile() };
+    let (revents, ret) = match res {
+        1.. => match res as u16 as i16 & (events | libc::POLLERR | libc::POLLHUP) {
+            0 => return None,
+            ready => (ready, 1),
+        },
+        r if r == -(libc::ECANCELED as i64) => (0, 0),
+        r if r == -(libc::EBADF as i64) => (libc::POLLNVAL, 1),
+        _ => return None,
+    };
+    // SAFETY: the owner's pollfd (see `poll_plan`): the kernel would write `revents` here.
+    unsafe { std::ptr::addr_of_mut!((*pfd).revents).write_volatile(revents) };
+    Some(ret)
 }
 
 fn sqe_to_park(nr: i64, a: &[u64; 6], flags: i32) -> Option<squeue::Entry> {

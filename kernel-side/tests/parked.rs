@@ -480,3 +480,82 @@ fn writes_to_memory_devices_run_inline_without_a_worker() {
     );
     assert_eq!(stats.syscalls[libc::SYS_write as usize].delegated, 20);
 }
+
+/// One `poll` of one descriptor through the runtime, as `[ret, revents]`.
+fn poll_one(me: &mut Submitter, fd: i32, events: i16, timeout_ms: i32) -> (i64, i16) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: -1,
+    };
+    let args = [
+        &mut pfd as *mut libc::pollfd as u64,
+        1,
+        timeout_ms as i64 as u64,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: poll of a live pollfd.
+    let ret = unsafe { me.call(libc::SYS_poll as u64, args) };
+    (ret, pfd.revents)
+}
+
+/// The same poll made directly.
+fn poll_direct(fd: i32, events: i16, timeout_ms: i32) -> (i64, i16) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: -1,
+    };
+    // SAFETY: poll of a live pollfd.
+    let ret = unsafe { libc::poll(&mut pfd, 1, timeout_ms) } as i64;
+    (ret, pfd.revents)
+}
+
+/// A poll of one descriptor that must wait is parked in the ring (no worker): it returns
+/// what a direct poll returns when data comes, when the peer hangs up, and when its
+/// timeout passes (not before it).
+#[test]
+fn a_waiting_poll_is_parked_and_answers_as_a_direct_poll() {
+    let Some(rt) = runtime(64) else { return };
+    let [a, b] = socketpair();
+    let [c, d] = socketpair();
+    std::thread::scope(|s| {
+        let rt = &rt;
+        // Data comes.
+        let waiter = s.spawn(move || poll_one(&mut rt.submitter().expect("a page"), a, libc::POLLIN, -1));
+        wait_for(rt, "the poll is parked", |s| s.uring_parked == 1);
+        assert!(!waiter.is_finished(), "the poll waits for data");
+        send_direct(b, b"x");
+        assert_eq!(waiter.join().expect("poller"), (1, libc::POLLIN));
+        assert_eq!(poll_direct(a, libc::POLLIN, -1), (1, libc::POLLIN));
+        // The peer hangs up, on a poll with a long timeout.
+        let waiter = s.spawn(move || poll_one(&mut rt.submitter().expect("a page"), c, libc::POLLIN, 60_000));
+        wait_for(rt, "the second poll is parked", |s| s.uring_parked == 2);
+        close(d);
+        let parked = waiter.join().expect("poller");
+        assert_eq!(parked, poll_direct(c, libc::POLLIN, 60_000));
+        assert_ne!(parked.1 & libc::POLLHUP, 0, "{parked:?}");
+    });
+    // Nothing comes: the timeout ends it, with no events, after at least the timeout.
+    let mut me = rt.submitter().expect("a page");
+    let mut byte = [0u8; 1];
+    // SAFETY: reads the byte sent above into a live buffer.
+    assert_eq!(unsafe { libc::read(a, byte.as_mut_ptr().cast(), 1) }, 1);
+    let start = Instant::now();
+    assert_eq!(poll_one(&mut me, a, libc::POLLIN, 30), (0, 0));
+    assert!(
+        start.elapsed() >= Duration::from_millis(30),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(me);
+    let stats = rt.shutdown();
+    assert_eq!(stats.handoffs, 0, "no blocking worker was needed");
+    assert_eq!(stats.uring_parked, 3);
+    assert_eq!(stats.syscalls[libc::SYS_poll as usize].delegated, 3);
+    for fd in [a, b, c] {
+        close(fd);
+    }
+}

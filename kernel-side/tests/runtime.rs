@@ -386,6 +386,118 @@ fn msg_dontwait_calls_finish_on_the_service_thread() {
 /// makes them), and recvmmsg with MSG_WAITFORONE on a blocking one, finish on the service
 /// thread with the answers a direct call gives: nothing goes to a worker or back to the
 /// caller (before, every one did: a round trip and then the call again on its caller).
+/// poll and epoll_wait are tried with a zero timeout first: ready descriptors and
+/// failures finish on the service thread with what a direct call returns (zero timeouts
+/// never wait: they run there as they are); a call that would wait leaves it (here for its
+/// caller, who runs it). An epoll_pwait with a signal mask never reaches it.
+#[test]
+fn readiness_waits_that_need_not_wait_finish_on_the_service_thread() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
+        return;
+    };
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`.
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) },
+        0
+    );
+    let (a, b) = (fds[0], fds[1]);
+    // SAFETY: epoll_create1 and epoll_ctl on our own descriptors and event.
+    let ep = unsafe { libc::epoll_create1(0) };
+    assert!(ep >= 0);
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 7,
+    };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, a, &mut ev) }, 0);
+    let mut sub = rt.submitter().expect("a page");
+    let mut pfd = libc::pollfd {
+        fd: a,
+        events: libc::POLLIN,
+        revents: -1,
+    };
+    let pfd_ptr = &mut pfd as *mut libc::pollfd as u64;
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+    let ev_ptr = events.as_mut_ptr() as u64;
+    let before = sent_away(&rt);
+    // SAFETY: the pollfd and the event array are alive across the calls.
+    let (idle_poll, idle_epoll, bad_poll, bad_epoll) = unsafe {
+        (
+            sub.call(nr(libc::SYS_poll), [pfd_ptr, 1, 0, 0, 0, 0]),
+            sub.call(nr(libc::SYS_epoll_wait), [ep as u64, ev_ptr, 4, 0, 0, 0]),
+            sub.call(nr(libc::SYS_poll), [8, 1, 1000, 0, 0, 0]),
+            sub.call(nr(libc::SYS_epoll_wait), [ep as u64, ev_ptr, 0, 1000, 0, 0]),
+        )
+    };
+    assert_eq!((idle_poll, idle_epoll), (0, 0), "nothing ready, zero timeouts");
+    assert_eq!(pfd.revents, 0);
+    assert_eq!(
+        bad_poll,
+        -(libc::EFAULT as i64),
+        "a pollfd array in the first page"
+    );
+    assert_eq!(bad_epoll, -(libc::EINVAL as i64), "maxevents 0");
+    // SAFETY: writes our own bytes to our own socket.
+    assert_eq!(unsafe { libc::write(b, b"x".as_ptr().cast(), 1) }, 1);
+    // SAFETY: as above.
+    let (ready_poll, ready_epoll, ready_pwait) = unsafe {
+        (
+            sub.call(nr(libc::SYS_poll), [pfd_ptr, 1, -1i64 as u64, 0, 0, 0]),
+            sub.call(
+                nr(libc::SYS_epoll_wait),
+                [ep as u64, ev_ptr, 4, -1i64 as u64, 0, 0],
+            ),
+            sub.call(nr(libc::SYS_epoll_pwait), [ep as u64, ev_ptr, 4, 5000, 0, 8]),
+        )
+    };
+    assert_eq!((ready_poll, ready_epoll, ready_pwait), (1, 1, 1));
+    assert_eq!(pfd.revents, libc::POLLIN);
+    assert_eq!((events[0].events, events[0].u64), (libc::EPOLLIN as u32, 7));
+    assert_eq!(
+        sent_away(&rt),
+        before,
+        "every call above finished on the service thread"
+    );
+    // Drained: a timed poll and an epoll_pwait with a mask leave the service thread.
+    let mut byte = [0u8; 1];
+    // SAFETY: reads into our own buffer.
+    assert_eq!(unsafe { libc::read(a, byte.as_mut_ptr().cast(), 1) }, 1);
+    // SAFETY: an empty signal set of our own.
+    let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::sigemptyset(&mut mask) };
+    let mask_ptr = &mask as *const libc::sigset_t as u64;
+    // SAFETY: as above; the mask is alive across the call.
+    let (timed_poll, masked) = unsafe {
+        (
+            sub.call(nr(libc::SYS_poll), [pfd_ptr, 1, 20, 0, 0, 0]),
+            sub.call(nr(libc::SYS_epoll_pwait), [ep as u64, ev_ptr, 4, 20, mask_ptr, 8]),
+        )
+    };
+    assert_eq!((timed_poll, masked), (0, 0), "both time out");
+    assert_eq!(
+        sent_away(&rt),
+        before + 1,
+        "the timed poll left the service thread; the masked wait ran on its caller"
+    );
+    let s = rt.stats();
+    assert_eq!(
+        s.syscalls[libc::SYS_epoll_pwait as usize].delegated,
+        1,
+        "the one without a mask"
+    );
+    drop(sub);
+    // SAFETY: closing our own descriptors.
+    unsafe {
+        libc::close(a);
+        libc::close(b);
+        libc::close(ep);
+    }
+    rt.shutdown();
+}
+
 #[test]
 fn mmsg_calls_that_cannot_wait_finish_on_the_service_thread() {
     let _serial = serial();
