@@ -6,7 +6,8 @@
 # Each argument is one flexsc configuration (a string of `flexsc run` options); the
 # default is "--policy adaptive" "--policy always" "--policy never". Writes papers/results/apache.md.
 # Knobs (environment): ROUNDS (5), DURATION (10 s), WARMUP (2 s), SERVER_CPUS (0,1),
-# LOAD_CPUS (0), CONNECTIONS (32), PORT (18080), FILE_SIZE (4096 bytes).
+# LOAD_CPUS (0), CONNECTIONS (32), PORT (18080), FILE_SIZE (4096 bytes), PROCESSES (2)
+# and THREADS (32): the worker MPM's processes and threads per process.
 source "$(dirname "$0")/lib.sh"
 papers_bound 1500 "$@"
 papers_setup apache
@@ -15,6 +16,11 @@ papers_configs "$@"
 CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-18080}
 FILE_SIZE=${FILE_SIZE:-4096}
+PROCESSES=${PROCESSES:-2}
+THREADS=${THREADS:-32}
+for knob in PROCESSES THREADS; do
+    [[ ${!knob} =~ ^[1-9][0-9]{0,3}$ ]] || die "$knob=${!knob} is not valid (valid: a whole number from 1 to 9999)"
+done
 RUN_AS=www-data
 
 install_pkgs apache2 wrk curl python3 util-linux
@@ -47,13 +53,14 @@ DocumentRoot $DOCS
 <Directory $DOCS>
   Require all granted
 </Directory>
-# Two processes of 32 threads: every wrk connection has a thread of its own.
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 32
-MaxRequestWorkers 64
-MinSpareThreads 32
-MaxSpareThreads 64
+# PROCESSES processes of THREADS threads (2 x 32 by default: every wrk connection has a
+# thread of its own).
+StartServers $PROCESSES
+ServerLimit $PROCESSES
+ThreadsPerChild $THREADS
+MaxRequestWorkers $((PROCESSES * THREADS))
+MinSpareThreads $THREADS
+MaxSpareThreads $((PROCESSES * THREADS))
 MaxConnectionsPerChild 0
 KeepAlive On
 MaxKeepAliveRequests 0
@@ -114,6 +121,6 @@ EOF
 } > "$WORK/extra.md"
 
 papers_report "Apache 2.4 (worker MPM, static file) under \`flexsc run\`" "requests/s, wrk" "$WORK/extra.md" \
-    "$(papers_setup_text "apache2 $(dpkg-query -W -f='${Version}' apache2), worker MPM, 2 processes × 32 threads, keep-alive, no access log, one ${FILE_SIZE}-byte static file, run as $RUN_AS on 127.0.0.1:$PORT." \
+    "$(papers_setup_text "apache2 $(dpkg-query -W -f='${Version}' apache2), worker MPM, $PROCESSES process(es) × $THREADS threads, keep-alive, no access log, one ${FILE_SIZE}-byte static file, run as $RUN_AS on 127.0.0.1:$PORT." \
         "wrk $(dpkg-query -W -f='${Version}' wrk), 1 thread, $CONNECTIONS keep-alive connections, GET of the ${FILE_SIZE}-byte file.")" \
     | tee "$RESULTS/apache.md"
