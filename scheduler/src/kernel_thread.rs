@@ -18,7 +18,9 @@
 //!
 //! Spin first, sleep late: a futex wake across the two vCPUs of this machine costs ~70 µs,
 //! while most calls finish within a few. So the loop polls the calls in flight and the
-//! inbox for `idle_spin` (default 50 µs). Then it sleeps, in one of three ways:
+//! inbox for `idle_spin` (default 50 µs), with a `sched_yield` between rounds of looks so
+//! that another process's thread on the same core is not kept waiting by the spin. Then it
+//! sleeps, in one of three ways:
 //!
 //! - **On a call that cannot wait for an event** (`Class::Delegate`: it finishes in the
 //!   time it takes to run, e.g. a pread64 that went to disk), through `Submitter::wait`,
@@ -383,6 +385,10 @@ impl Loop<'_> {
             if start.elapsed() >= self.idle_spin {
                 return false;
             }
+            // Between rounds of looks, give the core to any other runnable thread (a
+            // client sharing the user core, in the papers' server runs): it would wait up
+            // to the whole spin otherwise. Alone on the core, this returns at once.
+            flexsc_shim::sys::sched_yield();
         }
     }
 }
