@@ -145,6 +145,7 @@ interpose! {
     fn epoll_wait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int => libc::SYS_epoll_wait, [epfd, ev, max, timeout];
     fn epoll_pwait(epfd: c_int, ev: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int => libc::SYS_epoll_pwait, [epfd, ev, max, timeout, mask, 8];
     fn flock(fd: c_int, op: c_int) -> c_int => libc::SYS_flock, [fd, op];
+    fn munmap(addr: *mut c_void, len: size_t) -> c_int => libc::SYS_munmap, [addr, len];
     fn semop(id: c_int, sops: *mut libc::sembuf, n: size_t) -> c_int => libc::SYS_semtimedop, [id, sops, n, 0];
     fn semtimedop(id: c_int, sops: *mut libc::sembuf, n: size_t, tmo: *const libc::timespec) -> c_int => libc::SYS_semtimedop, [id, sops, n, tmo];
     fn msgsnd(id: c_int, msg: *const c_void, size: size_t, flags: c_int) -> c_int => libc::SYS_msgsnd, [id, msg, size, flags];
