@@ -10,6 +10,8 @@
 //! All pages belong to the kernel thread: a user thread posts into them while it runs on
 //! that kernel thread, and never keeps a borrow across a switch.
 
+use flexsc_kernel_side::execute::Step;
+use flexsc_shim::resume::{resume, Resume};
 use std::sync::Arc;
 
 use flexsc_shim::table::{classify, Class};
@@ -116,6 +118,33 @@ impl Pages {
         ret
     }
 
+    /// A call that may wait for an event, tried here the way a service thread tries it
+    /// (`flexsc_kernel_side::execute::run`: its non-blocking form): Some(result) when
+    /// that is the call's own answer (counted as direct), None when it would wait and
+    /// nothing of it happened (then it is posted as usual). Only for the calls of
+    /// [`tries_alone`], whose attempt never stops half-way.
+    ///
+    /// # Safety
+    /// As for `Submitter::push`.
+    pub(crate) unsafe fn attempt_here(&mut self, nr: u64, args: [u64; 6]) -> Option<i64> {
+        debug_assert!(tries_alone(nr));
+        // SAFETY: forwarded from this function's contract.
+        let ret = match unsafe { flexsc_kernel_side::execute::run(nr as u32, args) } {
+            Step::Done(ret) => ret,
+            Step::HandOff(Resume::Whole) => return None,
+            // A file that waits for the disk at most: the call itself, here, as a lone
+            // user thread's Delegate-class calls run.
+            // SAFETY: forwarded.
+            Step::HandOff(Resume::Disk) => unsafe { flexsc_shim::sys::syscall6(nr, args) },
+            // Not for these calls (see `tries_alone`); were it to happen, the rest runs
+            // here, as a blocking call would go on, so nothing moved is lost.
+            // SAFETY: forwarded: the rest of the caller's own transfer.
+            Step::HandOff(rest) => unsafe { resume(nr as u32, args, rest) },
+        };
+        self.submitters[self.current].count_direct(nr, ret);
+        Some(ret)
+    }
+
     /// Rings for every call pushed since the last time: one fence (and a wake if a
     /// service thread sleeps) for a whole round of posts.
     #[inline]
@@ -136,4 +165,23 @@ impl Pages {
     pub(crate) fn wait(&mut self, ticket: PageTicket) -> i64 {
         self.submitters[ticket.page].wait(ticket.ticket)
     }
+}
+
+/// The calls that may wait for an event which a lone user thread tries itself before it
+/// posts them ([`Pages::attempt_here`]): their attempt either finishes the call or moves
+/// nothing (readiness waits, message vectors, vectored reads and `recvmsg`, which a
+/// service thread's attempt never leaves half-done). Not the plain and vectored writes and
+/// sends, nor `read` and `recvfrom`, whose attempt may stop short and leave a rest that
+/// only a blocking call (a worker's) can finish.
+pub(crate) fn tries_alone(nr: u64) -> bool {
+    matches!(
+        nr as i64,
+        libc::SYS_poll
+            | libc::SYS_epoll_wait
+            | libc::SYS_epoll_pwait
+            | libc::SYS_recvmmsg
+            | libc::SYS_sendmmsg
+            | libc::SYS_readv
+            | libc::SYS_recvmsg
+    )
 }

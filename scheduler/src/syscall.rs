@@ -7,7 +7,7 @@ use flexsc_shim::sys::syscall6;
 use flexsc_shim::table::{classify, Class};
 
 use crate::kernel_thread;
-use crate::pages::PagePush;
+use crate::pages::{self, PagePush};
 use crate::user_thread::{CurrentThread, Switch};
 
 /// Makes system call `nr` with `args` and returns the raw result: the value, or a negated
@@ -35,11 +35,24 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
     // thread: posting it would switch to nobody, and the core would only wait for the
     // call's round trip to the service core. So it runs here, directly (counted as
     // direct). FlexSC's switch pays off only when another user thread can run meanwhile.
-    if classify(nr, &args) == Class::Delegate {
+    // The same for a call that may wait for an event but has a non-blocking form that
+    // gives its own answer when it need not wait (data ready, a non-blocking socket): the
+    // attempt a service thread would make, made here; posted only if it would wait.
+    let class = classify(nr, &args);
+    let alone_may_try = class == Class::Delegate || (class == Class::Block && pages::tries_alone(nr));
+    if alone_may_try {
         let ran = kernel_thread::with_local(|local| {
-            (local.scheduler.direct_when_alone && local.nothing_else_ready())
+            if !(local.scheduler.direct_when_alone && local.nothing_else_ready()) {
+                return None;
+            }
+            let mut pages = local.pages.borrow_mut();
+            if class == Class::Delegate {
                 // SAFETY: forwarded from this function's contract.
-                .then(|| unsafe { local.pages.borrow_mut().run_here(nr, args) })
+                Some(unsafe { pages.run_here(nr, args) })
+            } else {
+                // SAFETY: forwarded.
+                unsafe { pages.attempt_here(nr, args) }
+            }
         });
         if let Some(Some(ret)) = ran {
             return ret;

@@ -52,6 +52,95 @@ fn ten_thousand_user_threads_on_one_kernel_thread() {
     }
 }
 
+/// A user thread alone on its kernel thread tries a call that may wait (recvmsg, poll)
+/// itself first: with data ready it finishes there, counted as direct, with the answer a
+/// direct call gives; with nothing ready nothing happens to it there, and it is posted
+/// and answered when the data comes (from another OS thread, while the user thread is
+/// switched out).
+#[test]
+fn a_lone_user_thread_tries_a_waiting_call_before_it_posts_it() {
+    let _turn = serial();
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .build()
+        .expect("start a scheduler");
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`.
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) },
+        0
+    );
+    let (a, b) = (fds[0], fds[1]);
+    let send = move |bytes: &[u8]| {
+        // SAFETY: writes a live buffer to our own socket.
+        assert_eq!(
+            unsafe { libc::send(b, bytes.as_ptr().cast(), bytes.len(), 0) },
+            bytes.len() as isize
+        );
+    };
+    let recvmsg = move |buf: &mut [u8]| -> i64 {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid; it points at `iov`, alive across the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        let args = [a as u64, &mut msg as *mut libc::msghdr as u64, 0, 0, 0, 0];
+        // SAFETY: recvmsg into the live buffer.
+        unsafe { syscall(libc::SYS_recvmsg, args) }
+    };
+    send(b"ready");
+    let (ready, revents, later) = scheduler.block_on(move || {
+        let mut buf = [0u8; 16];
+        let ready = recvmsg(&mut buf);
+        assert_eq!(&buf[..5], b"ready");
+        send(b"x");
+        let mut pfd = libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll of a live pollfd.
+        let polled = unsafe {
+            syscall(
+                libc::SYS_poll,
+                [&mut pfd as *mut libc::pollfd as u64, 1, 5000, 0, 0, 0],
+            )
+        };
+        assert_eq!(polled, 1);
+        let _ = recvmsg(&mut buf);
+        // Nothing ready now: posted, and answered once another OS thread sends.
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            send(b"later");
+        });
+        let later = recvmsg(&mut buf);
+        sender.join().expect("sender");
+        assert_eq!(&buf[..5], b"later");
+        (ready, pfd.revents, later)
+    });
+    assert_eq!((ready, revents, later), (5, libc::POLLIN, 5));
+    let stats = scheduler.shutdown();
+    // SAFETY: closing our own descriptors.
+    unsafe {
+        libc::close(a);
+        libc::close(b);
+    }
+    if !matches!(stats.mode, Mode::Service { .. }) {
+        eprintln!(
+            "SKIPPED a_lone_user_thread_tries_a_waiting_call_before_it_posts_it: no service thread ({})",
+            stats.mode
+        );
+        return;
+    }
+    let recv = &stats.syscalls[libc::SYS_recvmsg as usize];
+    let poll = &stats.syscalls[libc::SYS_poll as usize];
+    assert_eq!((recv.direct, recv.delegated), (2, 1), "{}", stats.table());
+    assert_eq!((poll.direct, poll.delegated), (1, 0), "{}", stats.table());
+}
+
 /// A user thread alone on its kernel thread makes its calls that cannot wait for an event
 /// directly (posting would switch to nobody); calls that may wait are still posted, and
 /// so are the calls of threads that have company.
