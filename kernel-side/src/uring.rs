@@ -18,9 +18,10 @@
 //! `sendmsg` on a socket or pipe whose non-blocking attempt answered EAGAIN, `accept`,
 //! `accept4` and `connect` on a socket, and a `poll` of one descriptor with nothing ready
 //! (a POLL_ADD, linked to a LINK_TIMEOUT unless it waits for ever; [`poll_result`] turns
-//! the CQE into poll's answer, `revents` filtered as poll filters them). The service thread pushes the SQE, submits it with
-//! the pass's other SQEs and goes on; io_uring waits for readiness itself (its internal
-//! poll), and a later pass reaps the CQE and completes the entry. When the service thread
+//! the CQE into poll's answer, `revents` filtered as poll filters them). The service
+//! thread pushes the SQE, submits it with the pass's other SQEs and goes on; io_uring
+//! waits for readiness itself (its internal poll), and a later pass reaps the CQE and
+//! completes the entry. When the service thread
 //! has nothing else to do it sleeps in `io_uring_enter`, with an io_uring `FUTEX_WAIT` on
 //! the doorbell's word in the same ring, so either a completion or a post wakes it. A call
 //! stays on a blocking worker where io_uring's answer could differ from the blocking
