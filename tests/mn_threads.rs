@@ -446,6 +446,28 @@ fn glibc_lock_waits_do_not_stop_the_kernel_thread() {
     assert_no_fallback(&m, "mn_libc_locks");
 }
 
+/// glibc's locks under contention, with holders that switch out inside a flockfile
+/// region: the FILE lock still excludes (each "a" line is followed by its "b" line),
+/// allocations keep their bytes, no line is lost: the same output as natively.
+#[test]
+fn glibc_locks_keep_excluding_when_their_waits_yield() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c(
+        "mn_libc_lock_stress.c",
+        dir.path(),
+        &[],
+        false,
+        "mn libc lock stress",
+    ) else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let m = m_on_n(&exe, &[], dir.path());
+    assert_same(&n, &m, "mn_libc_lock_stress");
+    assert_eq!(m.out(), "lines 1462912 pairs_ok 1\n");
+    assert_no_fallback(&m, "mn_libc_lock_stress");
+}
+
 /// Rust's std (Mutex, Condvar, park, Once, mpsc) waits with raw futex calls: under M-on-N
 /// they park user threads (none is posted), with the same output as natively.
 #[test]
