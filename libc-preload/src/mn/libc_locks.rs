@@ -16,22 +16,34 @@
 //!   glibc's lll_lock: CAS 0 -> 1 fails ──> __lll_lock_wait_private / __lll_lock_wait
 //!                                            └─ jmp ──> lock_wait (here):
 //!     loop { exchange the word with 2 (taken, with waiters); 0 before -> ours }
-//!     between tries: a user thread that may switch ──> yield to the other user threads
-//!                    anyone else                  ──> FUTEX_WAIT in the kernel, as glibc
+//!     between tries: a user thread that may switch, the holder a user thread
+//!                        ──> yield to the other user threads
+//!                    a user thread that may switch, no user thread recorded as holder
+//!                        ──> FUTEX_WAIT for at most 1 ms, then look again
+//!                    anyone else ──> FUTEX_WAIT in the kernel, as glibc
 //! ```
+//!
+//! The holder is read where the lock's kind records it: a FILE lock keeps the holder's
+//! thread pointer after the word, a pthread mutex (the loader's lock) its tid. These are
+//! the locks a program can hold across a switch (`flockfile`, a `dl_iterate_phdr`
+//! callback, a library's constructor under `dlopen`). malloc's locks record no holder and
+//! are never held across a switch, so waits for them stay in the kernel: a user thread
+//! waiting for one may hold another, and yielding then would let the library's own
+//! allocations on the same kernel thread wait in the kernel for a holder that cannot run.
 //!
 //! The lock word keeps glibc's protocol (0 free, 1 taken, 2 taken with waiters), so
 //! glibc's unlock, which wakes the kernel's waiters when the word was 2, is unchanged and
-//! still reaches every OS thread waiting in the kernel. A user thread does not sleep: it
-//! polls between runs of the other user threads, as `sync::poll` does for the objects
-//! left to glibc. It never parks on the lot, because parking allocates, and the lock may
-//! be the arena that the allocation needs.
+//! still reaches every OS thread waiting in the kernel. A user thread does not sleep on a
+//! lock a user thread holds: it polls between runs of the other user threads, as
+//! `sync::poll` does for the objects left to glibc. It never parks on the lot, because
+//! parking allocates, and allocating takes malloc's locks.
 //!
 //! A user thread does not yield where switching is unsafe: inside the library's own
 //! allocator ([`no_switch`], from `heap`: the caller may hold a spin lock or a borrow of
 //! its kernel thread's queues), inside an interposed call (`route::is_busy`), or on a
-//! kernel thread's own loop. There it waits in the kernel as before; the holder there is
-//! running (it is inside malloc or glibc, which do not switch), so the wait is short.
+//! kernel thread's own loop. There it waits in the kernel as before: the locks taken there
+//! are malloc's, whose holders never switch while they hold them (they do not yield
+//! for one either, see above), so the holder runs and the wait is short.
 //!
 //! Finding the functions: `__lll_lock_wait_private` is exported (GLIBC_PRIVATE);
 //! `__lll_lock_wait` is not, and is found by its code, which glibc's build places right
@@ -61,13 +73,23 @@ pub fn no_switch<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Who may hold a lock, as far as yielding goes (see [`held_by_user_thread`]).
+#[derive(Clone, Copy)]
+enum Holder {
+    /// A FILE lock (`_IO_lock_t`: the word, a count, then the holder's thread pointer).
+    FileLock,
+    /// A pthread mutex of glibc's (the loader's lock): the word, a count, then the
+    /// holder's tid.
+    Mutex,
+}
+
 /// glibc's `__lll_lock_wait_private(int *futex)`.
 ///
 /// # Safety
 /// Called by glibc with one of its lock words.
 unsafe extern "C" fn lock_wait_private(word: *mut i32) {
     // SAFETY: the caller's lock word.
-    unsafe { lock_wait(word, libc::FUTEX_PRIVATE_FLAG) }
+    unsafe { lock_wait(word, libc::FUTEX_PRIVATE_FLAG, Holder::FileLock) }
 }
 
 /// glibc's `__lll_lock_wait(int *futex, int private)`: `private` is LLL_PRIVATE (0) or
@@ -77,7 +99,35 @@ unsafe extern "C" fn lock_wait_private(word: *mut i32) {
 /// Called by glibc with one of its lock words.
 unsafe extern "C" fn lock_wait_any(word: *mut i32, private: i32) {
     // SAFETY: the caller's lock word.
-    unsafe { lock_wait(word, private ^ libc::FUTEX_PRIVATE_FLAG) }
+    unsafe { lock_wait(word, private ^ libc::FUTEX_PRIVATE_FLAG, Holder::Mutex) }
+}
+
+/// Whether the lock at `word` is held by a user thread, read the way its kind records
+/// the holder: a FILE lock's thread pointer is a user thread's TCB, a mutex's tid one of
+/// the ids user threads get. Other words of the private kind (malloc's arenas and lists,
+/// most of glibc's locks) keep no holder there, and read as not held by a user thread;
+/// so does a word whose holder field would cross into the next page (never read).
+///
+/// # Safety
+/// `word` is a live lock word of glibc's.
+unsafe fn held_by_user_thread(word: *mut i32, kind: Holder) -> bool {
+    let at = word as usize + 8;
+    if at / 4096 != (at + 7) / 4096 || at / 4096 != word as usize / 4096 {
+        return false;
+    }
+    match kind {
+        Holder::FileLock => {
+            // SAFETY: 8 bytes on the word's own page (checked), read as they are: a FILE
+            // lock's owner, or whatever another lock has there (then no user thread's TCB).
+            let owner = unsafe { std::ptr::read_volatile(at as *const usize) };
+            owner != 0 && super::thread::lookup(owner as libc::pthread_t).is_some()
+        }
+        Holder::Mutex => {
+            // SAFETY: as above: a mutex's `__owner`.
+            let tid = unsafe { std::ptr::read_volatile(at as *const i32) };
+            tid >= super::tcb::FIRST_FAKE_TID
+        }
+    }
 }
 
 /// glibc's loop: take the lock by exchanging 2 in, waiting while the old value was not 0.
@@ -85,39 +135,67 @@ unsafe extern "C" fn lock_wait_any(word: *mut i32, private: i32) {
 ///
 /// # Safety
 /// `word` is a live, 4-byte aligned lock word of glibc's.
-unsafe fn lock_wait(word: *mut i32, futex_flag: i32) {
+unsafe fn lock_wait(word: *mut i32, futex_flag: i32, kind: Holder) {
+    let raw = word;
     // SAFETY: glibc's lock word, only accessed atomically (by glibc too).
     let word = unsafe { AtomicI32::from_ptr(word) };
     if word.load(Ordering::Relaxed) == 2 {
-        wait(word, futex_flag);
+        // SAFETY: the caller's lock word, of its kind.
+        unsafe { wait(word, futex_flag, raw, kind) };
     }
     // Acquire: what the holder wrote before its releasing store to the word is ours.
     while word.swap(2, Ordering::Acquire) != 0 {
-        wait(word, futex_flag);
+        // SAFETY: as above.
+        unsafe { wait(word, futex_flag, raw, kind) };
     }
 }
 
-/// One wait while the word reads 2: a yield for a user thread that may switch, a kernel
-/// futex wait otherwise. Returns on any wake-up; the caller tries again.
-fn wait(word: &AtomicI32, futex_flag: i32) {
-    if may_switch() {
-        flexsc_scheduler::yield_now();
-        return;
-    }
+/// One wait while the word reads 2. Returns on any wake-up; the caller tries again.
+/// - A user thread that may switch, for a lock a user thread holds (which may be
+///   switched out on this very kernel thread): a yield.
+/// - The same, for a lock with no user thread recorded as its holder: a kernel wait of
+///   at most [`RECHECK`] (a holder that just took it records itself right after), then
+///   another look.
+/// - Anyone else: a kernel wait, as glibc's.
+///
+/// A user thread never yields for malloc's locks (they record no holder): it may hold
+/// another of them while it waits, and the library's own allocations on its kernel
+/// thread, which wait in the kernel, would then wait for it for ever.
+///
+/// # Safety
+/// `raw` is `word`, a live lock word of glibc's of the `kind` its caller says.
+unsafe fn wait(word: &AtomicI32, futex_flag: i32, raw: *mut i32, kind: Holder) {
+    let timeout = if may_switch() {
+        // SAFETY: forwarded.
+        if unsafe { held_by_user_thread(raw, kind) } {
+            flexsc_scheduler::yield_now();
+            return;
+        }
+        &RECHECK as *const libc::timespec as u64
+    } else {
+        0
+    };
     let addr = word.as_ptr() as u64;
-    // SAFETY: FUTEX_WAIT on the caller's live word, no timeout.
+    // SAFETY: FUTEX_WAIT on the caller's live word; the timeout, if any, is a static.
     let r = unsafe {
         syscall6(
             libc::SYS_futex as u64,
-            [addr, (libc::FUTEX_WAIT | futex_flag) as u64, 2, 0, 0, 0],
+            [addr, (libc::FUTEX_WAIT | futex_flag) as u64, 2, timeout, 0, 0],
         )
     };
-    // Woken, the word changed (EAGAIN) or a signal (EINTR): try again. Anything else is
-    // what glibc reports as fatal.
-    if r < 0 && r != -(libc::EAGAIN as i64) && r != -(libc::EINTR as i64) {
+    // Woken, the word changed (EAGAIN), a signal (EINTR) or the recheck's time: try again.
+    // Anything else is what glibc reports as fatal.
+    if r < 0 && ![libc::EAGAIN, libc::EINTR, libc::ETIMEDOUT].contains(&(-r as i32)) {
         fatal(c"The futex facility returned an unexpected error code.\n");
     }
 }
+
+/// How long a user thread waits in the kernel for a lock whose holder is not known to be
+/// a user thread before it looks again.
+static RECHECK: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 1_000_000,
+};
 
 fn may_switch() -> bool {
     super::routes_user_thread() && !crate::route::is_busy() && NO_SWITCH.with(Cell::get) == 0

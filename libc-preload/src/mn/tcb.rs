@@ -83,7 +83,7 @@ static POOL: SpinLock<Vec<usize>> = SpinLock::new(Vec::new());
 
 /// The first fake thread id: above any pid the kernel hands out (`pid_max` is at most
 /// 2^22), so no kernel call can ever act on another thread by mistake.
-const FIRST_FAKE_TID: i32 = 1 << 29;
+pub(crate) const FIRST_FAKE_TID: i32 = 1 << 29;
 static NEXT_FAKE_TID: AtomicI32 = AtomicI32::new(FIRST_FAKE_TID);
 
 type AllocateTls = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
