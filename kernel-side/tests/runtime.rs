@@ -153,6 +153,15 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
+/// A connected pair of Unix sockets of type `kind`; the caller closes them.
+fn socketpair(kind: libc::c_int) -> [RawFd; 2] {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: socketpair writes two descriptors into `fds`.
+    let ret = unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) };
+    assert_eq!(ret, 0, "socketpair: {}", std::io::Error::last_os_error());
+    fds
+}
+
 fn nr(n: libc::c_long) -> u64 {
     n as u64
 }
@@ -338,12 +347,7 @@ fn msg_dontwait_calls_finish_on_the_service_thread() {
     let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
         return;
     };
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two descriptors into `fds`.
-    assert_eq!(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) },
-        0
-    );
+    let fds = socketpair(libc::SOCK_STREAM);
     let before = sent_away(&rt);
     let mut sub = rt.submitter().expect("a page");
     let mut buf = [0u8; 16];
@@ -396,12 +400,7 @@ fn readiness_waits_that_need_not_wait_finish_on_the_service_thread() {
     let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
         return;
     };
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two descriptors into `fds`.
-    assert_eq!(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) },
-        0
-    );
+    let fds = socketpair(libc::SOCK_STREAM);
     let (a, b) = (fds[0], fds[1]);
     // SAFETY: epoll_create1 and epoll_ctl on our own descriptors and event.
     let ep = unsafe { libc::epoll_create1(0) };
@@ -504,12 +503,7 @@ fn mmsg_calls_that_cannot_wait_finish_on_the_service_thread() {
     let Some(rt) = service_runtime(Runtime::builder().blocking(Blocking::Caller)) else {
         return;
     };
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two descriptors into `fds`.
-    assert_eq!(
-        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) },
-        0
-    );
+    let fds = socketpair(libc::SOCK_DGRAM);
     // `nb` is O_NONBLOCK, `bl` blocking.
     let (nb, bl) = (fds[0], fds[1]);
     // SAFETY: sets a flag on our own descriptor.
