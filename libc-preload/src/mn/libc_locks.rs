@@ -54,7 +54,7 @@
 //! is patched, one line on stderr says so, and those waits stay in the kernel.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use flexsc_shim::sys::syscall6;
 
@@ -106,7 +106,8 @@ unsafe extern "C" fn lock_wait_any(word: *mut i32, private: i32) {
 /// the holder: a FILE lock's thread pointer is a user thread's TCB, a mutex's tid one of
 /// the ids user threads get. Other words of the private kind (malloc's arenas and lists,
 /// most of glibc's locks) keep no holder there, and read as not held by a user thread;
-/// so does a word whose holder field would cross into the next page (never read).
+/// so does a word whose holder field would cross into the next page (never read), and a
+/// FILE lock's that is not 8-byte aligned (a FILE lock's is: it is a pointer).
 ///
 /// # Safety
 /// `word` is a live lock word of glibc's.
@@ -115,16 +116,19 @@ unsafe fn held_by_user_thread(word: *mut i32, kind: Holder) -> bool {
     if at / 4096 != (at + 7) / 4096 || at / 4096 != word as usize / 4096 {
         return false;
     }
+    // The holder field is written by its holder with plain stores while we read: the reads
+    // are atomic (Relaxed), a torn or stale value only makes this wait a kernel one.
     match kind {
-        Holder::FileLock => {
-            // SAFETY: 8 bytes on the word's own page (checked), read as they are: a FILE
-            // lock's owner, or whatever another lock has there (then no user thread's TCB).
-            let owner = unsafe { std::ptr::read_volatile(at as *const usize) };
+        Holder::FileLock if at % 8 == 0 => {
+            // SAFETY: 8 aligned bytes on the word's own page (checked): a FILE lock's
+            // owner, or whatever another lock has there (then no user thread's TCB).
+            let owner = unsafe { AtomicUsize::from_ptr(at as *mut usize) }.load(Ordering::Relaxed);
             owner != 0 && super::thread::lookup(owner as libc::pthread_t).is_some()
         }
+        Holder::FileLock => false,
         Holder::Mutex => {
-            // SAFETY: as above: a mutex's `__owner`.
-            let tid = unsafe { std::ptr::read_volatile(at as *const i32) };
+            // SAFETY: 4 bytes after the 4-aligned word, on its page: a mutex's `__owner`.
+            let tid = unsafe { AtomicI32::from_ptr(at as *mut i32) }.load(Ordering::Relaxed);
             tid >= super::tcb::FIRST_FAKE_TID
         }
     }
