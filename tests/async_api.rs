@@ -294,7 +294,18 @@ fn a_dropped_open_closes_the_file_it_opens() {
     }
     // A writer lets the open finish; the orphan closes its read end, so the FIFO has no
     // reader left and a write fails with EPIPE (a leaked descriptor would keep it open).
-    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    // The writer's own open waits for that reader: on a thread of its own, so that an
+    // open that never waits (io_uring's inline try once answered this one without a
+    // writer) fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::OpenOptions::new().write(true).open(&path));
+    });
+    let mut writer = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the abandoned open waits in the kernel and lets a writer in")
+        .unwrap();
     eventually("the abandoned open's descriptor is closed", || {
         writer
             .write(b"x")

@@ -6,7 +6,9 @@
 //! **Batch calls**: file I/O at an offset (`pread64`, `pwrite64`, `preadv`, `pwritev`),
 //! `fsync`, `fdatasync`, `openat`, `close`, `statx`, `fallocate`, `ftruncate`, `unlinkat`,
 //! `mkdirat`, `renameat2`: each maps to an opcode with exactly the syscall's meaning. A
-//! call whose arguments io_uring would read differently runs directly instead: a negative
+//! call whose arguments io_uring would read differently runs directly instead: an
+//! `openat` that io_uring would try with `O_NONBLOCK` added (a FIFO would not wait for its
+//! other end; see `open_means_the_same`), a negative
 //! offset (io_uring reads -1 as "the current position"), a length past `MAX_RW_COUNT`
 //! (io_uring clamps it, the syscall answers EFAULT), a negative `ftruncate` length (the
 //! syscall checks it before the descriptor), a NULL path, a positional transfer on
@@ -804,6 +806,28 @@ pub fn batch_sqe(nr: u32, a: &[u64; 6], seekable: &mut Vec<(u64, bool)>) -> Opti
     ok.then_some(entry)
 }
 
+/// Whether a batch call of number `nr` is likely to go to the ring, before it is claimed
+/// (`flags` reads its posted flags argument, a hint): an `openat` that would run directly
+/// (see [`open_means_the_same`]) is not, so it is claimed only when it runs.
+pub fn batch_hint(nr: u32, flags: impl FnOnce() -> u64) -> bool {
+    nr as i64 != libc::SYS_openat || open_means_the_same(flags() as i32)
+}
+
+/// Whether io_uring opens with exactly `openat`'s meaning, given its `flags`.
+///
+/// io_uring first tries an open inline with `O_NONBLOCK` added (and takes the flag off the
+/// file afterwards). Where the open itself honours the flag, that answers at once where the
+/// syscall waits: a FIFO's read end opens with no writer, its write end fails with ENXIO
+/// with no reader (measured here on Linux 6.18), and a device's open may do the same. So an
+/// open goes to the ring only where the added flag changes nothing: the caller asked for
+/// `O_NONBLOCK` itself; `O_PATH` (no file's open runs); `O_DIRECTORY` (anything but a
+/// directory fails with ENOTDIR first, and `O_TMPFILE` includes it); or `O_CREAT` or
+/// `O_TRUNC`, which io_uring never tries inline and hands to its workers, who open without
+/// the flag. A plain open of an existing file runs directly.
+fn open_means_the_same(flags: i32) -> bool {
+    flags & (libc::O_NONBLOCK | libc::O_PATH | libc::O_DIRECTORY | libc::O_CREAT | libc::O_TRUNC) != 0
+}
+
 /// Whether `fd` is open for writing (`writes`) or reading, and not an O_PATH descriptor.
 fn open_for(fd: u64, writes: bool) -> bool {
     // SAFETY: F_GETFL reads a descriptor's flags; no memory is passed.
@@ -887,10 +911,12 @@ fn sqe(nr: u32, a: &[u64; 6]) -> Option<squeue::Entry> {
         }
         libc::SYS_fsync => opcode::Fsync::new(fd).build(),
         libc::SYS_fdatasync => opcode::Fsync::new(fd).flags(types::FsyncFlags::DATASYNC).build(),
-        libc::SYS_openat if path_ok(a[1]) => opcode::OpenAt::new(fd, a[1] as *const libc::c_char)
-            .flags(a[2] as i32)
-            .mode(a[3] as libc::mode_t)
-            .build(),
+        libc::SYS_openat if path_ok(a[1]) && open_means_the_same(a[2] as i32) => {
+            opcode::OpenAt::new(fd, a[1] as *const libc::c_char)
+                .flags(a[2] as i32)
+                .mode(a[3] as libc::mode_t)
+                .build()
+        }
         libc::SYS_close => opcode::Close::new(fd).build(),
         libc::SYS_statx if path_ok(a[1]) => {
             opcode::Statx::new(fd, a[1] as *const libc::c_char, a[4] as *mut types::statx)
