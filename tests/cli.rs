@@ -343,6 +343,36 @@ fn mmsg_calls_on_nonblocking_sockets_are_delegated() {
     assert_eq!(num(&v, "/declined"), 0, "a call came back to its caller:\n{v:#}");
 }
 
+/// Two threads open the two ends of a FIFO, each open waiting for the other. Under
+/// `--policy always` the first open waits on the service thread, and the second was posted
+/// behind it: the process hung (found in session 5). Now the second is taken back by its
+/// caller after `TAKE_BACK_AFTER` and runs directly, and the output is the native one.
+#[test]
+fn a_fifo_opened_by_two_threads_does_not_hang_when_every_call_is_delegated() {
+    let dir = tmp();
+    let Some(exe) = compile_c("fifo_pair.c", dir.path(), &[], false, "fifo pair") else {
+        return;
+    };
+    let native = run_bounded(
+        std::process::Command::new(&exe).current_dir(dir.path()),
+        std::time::Duration::from_secs(60),
+        "fifo_pair.c natively",
+    );
+    assert_eq!(native.code, Some(0), "{}", native.err());
+    let json = dir.path().join("stats.json");
+    let r = flexsc_run(
+        &["--policy", "always", "--json", p(&json), "--", p(&exe)],
+        Some(dir.path()),
+    );
+    assert_eq!(r.code, Some(0), "{}: {} {}", r.status_text(), r.out(), r.err());
+    assert_eq!(r.out(), native.out(), "output differs from the native run");
+    let v = read_json(&json);
+    assert!(
+        num(&v, "/taken_back") >= 1,
+        "the open behind the waiting one was taken back by its caller:\n{v:#}"
+    );
+}
+
 /// Regression (found failing, since fixed): a program that clears its environment before exiting
 /// (`clearenv()`, as nginx's workers and many daemons do) reports no statistics: the
 /// preload library looks up `FLEXSC_STATS_DIR` only when the process exits. `flexsc run`

@@ -315,6 +315,28 @@ fn a_blocking_read_never_stops_the_kernel_thread_whatever_the_policy() {
     }
 }
 
+/// Two user threads open the two ends of a FIFO; each open waits for the other. The
+/// first waits on the service thread; the kernel thread's sleep on it is bounded, and the
+/// second open is taken back and run on the kernel thread, so both finish (the run hung
+/// until its alarm before, whatever the policy).
+#[test]
+fn a_fifo_opened_by_two_user_threads_does_not_stop_the_kernel_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("fifo_pair.c", dir.path(), &[], false, "fifo pair") else {
+        return;
+    };
+    let n = native(&exe, &[], dir.path());
+    let exe = exe.to_string_lossy().into_owned();
+    for policy in ["always", "adaptive"] {
+        let m = flexsc_run(
+            &["--policy", policy, "--threads", "m-on-n", "--", &exe],
+            Some(dir.path()),
+        );
+        assert!(m.success(), "{policy}: {} {}", m.status_text(), m.err());
+        assert_eq!(m.out(), n.out(), "{policy}: output differs from the native run");
+    }
+}
+
 /// pthread_cancel wakes a user thread blocked at a cancellation point, cleanup handlers
 /// (both compilations of pthread_cleanup_push) run innermost first before the key
 /// destructors, and pthread_kill reaches the user thread it names.

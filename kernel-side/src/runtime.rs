@@ -394,6 +394,9 @@ pub struct Stats {
     pub handoffs: u64,
     /// Calls handed back to their callers because every worker was busy.
     pub declined: u64,
+    /// Calls their callers took back because no service thread claimed them in
+    /// `flexsc_shim::TAKE_BACK_AFTER` (a service thread stuck in a call that waits).
+    pub taken_back: u64,
     /// The backend: configured, and in use.
     pub backend: String,
     /// Batches that went through io_uring, and the calls they ran there.
@@ -439,6 +442,7 @@ impl Stats {
             batch_sizes: std::array::from_fn(|i| b.by_size[i].load(Relaxed)),
             handoffs: b.handoffs.load(Relaxed),
             declined: b.declined.load(Relaxed),
+            taken_back: b.taken_back.load(Relaxed),
             backend: String::new(),
             uring_batches: b.uring_batches.load(Relaxed),
             uring_calls: b.uring_calls.load(Relaxed),
@@ -486,12 +490,13 @@ impl Stats {
         write_syscall_table(&mut out, rows.collect());
         let _ = writeln!(
             out,
-            "batches: {} (mean {:.2} calls; sizes {}); handed to workers: {}; declined: {}",
+            "batches: {} (mean {:.2} calls; sizes {}); handed to workers: {}; declined: {}; taken back: {}",
             self.batches,
             self.mean_batch(),
             batch_sizes_text(&self.batch_sizes),
             self.handoffs,
-            self.declined
+            self.declined,
+            self.taken_back
         );
         let _ = writeln!(
             out,

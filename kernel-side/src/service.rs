@@ -270,6 +270,50 @@ impl ServiceThread {
         }
     }
 
+    /// Whether a taken entry's call goes to the ring in this pass (from its number and
+    /// flags as posted: hints, read again when it is claimed), so is claimed with the
+    /// ring's batch.
+    #[inline]
+    fn ring_bound(shared: &Shared, (index, slot): (usize, usize), mask: u32) -> bool {
+        let Some(entry) = shared.page(index).map(|p| p.entry(slot)) else {
+            return false;
+        };
+        let nr = entry.number_hint();
+        choice::kind(nr).is_some_and(|k| mask & (1 << k) != 0) && uring::batch_hint(nr, || entry.arg_hint(2))
+    }
+
+    /// Runs a claimed call on this thread (or hands it on) and completes it.
+    #[inline]
+    fn run_direct(&mut self, (index, slot, nr, args): (usize, usize, u32, [u64; 6]), timed: bool) {
+        let kind = if timed { choice::kind(nr) } else { None };
+        let start = kind.map(|_| Instant::now());
+        // SAFETY: the entry was posted through the submit API by its owner, whose
+        // thread it belongs to; `execute::run` refuses numbers that must run on it.
+        let step = unsafe { execute::run(nr, args) };
+        if let (Some(k), Some(start)) = (kind, start) {
+            self.uring
+                .choice
+                .record_direct(k, start.elapsed().as_nanos() as f64);
+            self.uring.publish_every_so_often(&self.counters);
+        }
+        match step {
+            Step::Done(ret) => {
+                if let Some(page) = self.shared.page(index) {
+                    page.entry(slot).complete(ret);
+                }
+            }
+            Step::HandOff(Resume::Whole) if self.blocking == Blocking::Workers => {
+                self.park_or_hand_off(Parked {
+                    page: index,
+                    slot,
+                    nr,
+                    args,
+                })
+            }
+            Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
+        }
+    }
+
     /// One pass: reaps the parked calls that finished, takes every posted entry and runs
     /// them as one batch. Returns the batch size plus the parked calls finished.
     pub fn pass(&mut self) -> usize {
@@ -306,73 +350,54 @@ impl ServiceThread {
                 .filter_map(|&(index, slot)| shared.page(index).map(|p| p.entry(slot).number_hint()));
             self.uring.plan(numbers)
         };
-        // Calls that go to the ring are claimed together, before it runs them. Otherwise
-        // each is claimed just before it runs, so that an owner waiting for its whole
-        // batch can take back the calls nobody has started and run them itself.
-        let eager = mask != 0;
+        // Calls that go to the ring are claimed together, before it runs them. The others
+        // are claimed one by one just before each runs, so that an owner can take back a
+        // call nobody has started and run it itself: an owner waiting for its whole batch
+        // (`Submitter::call_batch`), or one whose call waits behind a direct call that
+        // waits for longer than anyone predicted (a FIFO's open: `Submitter::wait`).
         self.batch.clear();
         self.handled.clear();
-        if eager {
+        if mask != 0 {
             for &(index, slot) in self.taken.iter().skip(PREFETCH_AHEAD) {
                 if let Some(page) = shared.page(index) {
                     page.prefetch(1 << slot);
                 }
             }
-            for &t in self.taken.iter() {
-                if let Some(call) = Self::claim(shared, t) {
-                    self.batch.push(call);
+            let mut lazy = 0;
+            for i in 0..self.taken.len() {
+                let t = self.taken[i];
+                if Self::ring_bound(shared, t, mask) {
+                    if let Some(call) = Self::claim(shared, t) {
+                        self.batch.push(call);
+                    }
+                } else {
+                    self.taken[lazy] = t;
+                    lazy += 1;
                 }
             }
+            self.taken.truncate(lazy);
             self.handled.resize(self.batch.len(), false);
             self.uring
                 .run(shared, &self.batch, &mut self.handled, mask, timed);
         }
-        let todo = if eager { self.batch.len() } else { self.taken.len() };
-        for i in 0..todo {
-            let (index, slot, nr, args) = if eager {
-                if self.handled[i] {
-                    continue;
+        // The claimed calls the ring did not run (it refused their arguments), then the
+        // rest, each claimed as it comes.
+        for i in 0..self.batch.len() {
+            if !self.handled[i] {
+                self.run_direct(self.batch[i], timed);
+            }
+        }
+        for i in 0..self.taken.len() {
+            if let Some(&(index, slot)) = self.taken.get(i + PREFETCH_AHEAD) {
+                if let Some(page) = self.shared.page(index) {
+                    page.prefetch(1 << slot);
                 }
-                self.batch[i]
-            } else {
-                if let Some(&(index, slot)) = self.taken.get(i + PREFETCH_AHEAD) {
-                    if let Some(page) = self.shared.page(index) {
-                        page.prefetch(1 << slot);
-                    }
-                }
-                let Some(call) = Self::claim(&self.shared, self.taken[i]) else {
-                    continue;
-                };
-                self.batch.push(call);
-                call
+            }
+            let Some(call) = Self::claim(&self.shared, self.taken[i]) else {
+                continue;
             };
-            let kind = if timed { choice::kind(nr) } else { None };
-            let start = kind.map(|_| Instant::now());
-            // SAFETY: the entry was posted through the submit API by its owner, whose
-            // thread it belongs to; `execute::run` refuses numbers that must run on it.
-            let step = unsafe { execute::run(nr, args) };
-            if let (Some(k), Some(start)) = (kind, start) {
-                self.uring
-                    .choice
-                    .record_direct(k, start.elapsed().as_nanos() as f64);
-                self.uring.publish_every_so_often(&self.counters);
-            }
-            match step {
-                Step::Done(ret) => {
-                    if let Some(page) = self.shared.page(index) {
-                        page.entry(slot).complete(ret);
-                    }
-                }
-                Step::HandOff(Resume::Whole) if self.blocking == Blocking::Workers => {
-                    self.park_or_hand_off(Parked {
-                        page: index,
-                        slot,
-                        nr,
-                        args,
-                    })
-                }
-                Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
-            }
+            self.batch.push(call);
+            self.run_direct(call, timed);
         }
         if let Some(ring) = self.uring.ring.as_mut().filter(|r| r.has_unsubmitted()) {
             let reaped = &mut self.uring.reaped;

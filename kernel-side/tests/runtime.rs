@@ -784,6 +784,80 @@ fn nanosleep_does_not_hold_up_other_threads() {
     assert_eq!(join(sleeper, "nanosleep to return"), 0);
 }
 
+/// `openat` through `sub`, of `path` relative to the working directory.
+fn openat(sub: &mut Submitter, path: &std::ffi::CStr, flags: libc::c_int) -> i64 {
+    let args = [
+        libc::AT_FDCWD as u64,
+        path.as_ptr() as u64,
+        (flags | libc::O_CLOEXEC) as u64,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: openat reads a path that outlives the call.
+    unsafe { sub.call(nr(libc::SYS_openat), args) }
+}
+
+/// A call that waits on the service thread where nobody predicted it (a FIFO's open waits
+/// for the other end) does not hold up the calls posted behind it: their owners take
+/// them back after `TAKE_BACK_AFTER` and run them. Here the call behind it is the open of
+/// the FIFO's other end, so without that the process deadlocks, where natively it does
+/// not.
+#[test]
+fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder()) else {
+        return;
+    };
+    let shared = rt.shared();
+    let dir = tempfile::tempdir().expect("a directory");
+    let fifo = std::ffi::CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    // If the test fails half-way, a writer lets the service thread out of the open, so
+    // that the runtime's drop does not wait for ever.
+    let path = fifo.clone();
+    let _release = Release::new(move || {
+        // SAFETY: open and close of a descriptor of our own.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
+    });
+    let (index_tx, index_rx) = mpsc::channel();
+    let path = fifo.clone();
+    let reader = spawn_submitter(shared, "reader", move |sub| {
+        index_tx.send(sub.page_index()).expect("the test waits");
+        openat(sub, &path, libc::O_RDONLY)
+    });
+    let page = index_rx.recv_timeout(TIMEOUT).expect("the reader's page");
+    // The open is claimed: the service thread runs it and waits in it for a writer.
+    wait_until("the reader's open to be claimed", || {
+        shared
+            .page(page)
+            .is_some_and(|p| p.entry(0).status() & STATE_MASK == flexsc_shim::entry::BUSY)
+    });
+    let taken_back = rt.stats().taken_back;
+    let path = fifo.clone();
+    let writer = spawn_submitter(shared, "writer", move |sub| openat(sub, &path, libc::O_WRONLY));
+    let w = join(writer, "the writer's open (posted behind the reader's)");
+    assert!(w >= 0, "the write end opened: {w}");
+    let r = join(reader, "the reader's open");
+    assert!(r >= 0, "the read end opened: {r}");
+    assert!(
+        rt.stats().taken_back > taken_back,
+        "the writer's open ran on its caller\n{}",
+        rt.stats().table()
+    );
+    // SAFETY: the two descriptors this test opened.
+    unsafe {
+        libc::close(w as i32);
+        libc::close(r as i32);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. The worker bound: a blocking call beyond it runs on its caller
 // ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! so nothing is counted twice. `flexsc run` merges the files of every process of the run.
 //!
 //! One file: `{"pid", "policy", "mode", "isolated", "phases": {"shared", "alone", "slower"},
-//! "batches", "batched_entries", "batch_sizes": [7], "declined", "backend",
+//! "batches", "batched_entries", "batch_sizes": [7], "declined", "taken_back", "backend",
 //! "uring": {"batches", "calls", "parked"},
 //! "syscalls": {name: {"nr", "calls", "delegated", "direct", "errors", "batch_sum", "batched"}}}`.
 
@@ -72,6 +72,7 @@ pub fn write() {
                 *total += n;
             }
             stats.declined += user_threads.declined;
+            stats.taken_back += user_threads.taken_back;
         }
         let mut out = String::with_capacity(8192);
         let _ = write!(
@@ -87,8 +88,8 @@ pub fn write() {
         );
         let _ = write!(
             out,
-            "\"batches\":{},\"batched_entries\":{},\"batch_sizes\":{:?},\"declined\":{},",
-            stats.batches, stats.batched_entries, stats.batch_sizes, stats.declined
+            "\"batches\":{},\"batched_entries\":{},\"batch_sizes\":{:?},\"declined\":{},\"taken_back\":{},",
+            stats.batches, stats.batched_entries, stats.batch_sizes, stats.declined, stats.taken_back
         );
         let _ = write!(
             out,

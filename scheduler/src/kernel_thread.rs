@@ -23,11 +23,16 @@
 //! sleeps, in one of three ways:
 //!
 //! - **On a call that cannot wait for an event** (`Class::Delegate`: it finishes in the
-//!   time it takes to run, e.g. a pread64 that went to disk), through `Submitter::wait`,
-//!   which sleeps on the entry's status word and is woken by the service side exactly when
-//!   the call completes. Nothing else can wake that sleep, so a cross-thread wake (a spawn, a
-//!   mutex released on another kernel thread) waits for the call; the call is bounded, so
-//!   is the delay.
+//!   time it takes to run, e.g. a pread64 that went to disk), through
+//!   `Submitter::wait_a_while`, which sleeps on the entry's status word and is woken by the
+//!   service side exactly when the call completes, or after `TAKE_BACK_AFTER` (10 ms).
+//!   Nothing else can wake that sleep, so a cross-thread wake (a spawn, a mutex released on
+//!   another kernel thread) waits for the call or for that bound. The bound is there
+//!   because "finishes in the time it takes to run" has exceptions (a FIFO's open waits
+//!   for the other end, perhaps opened by another user thread of this kernel thread). For
+//!   the same reason a call that no service thread has claimed yet is preferred: if none
+//!   claims it during the sleep (the service thread is stuck in such a call), the wait
+//!   takes it back and runs it here.
 //! - **With only calls that may wait for an event in flight** (a read on a pipe, a sleep),
 //!   on the inbox's futex word, with a timeout: the call's completion does not wake that
 //!   word (the shim wakes only the entry's own word, and only for a waiter that sleeps in
@@ -356,11 +361,28 @@ impl Loop<'_> {
             return;
         }
         let local = self.local;
-        if let Some(i) = self.in_flight.iter().position(|f| !f.ticket.may_wait_for_event()) {
+        // Sleep on a call nobody has claimed yet, if there is one: if the service thread
+        // is stuck in another call (a FIFO's open), that wait takes the call back and runs
+        // it here, where a wait for the stuck call would only wait with it.
+        let bounded = |f: &InFlight| !f.ticket.may_wait_for_event();
+        let pick = {
+            let pages = local.pages.borrow();
+            self.in_flight
+                .iter()
+                .position(|f| bounded(f) && pages.is_unclaimed(&f.ticket))
+                .or_else(|| self.in_flight.iter().position(bounded))
+        };
+        if let Some(i) = pick {
             let InFlight { key, ticket } = self.in_flight.swap_remove(i);
-            let result = local.pages.borrow_mut().wait(ticket);
-            self.make_ready(key, result);
-            self.entries_freed(1);
+            match local.pages.borrow_mut().wait_a_while(ticket) {
+                Ok(result) => {
+                    self.make_ready(key, result);
+                    self.entries_freed(1);
+                }
+                // Still running after a bounded sleep: back to the loop, which looks at
+                // the inbox and the other calls before it sleeps again.
+                Err(ticket) => self.in_flight.push(InFlight { key, ticket }),
+            }
             return;
         }
         if self.in_flight.is_empty() {

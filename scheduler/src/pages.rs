@@ -160,10 +160,28 @@ impl Pages {
         self.submitters[ticket.page].poll(&ticket.ticket)
     }
 
-    /// Waits for a posted call and returns its result: spins, yields, then sleeps on the
-    /// entry until the service side completes it.
-    pub(crate) fn wait(&mut self, ticket: PageTicket) -> i64 {
-        self.submitters[ticket.page].wait(ticket.ticket)
+    /// Whether no service thread has claimed a posted call yet.
+    #[inline]
+    pub(crate) fn is_unclaimed(&self, ticket: &PageTicket) -> bool {
+        self.submitters[ticket.page].is_unclaimed(&ticket.ticket)
+    }
+
+    /// Waits a while for a posted call (see `Submitter::wait_a_while`): its result, or
+    /// the ticket back if a service thread still runs it after one bounded sleep. A call
+    /// nobody claimed in that time is taken back and run here.
+    pub(crate) fn wait_a_while(&mut self, ticket: PageTicket) -> Result<i64, PageTicket> {
+        let PageTicket {
+            page,
+            ticket,
+            may_wait,
+        } = ticket;
+        self.submitters[page]
+            .wait_a_while(ticket)
+            .map_err(|ticket| PageTicket {
+                page,
+                ticket,
+                may_wait,
+            })
     }
 }
 

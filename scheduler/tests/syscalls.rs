@@ -302,6 +302,63 @@ fn user_thread_blocked_in_a_read_does_not_stop_the_others() {
     );
 }
 
+/// Two user threads of one kernel thread open the two ends of a FIFO. The first open
+/// waits in the kernel for the other end, on the service thread that runs it; the second
+/// is posted behind it. The kernel thread takes the second back after `TAKE_BACK_AFTER`
+/// and runs it itself, which lets the first finish too (it hung before: the kernel thread
+/// slept on the first call, and nobody ever claimed the second).
+#[test]
+fn a_fifo_opened_at_both_ends_by_user_threads_of_one_kernel_thread() {
+    let _turn = serial();
+    let scheduler = scheduler_on(&first_cores(1));
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: needs a service thread to run the first open, but {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a directory");
+    let fifo = std::ffi::CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let open = |path: &std::ffi::CString, flags: i32| {
+        let args = [
+            libc::AT_FDCWD as u64,
+            path.as_ptr() as u64,
+            (flags | libc::O_CLOEXEC) as u64,
+            0,
+            0,
+            0,
+        ];
+        // SAFETY: openat reads a path that outlives the call.
+        unsafe { syscall(libc::SYS_openat, args) }
+    };
+    let s = Arc::clone(&scheduler);
+    let path = fifo.clone();
+    let (r, w) = within_limit("both ends of a FIFO", move || {
+        s.block_on(move || {
+            let reader_path = path.clone();
+            let reader = spawn(move || open(&reader_path, libc::O_RDONLY));
+            // Give the service thread time to claim the reader's open and wait in it.
+            // (A direct sleep: it holds up this kernel thread, not the service thread.)
+            yield_now();
+            std::thread::sleep(Duration::from_millis(100));
+            let w = open(&path, libc::O_WRONLY);
+            (reader.join().expect("no panic"), w)
+        })
+    });
+    assert!(r >= 0 && w >= 0, "both ends opened: read end {r}, write end {w}");
+    // SAFETY: the two descriptors this test opened.
+    unsafe {
+        libc::close(r as i32);
+        libc::close(w as i32);
+    }
+    let stats = Arc::into_inner(scheduler).expect("the only handle").shutdown();
+    assert!(
+        stats.taken_back >= 1,
+        "the write end's open was taken back and run on the kernel thread\n{}",
+        stats.table()
+    );
+}
+
 /// With no idle spin a kernel thread sleeps as soon as nothing is ready: on the entry of a
 /// call that cannot wait for an event, or on its inbox (with a timeout while calls are in
 /// flight). Every result and every cross-thread wake must still arrive.

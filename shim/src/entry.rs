@@ -14,11 +14,19 @@
 //!            owner posts                service claims             service completes
 //!   FREE ------------------> SUBMITTED ----------------> BUSY ----------------------> DONE
 //!    ^  \                        |                         |                            |
-//!    |   \ owner reclaims after  |                         | no blocking worker free    |
-//!    |    `- shutdown (SUBMITTED -> FREE, runs it itself)  v                            |
+//!    |   \ owner reclaims (shutdown, a helping caller,     | no blocking worker free    |
+//!    |    \ or a call nobody claimed within the owner's    |                            |
+//!    |     `- patience): SUBMITTED -> FREE, runs it itself  v                            |
 //!    |                                                  DECLINED (owner runs it itself) |
 //!    +------------------------------------------- owner reaps <-------------------------+
 //! ```
+//!
+//! Why an owner may lose patience ([`Entry::wait_or_take_back`]): a service thread runs
+//! most calls inline, and a few of those can wait in the kernel where nobody predicted it
+//! (a FIFO's open waits for the other end, a file system may stall). Every call posted
+//! behind it would wait too, and if one of them is the call that would end the wait (the
+//! FIFO's other end, opened by another thread), the process deadlocks where it would not
+//! natively. A call nobody has claimed can always run on its owner instead.
 //!
 //! Besides the state, the status word has two flags:
 //! - [`PARKED`]: the owner set it before sleeping on the word with a futex, so whoever
@@ -49,8 +57,10 @@
 //! application scribbling over its own page is a logic error, never undefined behaviour in
 //! the service thread.
 
+use std::time::Duration;
+
 use crate::primitive::{
-    futex_wait, futex_wake, spin_hint, yield_now, AtomicI64, AtomicU32, AtomicU64, Ordering,
+    futex_wait, futex_wait_for, futex_wake, spin_hint, yield_now, AtomicI64, AtomicU32, AtomicU64, Ordering,
 };
 
 /// The entry is unused; its owner may post into it.
@@ -99,6 +109,18 @@ pub enum Outcome {
     },
 }
 
+/// How [`Entry::wait_or_take_back`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// The call finished (or was declined): reap it as [`Entry::poll`] says.
+    Finished(Outcome),
+    /// No service thread had claimed it: the owner holds the entry (FREE) and must run
+    /// the call itself.
+    TakenBack,
+    /// A service thread is running it: it stays in flight.
+    Running,
+}
+
 /// What a service thread finds when it tries to claim an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -139,6 +161,12 @@ impl Entry {
     #[inline]
     pub fn number_hint(&self) -> u32 {
         self.nr.load(Ordering::Relaxed)
+    }
+
+    /// A posted argument, unclaimed: a hint, as [`Entry::number_hint`].
+    #[inline]
+    pub fn arg_hint(&self, i: usize) -> u64 {
+        self.args[i].load(Ordering::Relaxed)
     }
 
     /// Owner: fills a FREE entry and marks it SUBMITTED.
@@ -272,29 +300,62 @@ impl Entry {
     /// submitter may need this core more than a spinning waiter does), then sleeps on a
     /// futex.
     pub fn wait(&self, spins: u32) -> Outcome {
-        for _ in 0..spins {
-            match self.poll() {
-                Outcome::Pending => spin_hint(),
-                done => return done,
-            }
-        }
-        for _ in 0..YIELDS {
-            match self.poll() {
-                Outcome::Pending => yield_now(),
-                done => return done,
-            }
+        if let Some(done) = self.spin_then_yield(spins) {
+            return done;
         }
         loop {
             match self.poll() {
                 Outcome::Pending => {}
                 done => return done,
             }
-            self.park();
+            self.park(None);
         }
     }
 
-    /// Owner: sleeps until the entry leaves SUBMITTED/BUSY (or spuriously).
-    fn park(&self) {
+    /// Owner: as [`Entry::wait`], but with one sleep of at most `patience`, after which a
+    /// call that no service thread has claimed is taken back (SUBMITTED -> FREE, as
+    /// [`Entry::reclaim`]): the owner then runs it itself. A sleep that ends early (a
+    /// signal) may take the call back early, which only means it runs on its owner.
+    pub fn wait_or_take_back(&self, spins: u32, patience: Duration) -> Waited {
+        if let Some(done) = self.spin_then_yield(spins) {
+            return Waited::Finished(done);
+        }
+        self.park(Some(patience));
+        match self.poll() {
+            Outcome::Pending => {}
+            done => return Waited::Finished(done),
+        }
+        if self.reclaim() {
+            return Waited::TakenBack;
+        }
+        // A service thread has it (it may have claimed it just now, or finished it).
+        match self.poll() {
+            Outcome::Pending => Waited::Running,
+            done => Waited::Finished(done),
+        }
+    }
+
+    /// The first two phases of a wait: `spins` polls, then up to [`YIELDS`] polls that
+    /// yield the core.
+    fn spin_then_yield(&self, spins: u32) -> Option<Outcome> {
+        for _ in 0..spins {
+            match self.poll() {
+                Outcome::Pending => spin_hint(),
+                done => return Some(done),
+            }
+        }
+        for _ in 0..YIELDS {
+            match self.poll() {
+                Outcome::Pending => yield_now(),
+                done => return Some(done),
+            }
+        }
+        None
+    }
+
+    /// Owner: sleeps until the entry leaves SUBMITTED/BUSY, for at most `timeout` (or
+    /// spuriously).
+    fn park(&self, timeout: Option<Duration>) {
         let s = self.status.load(Ordering::Relaxed);
         if !matches!(s & STATE_MASK, SUBMITTED | BUSY) {
             return;
@@ -306,7 +367,10 @@ impl Entry {
                 .compare_exchange(s, parked, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            futex_wait(&self.status, parked);
+            match timeout {
+                Some(timeout) => futex_wait_for(&self.status, parked, timeout),
+                None => futex_wait(&self.status, parked),
+            }
         }
     }
 
@@ -379,6 +443,27 @@ mod tests {
         e.post(1, [0; 6]);
         assert!(matches!(e.claim(), Claim::Call { .. }));
         assert!(!e.reclaim());
+    }
+
+    #[test]
+    fn an_owner_takes_back_only_a_call_nobody_claimed() {
+        let patience = std::time::Duration::from_millis(1);
+        let e = zeroed();
+        e.post(1, [0; 6]);
+        assert_eq!(e.wait_or_take_back(0, patience), Waited::TakenBack);
+        assert_eq!(e.status(), FREE, "the owner holds the entry again");
+        assert_eq!(e.claim(), Claim::Empty, "a late service thread finds nothing");
+
+        e.post(2, [0; 6]);
+        assert!(matches!(e.claim(), Claim::Call { nr: 2, .. }));
+        assert_eq!(
+            e.wait_or_take_back(0, patience),
+            Waited::Running,
+            "a claimed call stays with its service thread"
+        );
+        e.complete(5);
+        assert_eq!(e.wait(0), Outcome::Done(5));
+        assert_eq!(e.status(), FREE);
     }
 
     #[test]

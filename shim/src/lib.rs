@@ -40,8 +40,8 @@ mod loom_tests;
 
 pub use async_submit::{AsyncPush, AsyncSubmitter, Cleanup, InFlight};
 pub use doorbell::Doorbell;
-pub use entry::Entry;
+pub use entry::{Entry, Waited};
 pub use page::SyscallPage;
 pub use shared::{RegisterError, Shared, SubmitOptions};
-pub use submitter::{Call, Push, Submitter, Ticket};
+pub use submitter::{Call, Push, Submitter, Ticket, TAKE_BACK_AFTER};
 pub use table::Class;

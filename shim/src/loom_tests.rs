@@ -258,6 +258,38 @@ fn loom_helping_caller_and_service_thread_run_each_call_once() {
     });
 }
 
+/// An owner that loses patience (`Entry::wait_or_take_back`): it parks with a timeout
+/// (in the model, one that may fire at once), then takes the call back unless a service
+/// thread claimed it meanwhile, and then waits for that one to finish it. The call runs
+/// exactly once, on one side or the other; a claimed call's completion wakes the parked
+/// owner (no lost wake: the model would deadlock); the entry ends FREE.
+#[test]
+fn loom_an_owner_that_takes_back_and_a_service_thread_run_the_call_once() {
+    use crate::entry::{Waited, FREE};
+    model(|| {
+        let bell = Arc::new(Doorbell::new());
+        let page = Arc::new(SyscallPage::new().unwrap());
+        let (b, p) = (Arc::clone(&bell), Arc::clone(&page));
+        let service = thread::spawn(move || serve(&b, &p));
+        post(&bell, &page, 0, 7);
+        let entry = page.entry(0);
+        let mine = match entry.wait_or_take_back(0, std::time::Duration::from_millis(10)) {
+            Waited::TakenBack => true,
+            Waited::Finished(outcome) => {
+                assert_eq!(outcome, Outcome::Done(107));
+                false
+            }
+            Waited::Running => {
+                assert_eq!(entry.wait(0), Outcome::Done(107));
+                false
+            }
+        };
+        let served = service.join().unwrap();
+        assert_eq!(served + usize::from(mine), 1, "the call ran exactly once");
+        assert_eq!(entry.status(), FREE);
+    });
+}
+
 /// A flag raised by a waker: stands for a task being scheduled again.
 struct Flag(loom::sync::atomic::AtomicBool);
 

@@ -36,6 +36,12 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
     crate::sys::futex_wait(word, expected);
 }
 
+/// Sleeps while `word` holds `expected`, for at most `timeout`. May return spuriously.
+#[cfg(not(loom))]
+pub(crate) fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
+    crate::sys::futex_wait_for(word, expected, timeout);
+}
+
 /// Wakes up to `count` threads sleeping on `word`.
 #[cfg(not(loom))]
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
@@ -54,6 +60,13 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
     if word.load(Ordering::SeqCst) == expected {
         drop(FUTEX.1.wait(guard).unwrap());
     }
+}
+
+/// Loom has no clock: a timed wait is a wait whose timeout may fire at once, so the model
+/// returns at once (a spurious return, which the contract allows).
+#[cfg(loom)]
+pub(crate) fn futex_wait_for(_word: &AtomicU32, _expected: u32, _timeout: std::time::Duration) {
+    loom::thread::yield_now();
 }
 
 #[cfg(loom)]

@@ -100,6 +100,10 @@ pub struct BatchCounters {
     pub handoffs: StdAtomicU64,
     /// Calls handed back to their owner because every blocking worker was busy.
     pub declined: StdAtomicU64,
+    /// Calls their owners took back after no service thread claimed them in
+    /// [`crate::TAKE_BACK_AFTER`] (a service thread stuck in a call that waits). Written
+    /// by owners, rarely.
+    pub taken_back: StdAtomicU64,
     /// Batches whose io_uring-capable calls went through one `io_uring_enter`.
     pub uring_batches: StdAtomicU64,
     /// Calls run through io_uring.

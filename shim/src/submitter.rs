@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::entry::Outcome;
+use crate::entry::{Outcome, Waited};
 use crate::page::{SyscallPage, ENTRIES_PER_PAGE};
 use crate::shared::{RegisterError, Shared};
 use crate::sys;
@@ -74,6 +74,12 @@ pub struct Submitter {
     reclaimed: u64,
     _not_send: PhantomData<*mut ()>,
 }
+
+/// How long an owner sleeps on a posted call that no service thread has claimed before it
+/// takes the call back and runs it itself ([`Submitter::wait`]). Long against any batch a
+/// service thread runs (tens of microseconds), short against a stall a program would
+/// notice.
+pub const TAKE_BACK_AFTER: Duration = Duration::from_millis(10);
 
 const ALL_FREE: u64 = if ENTRIES_PER_PAGE == 64 {
     u64::MAX
@@ -284,16 +290,54 @@ impl Submitter {
         }
     }
 
-    /// Waits for a posted call and returns its result: spins, yields, then sleeps.
+    /// Whether no service thread has claimed a posted call yet (so a wait for it may take
+    /// it back, see [`Submitter::wait`]).
+    #[inline]
+    pub fn is_unclaimed(&self, ticket: &Ticket) -> bool {
+        self.page().entry(ticket.slot as usize).status() & crate::entry::STATE_MASK == crate::entry::SUBMITTED
+    }
+
+    /// Waits for a posted call and returns its result: spins, yields, then sleeps. A call
+    /// that no service thread has claimed after [`TAKE_BACK_AFTER`] of sleep is taken back
+    /// and run here (see [`crate::Entry::wait_or_take_back`]): a service thread stuck in a
+    /// call that waits (a FIFO's open) must not hold up the calls posted behind it.
     #[inline]
     pub fn wait(&mut self, ticket: Ticket) -> i64 {
+        match self.wait_a_while(ticket) {
+            Ok(ret) => ret,
+            Err(ticket) => {
+                // A service thread runs it: only it can finish it.
+                let slot = ticket.slot as usize;
+                let outcome = self.page().entry(slot).wait(0);
+                // SAFETY: the caller of `push` vouched for this call.
+                unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }
+            }
+        }
+    }
+
+    /// As [`Submitter::wait`], but sleeps at most [`TAKE_BACK_AFTER`] on a call that a
+    /// service thread has claimed, and then hands the ticket back: the call is still in
+    /// flight. For a waiter that must also look at other things now and then (an M-on-N
+    /// kernel thread's inbox).
+    pub fn wait_a_while(&mut self, ticket: Ticket) -> Result<i64, Ticket> {
         if let Some(ret) = self.poll(&ticket) {
-            return ret;
+            return Ok(ret);
         }
         let slot = ticket.slot as usize;
-        let outcome = self.page().entry(slot).wait(self.shared.options().wait_spins);
-        // SAFETY: the caller of `push` vouched for this call.
-        unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }
+        let entry = self.page().entry(slot);
+        match entry.wait_or_take_back(self.shared.options().wait_spins, TAKE_BACK_AFTER) {
+            // SAFETY: the caller of `push` vouched for this call.
+            Waited::Finished(outcome) => Ok(unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }),
+            Waited::TakenBack => {
+                self.shared
+                    .batches()
+                    .taken_back
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // SAFETY: as above; the owner holds the entry again.
+                Ok(unsafe { self.run_reclaimed(ticket) })
+            }
+            Waited::Running => Err(ticket),
+        }
     }
 
     /// Frees a finished entry and returns the call's result, counting where it ran: a

@@ -93,6 +93,30 @@ pub fn futex_wait(word: &AtomicU32, expected: u32) {
     };
 }
 
+/// As [`futex_wait`], for at most `timeout`.
+pub fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: std::time::Duration) {
+    let addr = word as *const AtomicU32 as u64;
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: FUTEX_WAIT only reads the word, which lives as long as the borrow, and the
+    // relative timeout, which lives on this stack until the call returns.
+    let _ = unsafe {
+        syscall6(
+            libc::SYS_futex as u64,
+            [
+                addr,
+                FUTEX_WAIT_PRIVATE,
+                expected as u64,
+                &ts as *const libc::timespec as u64,
+                0,
+                0,
+            ],
+        )
+    };
+}
+
 /// Wakes up to `count` threads sleeping on `word`.
 pub fn futex_wake(word: &AtomicU32, count: u32) {
     let addr = word as *const AtomicU32 as u64;

@@ -18,6 +18,8 @@
 //!   "totals": {"calls": 0, "delegated": 0, "direct": 0, "errors": 0, "batches": 0},
 //!   "batch_sizes": {"1": 0, "2-3": 0, "4-7": 0, "8-15": 0, "16-31": 0, "32-63": 0, "64+": 0},
 //!   "declined": 0,                  // delegated calls that would have waited: run on their caller
+//!   "taken_back": 0,                // posted calls no service thread claimed in 10 ms (one
+//!                                   // stuck in a call that waits): run on their caller
 //!   "backends": ["auto"],           // how service threads ran batches (and why not io_uring)
 //!   "uring": {"batches": 0, "calls": 0, "parked": 0},  // batches and calls run through io_uring;
 //!                                   // calls that waited in the ring instead of on a worker
@@ -69,6 +71,8 @@ pub struct Summary {
     pub batch_sizes: [u64; 7],
     /// Calls handed back to their callers.
     pub declined: u64,
+    /// Calls their callers took back: no service thread claimed them in time.
+    pub taken_back: u64,
     /// Distinct backends reported (with why io_uring is not used, if it is not).
     pub backends: Vec<String>,
     /// Batches, calls and parked waits through io_uring.
@@ -147,6 +151,7 @@ impl Summary {
         }
         self.batches += num(v, "batches");
         self.declined += num(v, "declined");
+        self.taken_back += num(v, "taken_back");
         if let Some(sizes) = v.get("batch_sizes").and_then(Value::as_array) {
             for (sum, n) in self.batch_sizes.iter_mut().zip(sizes) {
                 *sum += n.as_u64().unwrap_or(0);
@@ -200,10 +205,11 @@ impl Summary {
         write_syscall_table(&mut out, rows);
         let _ = writeln!(
             out,
-            "batches: {}; sizes {}; declined: {}; policy checks: {} delegate, {} alone, {} slower{}",
+            "batches: {}; sizes {}; declined: {}; taken back: {}; policy checks: {} delegate, {} alone, {} slower{}",
             self.batches,
             batch_sizes_text(&self.batch_sizes),
             self.declined,
+            self.taken_back,
             self.phases.0,
             self.phases.1,
             self.phases.2,
@@ -258,6 +264,7 @@ impl Summary {
                        "batches": self.batches},
             "batch_sizes": {"1": b[0], "2-3": b[1], "4-7": b[2], "8-15": b[3], "16-31": b[4], "32-63": b[5], "64+": b[6]},
             "declined": self.declined,
+            "taken_back": self.taken_back,
             "backends": self.backends,
             "uring": {"batches": self.uring.0, "calls": self.uring.1, "parked": self.uring.2},
             "auto_learned": self.auto_learned,
