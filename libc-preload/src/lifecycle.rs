@@ -21,8 +21,10 @@ pub extern "C" fn constructor() {
         flexsc_kernel_side::diag::remember_stderr();
         crate::interpose::resolve_all();
         crate::stats::init();
-        route::init();
+        // M-on-N first: it patches glibc's lock waits only while the process has one
+        // thread, and under `--policy always` `route::init` starts the service threads.
         crate::mn::init();
+        route::init();
         // SAFETY: plain C callbacks that never unwind.
         unsafe {
             libc::pthread_atfork(None, None, Some(child_after_fork));
