@@ -313,6 +313,43 @@ fn a_dropped_open_closes_the_file_it_opens() {
     });
 }
 
+/// Two tasks open the two ends of a FIFO: each open waits for the other, so the first
+/// waits on the service thread and the second is posted behind it. No thread sleeps on
+/// a task's entry to take it back, so the runtime's relief thread hands the second to a
+/// blocking worker once the pass has lasted long enough (this hung before).
+#[test]
+fn two_tasks_open_the_two_ends_of_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = flexsc::executor::Runtime::builder().workers(2).build().unwrap();
+        let path = fifo.clone();
+        let reader = rt.spawn(async move { File::open(&path).await });
+        // Let the reader's open start waiting on the service thread first.
+        std::thread::sleep(Duration::from_millis(100));
+        let writer = rt.spawn(async move { OpenOptions::new().write(true).open(&fifo).await });
+        let (w, r) = rt.block_on(async move { (writer.await.unwrap(), reader.await.unwrap()) });
+        let _ = tx.send((w, r));
+    });
+    let (w, r) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("both ends of the FIFO open, whichever waits on the service thread");
+    let (w, r) = (w.unwrap(), r.unwrap());
+    // They are the two ends of one FIFO: a byte written into one comes out of the other.
+    // SAFETY: one byte from a static into the write end, one byte into `got`.
+    let got = unsafe {
+        assert_eq!(libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1), 1);
+        let mut got = [0u8; 1];
+        assert_eq!(libc::read(r.as_raw_fd(), got.as_mut_ptr().cast(), 1), 1);
+        got
+    };
+    assert_eq!(&got, b"x");
+}
+
 #[test]
 fn a_file_outlives_its_handle_while_a_dropped_call_uses_it() {
     let (r, w) = nix_pipe();

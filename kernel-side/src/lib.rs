@@ -21,6 +21,7 @@ pub mod config;
 pub mod diag;
 pub mod execute;
 pub mod pool;
+pub mod relief;
 pub mod runtime;
 pub mod service;
 pub mod signals;

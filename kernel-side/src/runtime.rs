@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::pool::Pool;
+use crate::relief::Relief;
 use crate::service::{Blocking, ServiceCounters, ServiceThread};
 
 /// Where a runtime's calls run.
@@ -146,6 +147,7 @@ impl Builder {
             shared,
             pool,
             threads: Mutex::new(Vec::new()),
+            relief: Mutex::new(None),
             started: AtomicBool::new(false),
             counters: Mutex::new(Vec::new()),
             mode,
@@ -210,6 +212,8 @@ pub struct Runtime {
     shared: Arc<Shared>,
     pool: Arc<Pool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The thread that hands on the calls posted behind a stuck pass (see `relief`).
+    relief: Mutex<Option<Relief>>,
     started: AtomicBool,
     counters: Mutex<Vec<Arc<ServiceCounters>>>,
     mode: Mode,
@@ -261,6 +265,14 @@ impl Runtime {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(counters);
+        }
+        // Without it a stuck pass holds up only the calls whose owners cannot take them
+        // back (asynchronous tasks, M-on-N event waits): serve on, and say so.
+        match Relief::start(Arc::clone(&self.shared), Arc::clone(&self.pool), self.blocking) {
+            Ok(relief) => *self.relief.lock().unwrap_or_else(|e| e.into_inner()) = Some(relief),
+            Err(e) => crate::diag::note(format_args!(
+                "flexsc: cannot start the relief thread ({e}); a call that waits on a service thread holds up the asynchronous calls behind it"
+            )),
         }
         self.started.store(true, Ordering::Release);
         self.shared.set_serving();
@@ -323,6 +335,9 @@ impl Runtime {
     }
 
     fn stop(&mut self) {
+        if let Some(mut relief) = self.relief.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            relief.stop();
+        }
         self.shared.doorbell.stop();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {

@@ -784,27 +784,16 @@ fn nanosleep_does_not_hold_up_other_threads() {
     assert_eq!(join(sleeper, "nanosleep to return"), 0);
 }
 
-/// `openat` through `sub`, of `path` relative to the working directory.
-fn openat(sub: &mut Submitter, path: &std::ffi::CStr, flags: libc::c_int) -> i64 {
-    let args = [
-        libc::AT_FDCWD as u64,
-        path.as_ptr() as u64,
-        (flags | libc::O_CLOEXEC) as u64,
-        0,
-        0,
-        0,
-    ];
-    // SAFETY: openat reads a path that outlives the call.
-    unsafe { sub.call(nr(libc::SYS_openat), args) }
+fn openat_args(path: &std::ffi::CStr, flags: libc::c_int) -> [u64; 6] {
+    let flags = (flags | libc::O_CLOEXEC) as u64;
+    [libc::AT_FDCWD as u64, path.as_ptr() as u64, flags, 0, 0, 0]
 }
 
-/// A call that waits on the service thread where nobody predicted it (a FIFO's open waits
-/// for the other end) does not hold up the calls posted behind it: their owners take
-/// them back after `TAKE_BACK_AFTER` and run them. Here the call behind it is the open of
-/// the FIFO's other end, so without that the process deadlocks, where natively it does
-/// not.
-#[test]
-fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
+/// A FIFO's read end opened through the runtime waits on the service thread for a writer;
+/// then `open_writer` opens the write end through its own submitter, on another thread,
+/// posted behind the read end's open. Checks that both ends open and that the writer's
+/// call was counted as taken from behind the stuck one.
+fn open_both_ends_of_a_fifo(open_writer: fn(&mut Submitter, &std::ffi::CStr) -> i64) {
     let _serial = serial();
     let Some(rt) = service_runtime(Runtime::builder()) else {
         return;
@@ -830,7 +819,8 @@ fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
     let path = fifo.clone();
     let reader = spawn_submitter(shared, "reader", move |sub| {
         index_tx.send(sub.page_index()).expect("the test waits");
-        openat(sub, &path, libc::O_RDONLY)
+        // SAFETY: openat reads a path that outlives the call.
+        unsafe { sub.call(nr(libc::SYS_openat), openat_args(&path, libc::O_RDONLY)) }
     });
     let page = index_rx.recv_timeout(TIMEOUT).expect("the reader's page");
     // The open is claimed: the service thread runs it and waits in it for a writer.
@@ -841,14 +831,14 @@ fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
     });
     let taken_back = rt.stats().taken_back;
     let path = fifo.clone();
-    let writer = spawn_submitter(shared, "writer", move |sub| openat(sub, &path, libc::O_WRONLY));
+    let writer = spawn_submitter(shared, "writer", move |sub| open_writer(sub, &path));
     let w = join(writer, "the writer's open (posted behind the reader's)");
     assert!(w >= 0, "the write end opened: {w}");
     let r = join(reader, "the reader's open");
     assert!(r >= 0, "the read end opened: {r}");
     assert!(
         rt.stats().taken_back > taken_back,
-        "the writer's open ran on its caller\n{}",
+        "the writer's open was taken from behind the reader's\n{}",
         rt.stats().table()
     );
     // SAFETY: the two descriptors this test opened.
@@ -856,6 +846,41 @@ fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
         libc::close(w as i32);
         libc::close(r as i32);
     }
+}
+
+/// A call that waits on the service thread where nobody predicted it (a FIFO's open waits
+/// for the other end) does not hold up the calls posted behind it: their owners take
+/// them back after `TAKE_BACK_AFTER` and run them. Here the call behind it is the open of
+/// the FIFO's other end, so without that the process deadlocks, where natively it does
+/// not.
+#[test]
+fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
+    open_both_ends_of_a_fifo(|sub, path| {
+        // SAFETY: openat reads a path that outlives the call.
+        unsafe { sub.call(nr(libc::SYS_openat), openat_args(path, libc::O_WRONLY)) }
+    });
+}
+
+/// A call posted behind a stuck pass whose owner does not sleep on it (an asynchronous
+/// task polls, an M-on-N kernel thread looks at its inbox): the relief thread hands it to
+/// a blocking worker once the pass has lasted `relief::RELIEVE_AFTER`.
+#[test]
+fn the_relief_thread_hands_on_calls_behind_a_stuck_pass() {
+    open_both_ends_of_a_fifo(|sub, path| {
+        let args = openat_args(path, libc::O_WRONLY);
+        // SAFETY: openat reads a path that outlives the call (polled to the end here).
+        let Push::Posted(ticket) = (unsafe { sub.push(nr(libc::SYS_openat), args) }) else {
+            panic!("openat is posted while the runtime serves");
+        };
+        sub.submit();
+        // Polls, never sleeps on the entry: nothing here takes the call back.
+        loop {
+            if let Some(ret) = sub.poll(&ticket) {
+                return ret;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -290,6 +290,47 @@ fn loom_an_owner_that_takes_back_and_a_service_thread_run_the_call_once() {
     });
 }
 
+/// The relief thread (`kernel-side/src/relief.rs`) against a service thread and an owner
+/// that may take its call back: the relief claims a posted entry and declines it to its
+/// owner (its path when no worker takes it), the service thread serves, the owner waits
+/// with patience. Whoever claims, the call runs exactly once: on the service thread, or
+/// on the owner (taken back, or declined to it); and the entry ends FREE.
+#[test]
+fn loom_relief_service_thread_and_owner_run_the_call_once() {
+    use crate::entry::{Waited, FREE, STATE_MASK, SUBMITTED};
+    model(|| {
+        let bell = Arc::new(Doorbell::new());
+        let page = Arc::new(SyscallPage::new().unwrap());
+        let (b, p) = (Arc::clone(&bell), Arc::clone(&page));
+        let service = thread::spawn(move || serve(&b, &p));
+        let p = Arc::clone(&page);
+        let relief = thread::spawn(move || {
+            let entry = p.entry(0);
+            if entry.status() & STATE_MASK == SUBMITTED {
+                if let Claim::Call { .. } = entry.claim() {
+                    entry.decline(0);
+                }
+            }
+        });
+        post(&bell, &page, 0, 7);
+        let entry = page.entry(0);
+        let outcome = match entry.wait_or_take_back(0, std::time::Duration::from_millis(10)) {
+            Waited::TakenBack => None,
+            Waited::Finished(outcome) => Some(outcome),
+            Waited::Running => Some(entry.wait(0)),
+        };
+        let ran_here = match outcome {
+            None | Some(Outcome::Declined { done: 0 }) => 1,
+            Some(Outcome::Done(107)) => 0,
+            other => panic!("unexpected outcome {other:?}"),
+        };
+        let served = service.join().unwrap();
+        relief.join().unwrap();
+        assert_eq!(served + ran_here, 1, "the call ran exactly once");
+        assert_eq!(entry.status(), FREE);
+    });
+}
+
 /// A flag raised by a waker: stands for a task being scheduled again.
 struct Flag(loom::sync::atomic::AtomicBool);
 

@@ -9,7 +9,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::doorbell::{Doorbell, MAX_PAGES};
 use crate::page::SyscallPage;
-use crate::primitive::{AtomicU32, Ordering};
+use crate::primitive::{AtomicU64, Ordering};
 
 /// Why a thread could not get a syscall page.
 #[derive(Debug)]
@@ -58,6 +58,9 @@ impl Default for SubmitOptions {
     }
 }
 
+/// One pass begun, in `Shared::passes`' high half.
+const PASS_BEGUN: u64 = 1 << 32;
+
 /// The state one runtime's submitters and service threads share.
 pub struct Shared {
     /// How service threads find work and how submitters wake them.
@@ -67,10 +70,12 @@ pub struct Shared {
     pages: Box<[OnceLock<SyscallPage>]>,
     free: Mutex<FreeList>,
     options: SubmitOptions,
-    /// Service threads inside a pass (between taking bits and finishing their batch).
-    /// Incremented with SeqCst before a pass looks at the doorbell, so `quiesce` never sees
-    /// both "no bits" and "no pass" while a taken call is unfinished.
-    passes: CachePadded<AtomicU32>,
+    /// Low 32 bits: service threads inside a pass (between taking bits and finishing their
+    /// batch). Incremented with SeqCst before a pass looks at the doorbell, so `quiesce`
+    /// never sees both "no bits" and "no pass" while a taken call is unfinished. High 32
+    /// bits: passes begun, wrapping (bumped by the same RMW), so that a watcher can tell
+    /// one long pass from many short ones (`progress`).
+    passes: CachePadded<AtomicU64>,
     /// Calls handed to workers that do not wait for an event (the rest of a short
     /// regular-file transfer) and are not finished yet. Blocking calls are not counted:
     /// exit does not wait for them, as it would not wait for a thread blocked in `read`.
@@ -137,7 +142,7 @@ impl Shared {
                 next: 0,
             }),
             options,
-            passes: CachePadded::new(AtomicU32::new(0)),
+            passes: CachePadded::new(AtomicU64::new(0)),
             finishing: CachePadded::new(StdAtomicU32::new(0)),
             batches: CachePadded::new(BatchCounters::default()),
             delegating: CachePadded::new(AtomicBool::new(false)),
@@ -221,7 +226,16 @@ impl Shared {
     /// Service thread: a pass begins. Call before looking at the doorbell.
     #[inline]
     pub fn pass_begin(&self) {
-        self.passes.fetch_add(1, Ordering::SeqCst);
+        self.passes.fetch_add(PASS_BEGUN | 1, Ordering::SeqCst);
+    }
+
+    /// How many service threads are inside a pass, and how many passes have begun
+    /// (wrapping): the same second number while the first is not zero means one pass
+    /// has not ended.
+    #[inline]
+    pub fn progress(&self) -> (u32, u32) {
+        let p = self.passes.load(Ordering::Relaxed);
+        (p as u32, (p >> 32) as u32)
     }
 
     /// Service thread: the pass's batch is finished or handed on.
@@ -261,7 +275,7 @@ impl Shared {
         crate::primitive::fence(Ordering::SeqCst);
         !self.doorbell.has_work()
             && self.pages().all(|p| p.pending_bits() == 0)
-            && self.passes.load(Ordering::SeqCst) == 0
+            && self.passes.load(Ordering::SeqCst) as u32 == 0
             && self.finishing.load(std::sync::atomic::Ordering::SeqCst) == 0
     }
 

@@ -1,0 +1,162 @@
+//! Relief for a service thread stuck in a call.
+//!
+//! A service thread runs `Delegate` calls inline, because they finish in the time they
+//! take to run. A few do not: a FIFO's `open` waits for the other end, a file system may
+//! stall. Everything posted behind such a call waits with it, and if one of those calls is
+//! what would end the wait (the open of the FIFO's other end, by another thread of the
+//! process), the process deadlocks where natively it does not.
+//!
+//! An owner that sleeps on its entry takes its call back after
+//! [`flexsc_shim::TAKE_BACK_AFTER`] (`Submitter::wait`). An asynchronous task, or an
+//! M-on-N user thread's call that may wait for an event, has no such owner. The relief
+//! thread is for them, as FlexSC wakes another syscall thread when one blocks: it looks at
+//! the runtime's progress now and then, and once one pass has lasted [`RELIEVE_AFTER`] it
+//! claims every call still posted and hands each to a blocking worker, exactly as the
+//! service thread hands on a call that would wait (or declines it to its owner, where the
+//! service thread would: `Blocking::Caller`, or every worker busy).
+//!
+//! ```text
+//!   relief: sleep CHECK_EVERY ─> progress(): a pass inside, begun count unchanged
+//!           for RELIEVE_AFTER? ─> claim each SUBMITTED entry ─> pool (or decline)
+//! ```
+//!
+//! Claims are the entries' own CAS from SUBMITTED (see `flexsc_shim::entry`), so a call is
+//! run once whoever claims it: the relief, the service thread when it comes back and
+//! reaches the entry (it then finds it taken), or its owner taking it back. While no pass
+//! is running the relief sleeps longer and longer, up to [`IDLE_CHECK_MAX`]: an idle
+//! process wakes it a few times a second at most.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use flexsc_shim::entry::{Claim, STATE_MASK, SUBMITTED};
+use flexsc_shim::page::ENTRIES_PER_PAGE;
+use flexsc_shim::resume::Resume;
+use flexsc_shim::sys::{futex_wait_for, futex_wake};
+use flexsc_shim::table::{classify, Class};
+use flexsc_shim::Shared;
+
+use crate::pool::{Job, Pool};
+use crate::service::Blocking;
+use crate::signals;
+
+/// How often the relief looks while a pass is running.
+pub const CHECK_EVERY: Duration = Duration::from_millis(20);
+/// How long one pass may last before the calls behind it are handed on. Long against any
+/// batch (a pass of 4,096 cached reads takes a few milliseconds), short against a stall a
+/// program would notice.
+pub const RELIEVE_AFTER: Duration = Duration::from_millis(50);
+/// The longest sleep while no pass is running.
+pub const IDLE_CHECK_MAX: Duration = Duration::from_millis(500);
+
+/// The handle the runtime keeps: stops and joins the relief thread.
+pub(crate) struct Relief {
+    /// 0 while running; 1 once asked to stop. The thread sleeps on it (a futex word).
+    stop: Arc<AtomicU32>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Relief {
+    /// Starts the relief thread of a runtime whose service threads run now.
+    pub(crate) fn start(shared: Arc<Shared>, pool: Arc<Pool>, blocking: Blocking) -> std::io::Result<Relief> {
+        let stop = Arc::new(AtomicU32::new(0));
+        let word = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("flexsc-relief".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                signals::block_async_signals();
+                watch(&word, &shared, &pool, blocking);
+            })?;
+        Ok(Relief {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and waits for it (before the service threads stop: it must not
+    /// hand calls to a pool that is stopping).
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(1, Ordering::Release);
+        futex_wake(&self.stop, 1);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Relief {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn watch(stop: &AtomicU32, shared: &Shared, pool: &Arc<Pool>, blocking: Blocking) {
+    let mut sleep = CHECK_EVERY;
+    // The begun count of the pass seen running, and since when.
+    let mut seen: Option<(u32, Instant)> = None;
+    loop {
+        futex_wait_for(stop, 0, sleep);
+        if stop.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let (inside, begun) = shared.progress();
+        if inside == 0 {
+            seen = None;
+            sleep = (sleep * 2).min(IDLE_CHECK_MAX);
+            continue;
+        }
+        sleep = CHECK_EVERY;
+        match seen {
+            Some((b, since)) if b == begun => {
+                if since.elapsed() >= RELIEVE_AFTER {
+                    relieve(shared, pool, blocking);
+                }
+            }
+            _ => seen = Some((begun, Instant::now())),
+        }
+    }
+}
+
+/// Claims every call still posted in the runtime's pages and hands each on. Returns how
+/// many it claimed.
+pub(crate) fn relieve(shared: &Shared, pool: &Arc<Pool>, blocking: Blocking) -> u64 {
+    let mut claimed = 0;
+    for (index, page) in shared.pages().enumerate() {
+        for slot in 0..ENTRIES_PER_PAGE {
+            let entry = page.entry(slot);
+            if entry.status() & STATE_MASK != SUBMITTED {
+                continue;
+            }
+            let Claim::Call { nr, args } = entry.claim() else {
+                continue;
+            };
+            claimed += 1;
+            // As `execute::run`: a number that must run on its caller never runs here (an
+            // entry scribbled by its owner), whatever the entry says.
+            if !matches!(classify(u64::from(nr), &args), Class::Delegate | Class::Block) {
+                entry.complete(-(libc::ENOSYS as i64));
+                continue;
+            }
+            let job = Job {
+                page: index,
+                slot,
+                nr,
+                args,
+                resume: Resume::Whole,
+            };
+            if blocking == Blocking::Caller || pool.hand_off(job).is_err() {
+                entry.decline(0);
+            }
+        }
+    }
+    if claimed > 0 {
+        shared
+            .batches()
+            .taken_back
+            .fetch_add(claimed, std::sync::atomic::Ordering::Relaxed);
+    }
+    claimed
+}
