@@ -201,13 +201,13 @@ for i, c in enumerate(configs):
         f"{statistics.median(paired):.2f} ({min(paired):.2f}–{max(paired):.2f})"
     out.append(f"| {label(c)} | {', '.join(f'{x:.0f}' for x in xs)} | {med:.0f} | {ratio} | {pr} | {failed[i]} |")
 out += ["", "## What flexsc did (statistics of `flexsc run --json`, summed over the runs)", "",
-        "| configuration | process images | calls | delegated | delegated % | batches | calls per batch | declined | policy checks: delegate / alone / slower | isolated |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+        "| configuration | process images | calls | delegated | delegated % | batches | calls per batch | declined | taken back | policy checks: delegate / alone / slower | isolated |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
 tops = []
 for i, c in enumerate(configs):
     if c == "native":
         continue
-    tot = dict(calls=0, delegated=0, batches=0, declined=0, procs=0, p=[0, 0, 0], iso=False, missing=0)
+    tot = dict(calls=0, delegated=0, batches=0, declined=0, taken_back=0, procs=0, p=[0, 0, 0], iso=False, missing=0)
     per = {}
     for d in dirs[i]:
         path = os.path.join(d, "stats.json")
@@ -221,6 +221,7 @@ for i, c in enumerate(configs):
         tot["delegated"] += t.get("delegated", 0)
         tot["batches"] += t.get("batches", 0)
         tot["declined"] += j.get("declined", 0)
+        tot["taken_back"] += j.get("taken_back", 0)
         tot["procs"] += j.get("processes", 0)
         p = j.get("policy", {})
         for n, key in enumerate(["shared_phases", "alone_phases", "slower_phases"]):
@@ -234,7 +235,7 @@ for i, c in enumerate(configs):
     per_batch = tot["delegated"] / tot["batches"] if tot["batches"] else 0.0
     note = f" ({tot['missing']} runs reported nothing)" if tot["missing"] else ""
     out.append(f"| {label(c)}{note} | {tot['procs']} | {tot['calls']} | {tot['delegated']} | {pct:.1f} | "
-               f"{tot['batches']} | {per_batch:.2f} | {tot['declined']} | "
+               f"{tot['batches']} | {per_batch:.2f} | {tot['declined']} | {tot['taken_back']} | "
                f"{tot['p'][0]} / {tot['p'][1]} / {tot['p'][2]} | {'yes' if tot['iso'] else 'no'} |")
     top = sorted(per.items(), key=lambda kv: -kv[1][0])[:8]
     tops.append((label(c), top))
@@ -242,6 +243,7 @@ for lab, top in tops:
     out += ["", f"Busiest calls under {lab}: " + ", ".join(
         f"{n} {c} ({100.0 * d / c:.0f}% delegated)" if c else n for n, (c, d) in top) + "."]
 out += ["", "`calls per batch` = delegated calls ÷ service-thread batches (a batch also holds calls handed back as declined).",
+        "`taken back` = posted calls that waited behind a service thread busy in one call for longer than 10 ms (their caller ran them) or 50 ms (a worker did).",
         "Where a mode delegates nothing, its ratio measures only the interposition overhead."]
 if extra and os.path.exists(extra):
     out += ["", open(extra).read().rstrip()]
