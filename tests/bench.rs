@@ -51,6 +51,16 @@ fn bench_reports_every_comparison() {
         }
         assert!(r["baseline"].as_str().is_some_and(|b| !b.is_empty()));
     }
+    // With a service core the report says how close a single call came to its floor: the
+    // call plus one cache-line round trip, which is more than the call alone.
+    if doc["machine"]["cpus"].as_u64() >= Some(2) {
+        let floor = doc["single_call_floor_ratio"].as_f64().unwrap_or(-1.0);
+        assert!(
+            floor.is_finite() && floor > 1.0,
+            "single_call_floor_ratio = {floor}"
+        );
+        assert!(table.contains("against a floor of"), "{table}");
+    }
     let plot = std::fs::read_to_string(svg.join("batch_sweep.svg")).expect("the sweep plot");
     assert!(
         plot.contains("<svg") && plot.contains("calls per batch"),

@@ -10,8 +10,9 @@
 //! [`flexsc_shim::TAKE_BACK_AFTER`] (`Submitter::wait`). An asynchronous task, or an
 //! M-on-N user thread's call that may wait for an event, has no such owner. The relief
 //! thread is for them, as FlexSC wakes another syscall thread when one blocks: it looks at
-//! the runtime's progress now and then, and once one pass has lasted [`RELIEVE_AFTER`] it
-//! claims every call still posted and hands each to a blocking worker, exactly as the
+//! the runtime's progress now and then, and once one pass has lasted [`RELIEVE_AFTER`]
+//! with its thread blocked in the kernel (`Shared::service_is_blocked`) it claims every
+//! call still posted and hands each to a blocking worker, exactly as the
 //! service thread hands on a call that would wait (or declines it to its owner, where the
 //! service thread would: `Blocking::Caller`, or every worker busy).
 //!
@@ -110,8 +111,10 @@ fn watch(stop: &AtomicU32, shared: &Shared, pool: &Arc<Pool>, blocking: Blocking
         }
         sleep = CHECK_EVERY;
         match seen {
+            // One pass, long enough, and its thread blocked in the kernel (not only off its
+            // core: then it comes back to these calls itself).
             Some((b, since)) if b == begun => {
-                if since.elapsed() >= RELIEVE_AFTER {
+                if since.elapsed() >= RELIEVE_AFTER && shared.service_is_blocked() {
                     relieve(shared, pool, blocking);
                 }
             }

@@ -127,6 +127,15 @@ impl ServiceThread {
 
     /// Serves until the runtime stops and nothing posted is left.
     pub fn run(mut self) {
+        // Known by its thread id while it serves: owners and the relief thread look at
+        // its state to tell a thread blocked in a call from one only off its core.
+        let tid = flexsc_shim::sys::gettid();
+        self.shared.service_thread_starts(tid);
+        self.serve();
+        self.shared.service_thread_ends(tid);
+    }
+
+    fn serve(&mut self) {
         signals::block_async_signals();
         // The per-pass lists are written on every pass: allocated here, by this thread,
         // they come from its own malloc arena, not from lines next to data the

@@ -26,7 +26,9 @@
 //! (a FIFO's open waits for the other end, a file system may stall). Every call posted
 //! behind it would wait too, and if one of them is the call that would end the wait (the
 //! FIFO's other end, opened by another thread), the process deadlocks where it would not
-//! natively. A call nobody has claimed can always run on its owner instead.
+//! natively. A call nobody has claimed can always run on its owner instead; the owner
+//! does so when the service thread is blocked in the kernel, not when it is only off its
+//! core (`Shared::service_is_blocked`), so that delegation stays what it was asked to be.
 //!
 //! Besides the state, the status word has two flags:
 //! - [`PARKED`]: the owner set it before sleeping on the word with a futex, so whoever
@@ -117,8 +119,9 @@ pub enum Waited {
     /// No service thread had claimed it: the owner holds the entry (FREE) and must run
     /// the call itself.
     TakenBack,
-    /// A service thread is running it: it stays in flight.
-    Running,
+    /// A service thread has it, or has not claimed it but was not found `blocked` (it
+    /// is only slow): it stays in flight.
+    InFlight,
 }
 
 /// What a service thread finds when it tries to claim an entry.
@@ -314,9 +317,15 @@ impl Entry {
 
     /// Owner: as [`Entry::wait`], but with one sleep of at most `patience`, after which a
     /// call that no service thread has claimed is taken back (SUBMITTED -> FREE, as
-    /// [`Entry::reclaim`]): the owner then runs it itself. A sleep that ends early (a
-    /// signal) may take the call back early, which only means it runs on its owner.
-    pub fn wait_or_take_back(&self, spins: u32, patience: Duration) -> Waited {
+    /// [`Entry::reclaim`]) if `blocked()` says the service side is stuck: the owner then
+    /// runs it itself. A sleep that ends early (a signal) may take the call back early,
+    /// which only means it runs on its owner.
+    pub fn wait_or_take_back(
+        &self,
+        spins: u32,
+        patience: Duration,
+        blocked: impl FnOnce() -> bool,
+    ) -> Waited {
         if let Some(done) = self.spin_then_yield(spins) {
             return Waited::Finished(done);
         }
@@ -325,12 +334,14 @@ impl Entry {
             Outcome::Pending => {}
             done => return Waited::Finished(done),
         }
-        if self.reclaim() {
+        let unclaimed = self.status.load(Ordering::Relaxed) & STATE_MASK == SUBMITTED;
+        if unclaimed && blocked() && self.reclaim() {
             return Waited::TakenBack;
         }
-        // A service thread has it (it may have claimed it just now, or finished it).
+        // A service thread has it (it may have claimed it just now, or finished it), or
+        // will: it is only slow.
         match self.poll() {
-            Outcome::Pending => Waited::Running,
+            Outcome::Pending => Waited::InFlight,
             done => Waited::Finished(done),
         }
     }
@@ -450,15 +461,21 @@ mod tests {
         let patience = std::time::Duration::from_millis(1);
         let e = zeroed();
         e.post(1, [0; 6]);
-        assert_eq!(e.wait_or_take_back(0, patience), Waited::TakenBack);
+        assert_eq!(
+            e.wait_or_take_back(0, patience, || false),
+            Waited::InFlight,
+            "a service thread that is only slow keeps the call"
+        );
+        assert_eq!(e.status() & STATE_MASK, SUBMITTED);
+        assert_eq!(e.wait_or_take_back(0, patience, || true), Waited::TakenBack);
         assert_eq!(e.status(), FREE, "the owner holds the entry again");
         assert_eq!(e.claim(), Claim::Empty, "a late service thread finds nothing");
 
         e.post(2, [0; 6]);
         assert!(matches!(e.claim(), Claim::Call { nr: 2, .. }));
         assert_eq!(
-            e.wait_or_take_back(0, patience),
-            Waited::Running,
+            e.wait_or_take_back(0, patience, || true),
+            Waited::InFlight,
             "a claimed call stays with its service thread"
         );
         e.complete(5);

@@ -273,13 +273,13 @@ fn loom_an_owner_that_takes_back_and_a_service_thread_run_the_call_once() {
         let service = thread::spawn(move || serve(&b, &p));
         post(&bell, &page, 0, 7);
         let entry = page.entry(0);
-        let mine = match entry.wait_or_take_back(0, std::time::Duration::from_millis(10)) {
+        let mine = match entry.wait_or_take_back(0, std::time::Duration::from_millis(10), || true) {
             Waited::TakenBack => true,
             Waited::Finished(outcome) => {
                 assert_eq!(outcome, Outcome::Done(107));
                 false
             }
-            Waited::Running => {
+            Waited::InFlight => {
                 assert_eq!(entry.wait(0), Outcome::Done(107));
                 false
             }
@@ -314,10 +314,10 @@ fn loom_relief_service_thread_and_owner_run_the_call_once() {
         });
         post(&bell, &page, 0, 7);
         let entry = page.entry(0);
-        let outcome = match entry.wait_or_take_back(0, std::time::Duration::from_millis(10)) {
+        let outcome = match entry.wait_or_take_back(0, std::time::Duration::from_millis(10), || true) {
             Waited::TakenBack => None,
             Waited::Finished(outcome) => Some(outcome),
-            Waited::Running => Some(entry.wait(0)),
+            Waited::InFlight => Some(entry.wait(0)),
         };
         let ran_here = match outcome {
             None | Some(Outcome::Declined { done: 0 }) => 1,

@@ -88,6 +88,8 @@ pub struct Shared {
     delegating: CachePadded<AtomicBool>,
     /// Set once a thread isolated itself; `delegating` stays false from then on.
     isolated: AtomicBool,
+    /// Kernel thread ids of the service threads that run now (see `service_is_blocked`).
+    service_tids: Mutex<Vec<i32>>,
     /// Calls a service thread ran or handed on, and how many passes found work.
     batches: CachePadded<BatchCounters>,
 }
@@ -147,7 +149,41 @@ impl Shared {
             batches: CachePadded::new(BatchCounters::default()),
             delegating: CachePadded::new(AtomicBool::new(false)),
             isolated: AtomicBool::new(false),
+            service_tids: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Service thread: it serves from now on, as kernel thread `tid`.
+    pub fn service_thread_starts(&self, tid: i32) {
+        self.service_tids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tid);
+    }
+
+    /// Service thread: it stops serving.
+    pub fn service_thread_ends(&self, tid: i32) {
+        self.service_tids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&t| t != tid);
+    }
+
+    /// Whether a service thread is blocked in the kernel: in a call it runs that waits (a
+    /// FIFO's open), or asleep while a posted call waited for it. That is when the calls
+    /// behind it are taken from it (`Entry::wait_or_take_back`, the relief thread). A
+    /// service thread that is only off its core (runnable, because threads outnumber
+    /// cores) is not blocked: it gets to those calls when it runs again, and they stay
+    /// delegated. Reads `/proc/self/task/TID/stat`, so only for a slow path. Says yes
+    /// where that cannot be read: taking a call back is always correct, it only costs
+    /// the delegation.
+    pub fn service_is_blocked(&self) -> bool {
+        let tids = self.service_tids.lock().unwrap_or_else(|e| e.into_inner());
+        // None running (not started yet, or gone): nobody else will run the call.
+        tids.is_empty()
+            || tids
+                .iter()
+                .any(|&tid| !matches!(crate::sys::thread_state(tid), Some(b'R')))
     }
 
     /// The submit-side options.
@@ -290,5 +326,74 @@ impl Shared {
             std::thread::yield_now();
         }
         true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool as StdAtomicBool, AtomicI32, Ordering as StdOrdering};
+    use std::sync::Arc;
+
+    /// A thread that reports its tid, then either spins (runnable) or sleeps in the
+    /// kernel until `stop`.
+    fn helper(spin: bool, stop: Arc<StdAtomicBool>) -> (i32, std::thread::JoinHandle<()>) {
+        let tid = Arc::new(AtomicI32::new(0));
+        let t = Arc::clone(&tid);
+        let handle = std::thread::spawn(move || {
+            t.store(crate::sys::gettid(), StdOrdering::SeqCst);
+            while !stop.load(StdOrdering::SeqCst) {
+                if spin {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        });
+        while tid.load(StdOrdering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        (tid.load(StdOrdering::SeqCst), handle)
+    }
+
+    #[test]
+    fn a_service_thread_is_blocked_when_asleep_in_the_kernel_not_when_runnable() {
+        let shared = Shared::new(SubmitOptions::default());
+        assert!(
+            shared.service_is_blocked(),
+            "no service thread: nobody will serve"
+        );
+        assert_eq!(
+            crate::sys::thread_state(crate::sys::gettid()),
+            Some(b'R'),
+            "this thread runs"
+        );
+
+        let stop = Arc::new(StdAtomicBool::new(false));
+        let (spinner, spinning) = helper(true, Arc::clone(&stop));
+        shared.service_thread_starts(spinner);
+        assert!(
+            !shared.service_is_blocked(),
+            "a runnable service thread is only slow"
+        );
+
+        let (sleeper, sleeping) = helper(false, Arc::clone(&stop));
+        shared.service_thread_starts(sleeper);
+        // It sleeps almost all the time; look until the look finds it asleep.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !shared.service_is_blocked() {
+            assert!(std::time::Instant::now() < deadline, "never seen asleep");
+        }
+        shared.service_thread_ends(sleeper);
+        assert!(!shared.service_is_blocked(), "only the runnable one is left");
+
+        stop.store(true, StdOrdering::SeqCst);
+        spinning.join().unwrap();
+        sleeping.join().unwrap();
+        assert_eq!(
+            crate::sys::thread_state(spinner),
+            None,
+            "an ended thread has no state"
+        );
     }
 }

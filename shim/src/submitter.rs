@@ -76,9 +76,9 @@ pub struct Submitter {
 }
 
 /// How long an owner sleeps on a posted call that no service thread has claimed before it
-/// takes the call back and runs it itself ([`Submitter::wait`]). Long against any batch a
-/// service thread runs (tens of microseconds), short against a stall a program would
-/// notice.
+/// looks whether the service side is stuck, and if so takes the call back and runs it
+/// itself ([`Submitter::wait`]). Long against any batch a service thread runs (tens of
+/// microseconds), short against a stall a program would notice.
 pub const TAKE_BACK_AFTER: Duration = Duration::from_millis(10);
 
 const ALL_FREE: u64 = if ENTRIES_PER_PAGE == 64 {
@@ -298,19 +298,25 @@ impl Submitter {
     }
 
     /// Waits for a posted call and returns its result: spins, yields, then sleeps. A call
-    /// that no service thread has claimed after [`TAKE_BACK_AFTER`] of sleep is taken back
-    /// and run here (see [`crate::Entry::wait_or_take_back`]): a service thread stuck in a
-    /// call that waits (a FIFO's open) must not hold up the calls posted behind it.
+    /// that no service thread has claimed after [`TAKE_BACK_AFTER`] of sleep, while a
+    /// service thread is blocked in the kernel ([`Shared::service_is_blocked`]), is taken
+    /// back and run here (see [`crate::Entry::wait_or_take_back`]): a service thread stuck
+    /// in a call that waits (a FIFO's open) must not hold up the calls posted behind it.
+    /// One that is only off its core keeps them.
     #[inline]
-    pub fn wait(&mut self, ticket: Ticket) -> i64 {
-        match self.wait_a_while(ticket) {
-            Ok(ret) => ret,
-            Err(ticket) => {
-                // A service thread runs it: only it can finish it.
-                let slot = ticket.slot as usize;
-                let outcome = self.page().entry(slot).wait(0);
-                // SAFETY: the caller of `push` vouched for this call.
-                unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }
+    pub fn wait(&mut self, mut ticket: Ticket) -> i64 {
+        loop {
+            match self.wait_a_while(ticket) {
+                Ok(ret) => return ret,
+                // Still posted: its service thread is only slow (off its core). Again.
+                Err(t) if self.is_unclaimed(&t) => ticket = t,
+                Err(t) => {
+                    // A service thread runs it: only it can finish it.
+                    let slot = t.slot as usize;
+                    let outcome = self.page().entry(slot).wait(0);
+                    // SAFETY: the caller of `push` vouched for this call.
+                    return unsafe { self.finish(slot, t.nr, t.args, outcome) };
+                }
             }
         }
     }
@@ -325,7 +331,10 @@ impl Submitter {
         }
         let slot = ticket.slot as usize;
         let entry = self.page().entry(slot);
-        match entry.wait_or_take_back(self.shared.options().wait_spins, TAKE_BACK_AFTER) {
+        let shared = &self.shared;
+        match entry.wait_or_take_back(shared.options().wait_spins, TAKE_BACK_AFTER, || {
+            shared.service_is_blocked()
+        }) {
             // SAFETY: the caller of `push` vouched for this call.
             Waited::Finished(outcome) => Ok(unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }),
             Waited::TakenBack => {
@@ -336,7 +345,7 @@ impl Submitter {
                 // SAFETY: as above; the owner holds the entry again.
                 Ok(unsafe { self.run_reclaimed(ticket) })
             }
-            Waited::Running => Err(ticket),
+            Waited::InFlight => Err(ticket),
         }
     }
 

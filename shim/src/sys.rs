@@ -129,6 +129,65 @@ pub fn futex_wake(word: &AtomicU32, count: u32) {
     };
 }
 
+/// The scheduling state of thread `tid` of this process, as `/proc/self/task/TID/stat`
+/// gives it (`R` running or runnable, `S` sleeping, `D` waiting for I/O, ...), read with
+/// raw system calls and no allocation (an interposing library may call this). None if it
+/// cannot be read.
+pub fn thread_state(tid: i32) -> Option<u8> {
+    let mut path = [0u8; 48];
+    let prefix = b"/proc/self/task/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut at = prefix.len();
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (tid.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in digits[..len].iter().rev() {
+        path[at] = d;
+        at += 1;
+    }
+    path[at..at + 5].copy_from_slice(b"/stat");
+    // path[at + 5] stays 0: the terminating NUL.
+    // SAFETY: openat reads the NUL-terminated path on this stack.
+    let fd = unsafe {
+        syscall6(
+            libc::SYS_openat as u64,
+            [
+                libc::AT_FDCWD as u64,
+                path.as_ptr() as u64,
+                (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: read writes at most `buf.len()` bytes into `buf`; then the descriptor we
+    // opened is closed.
+    let n = unsafe {
+        let n = syscall6(
+            libc::SYS_read as u64,
+            [fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0],
+        );
+        syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]);
+        n
+    };
+    let text = buf.get(..usize::try_from(n).ok()?)?;
+    // "TID (COMM) STATE ...": COMM may hold spaces and parentheses, so look after the last ')'.
+    let close = text.iter().rposition(|&b| b == b')')?;
+    text.get(close + 2).copied()
+}
+
 /// The calling thread's kernel thread id.
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no arguments and no side effects.

@@ -4,8 +4,10 @@
 //! `--rounds N`) and reports
 //! the medians and their ratio, flexsc ÷ baseline (lower is better). It prints a markdown
 //! table, and with `--json FILE` writes
-//! `{"machine": {...}, "results": [{"name", "baseline", "ours_ns", "baseline_ns", "ratio"}]}`
-//! (nanoseconds per call). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`
+//! `{"machine": {...}, "single_call_floor_ratio", "results": [{"name", "baseline", "ours_ns",
+//! "baseline_ns", "ratio"}]}` (nanoseconds per call; the floor is the lowest ratio a single
+//! delegated call can reach at the round trip measured first: (direct + round trip) ÷
+//! direct). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`
 //! and the FlexSC microbenchmark's work-size sweep (`mixed_work_*`: user work on a private
 //! working set, then a 4 KiB pread, per iteration; M-on-N user threads against one
 //! pthread per core, on the same cores) as `DIR/work_sweep.svg`.
@@ -464,9 +466,18 @@ pub fn run(o: &Options) -> Result<(), String> {
     for line in &learned {
         println!("auto backend learned: {line}");
     }
+    let floor = single_call_floor(&results, round_trips[0]);
+    if let Some((floor, measured)) = floor {
+        println!(
+            "single_getppid: {measured:.2}, against a floor of {floor:.2} at this round trip \
+             ((direct + one cache-line round trip) ÷ direct: the call itself, and the entry's \
+             line going to the service core and back)"
+        );
+    }
     if let Some(path) = &o.json {
         let doc = json!({
             "machine": machine(&round_trips),
+            "single_call_floor_ratio": floor.map(|(f, _)| f),
             "auto_backend_learned": learned,
             "results": results.iter().map(|r| json!({
                 "name": r.name, "baseline": r.baseline, "ours_ns": r.ours_ns,
@@ -598,6 +609,15 @@ fn mixed_work(cpus: &[usize], fd: u64, work: usize) -> Result<Comparison, String
         baseline,
         ours,
     ))
+}
+
+/// The lowest ratio a single delegated call can reach at the measured round trip, and the
+/// ratio measured: the caller pays the call (as directly) plus the entry's line going to
+/// the service core and back. None without a service core or a single-call row.
+fn single_call_floor(results: &[Comparison], round_trip: Option<f64>) -> Option<(f64, f64)> {
+    let single = results.iter().find(|r| r.name == "single_getppid")?;
+    let rt = round_trip?;
+    (single.baseline_ns > 0.0).then(|| ((single.baseline_ns + rt) / single.baseline_ns, single.ratio()))
 }
 
 /// The round trip of one cache line between this thread's core and `service` (two
