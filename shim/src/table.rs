@@ -30,7 +30,10 @@
 //! * `read` on a signalfd dequeues the *reading* thread's thread-directed signals;
 //! * a delegated call that touches user memory can fault on a userfaultfd or FUSE-backed page
 //!   and wait there, and calls on FUSE or hard-mounted network filesystems can wait
-//!   indefinitely, however they are classified;
+//!   indefinitely, however they are classified; so can the opens of a FIFO or a tty. The
+//!   runtime copes rather than predicts: calls posted behind one that waits like that are
+//!   taken back by their owners or handed on by the relief thread (see
+//!   [`crate::Entry::wait_or_take_back`] and `kernel-side/src/relief.rs`);
 //! * `connect` on a blocking socket cannot be turned into a non-blocking attempt plus a blocking
 //!   retry without changing its meaning (the retry answers `EALREADY`).
 //!
