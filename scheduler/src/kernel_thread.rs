@@ -374,7 +374,12 @@ impl Loop<'_> {
         };
         if let Some(i) = pick {
             let InFlight { key, ticket } = self.in_flight.swap_remove(i);
-            match local.pages.borrow_mut().wait_a_while(ticket) {
+            // Never a call that may wait for another thread (a FIFO's open): run here, it
+            // could wait for a user thread of this kernel thread (one here now, or one
+            // created later), which then could never run. The relief thread hands such a
+            // call to a worker instead.
+            let take_back = !ticket.may_wait_for_another_thread();
+            match local.pages.borrow_mut().wait_a_while(ticket, take_back) {
                 Ok(result) => {
                     self.make_ready(key, result);
                     self.entries_freed(1);

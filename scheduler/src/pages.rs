@@ -14,7 +14,7 @@ use flexsc_kernel_side::execute::Step;
 use flexsc_shim::resume::{resume, Resume};
 use std::sync::Arc;
 
-use flexsc_shim::table::{classify, Class};
+use flexsc_shim::table::{classify, may_wait_for_another_thread, Class};
 use flexsc_shim::{Push, RegisterError, Shared, Submitter, Ticket};
 
 /// The most pages (so 64 calls in flight each) one kernel thread takes from the runtime.
@@ -25,6 +25,8 @@ pub(crate) struct PageTicket {
     page: usize,
     ticket: Ticket,
     may_wait: bool,
+    /// Whether it may wait until another thread acts (`table::may_wait_for_another_thread`).
+    waits_for_others: bool,
 }
 
 impl PageTicket {
@@ -33,6 +35,12 @@ impl PageTicket {
     /// (see `kernel_thread`'s idle policy).
     pub(crate) fn may_wait_for_event(&self) -> bool {
         self.may_wait
+    }
+
+    /// Whether the call, though it waits for no event of its own, may wait until another
+    /// thread acts (a FIFO's open waits for the other end).
+    pub(crate) fn may_wait_for_another_thread(&self) -> bool {
+        self.waits_for_others
     }
 }
 
@@ -84,6 +92,7 @@ impl Pages {
                         page,
                         ticket,
                         may_wait: classify(nr, &args) != Class::Delegate,
+                        waits_for_others: may_wait_for_another_thread(nr),
                     });
                 }
                 Push::Ran(ret) => return PagePush::Ran(ret),
@@ -167,20 +176,23 @@ impl Pages {
     }
 
     /// Waits a while for a posted call (see `Submitter::wait_a_while`): its result, or
-    /// the ticket back if a service thread still runs it after one bounded sleep. A call
-    /// nobody claimed in that time is taken back and run here.
-    pub(crate) fn wait_a_while(&mut self, ticket: PageTicket) -> Result<i64, PageTicket> {
+    /// the ticket back if it is still in flight after one bounded sleep. A call nobody
+    /// claimed in that time, behind a blocked service thread, is taken back and run here
+    /// if `take_back`.
+    pub(crate) fn wait_a_while(&mut self, ticket: PageTicket, take_back: bool) -> Result<i64, PageTicket> {
         let PageTicket {
             page,
             ticket,
             may_wait,
+            waits_for_others,
         } = ticket;
         self.submitters[page]
-            .wait_a_while(ticket)
+            .wait_a_while(ticket, take_back)
             .map_err(|ticket| PageTicket {
                 page,
                 ticket,
                 may_wait,
+                waits_for_others,
             })
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use flexsc_shim::sys::syscall6;
-use flexsc_shim::table::{classify, Class};
+use flexsc_shim::table::{classify, may_wait_for_another_thread, Class};
 
 use crate::kernel_thread;
 use crate::pages::{self, PagePush};
@@ -43,6 +43,12 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
     if alone_may_try {
         let ran = kernel_thread::with_local(|local| {
             if !(local.scheduler.direct_when_alone && local.nothing_else_ready()) {
+                return None;
+            }
+            // Never an open, which may wait for another thread (a FIFO's other end): the
+            // one to end the wait could be a user thread of this kernel thread, sleeping
+            // now or not even created yet, and could not run while this one waits here.
+            if may_wait_for_another_thread(nr) {
                 return None;
             }
             let mut pages = local.pages.borrow_mut();

@@ -306,7 +306,7 @@ impl Submitter {
     #[inline]
     pub fn wait(&mut self, mut ticket: Ticket) -> i64 {
         loop {
-            match self.wait_a_while(ticket) {
+            match self.wait_a_while(ticket, true) {
                 Ok(ret) => return ret,
                 // Still posted: its service thread is only slow (off its core). Again.
                 Err(t) if self.is_unclaimed(&t) => ticket = t,
@@ -321,11 +321,12 @@ impl Submitter {
         }
     }
 
-    /// As [`Submitter::wait`], but sleeps at most [`TAKE_BACK_AFTER`] on a call that a
-    /// service thread has claimed, and then hands the ticket back: the call is still in
-    /// flight. For a waiter that must also look at other things now and then (an M-on-N
-    /// kernel thread's inbox).
-    pub fn wait_a_while(&mut self, ticket: Ticket) -> Result<i64, Ticket> {
+    /// As [`Submitter::wait`], but sleeps at most [`TAKE_BACK_AFTER`], and then hands the
+    /// ticket back if the call is still in flight. For a waiter that must also look at
+    /// other things now and then (an M-on-N kernel thread's inbox). With `take_back`
+    /// false it never runs the call itself (an M-on-N kernel thread, for a call that could
+    /// wait for another of its user threads).
+    pub fn wait_a_while(&mut self, ticket: Ticket, take_back: bool) -> Result<i64, Ticket> {
         if let Some(ret) = self.poll(&ticket) {
             return Ok(ret);
         }
@@ -333,7 +334,7 @@ impl Submitter {
         let entry = self.page().entry(slot);
         let shared = &self.shared;
         match entry.wait_or_take_back(shared.options().wait_spins, TAKE_BACK_AFTER, || {
-            shared.service_is_blocked()
+            take_back && shared.service_is_blocked()
         }) {
             // SAFETY: the caller of `push` vouched for this call.
             Waited::Finished(outcome) => Ok(unsafe { self.finish(slot, ticket.nr, ticket.args, outcome) }),

@@ -39,6 +39,17 @@
 //!
 //! Lookups are O(1): a compile-time index maps each number to its row.
 
+/// Delegate calls that wait for no event of their own but may wait until another thread
+/// acts: the opens (a FIFO's open waits for its other end; a tty's may wait for a
+/// carrier). A thread that runs one itself must not be the only one that could end the
+/// wait (an M-on-N kernel thread with other user threads on it).
+pub fn may_wait_for_another_thread(nr: u64) -> bool {
+    matches!(
+        nr as i64,
+        libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat | libc::SYS_open_by_handle_at
+    )
+}
+
 /// Where a system call runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
