@@ -345,8 +345,10 @@ fn mmsg_calls_on_nonblocking_sockets_are_delegated() {
 
 /// Two threads open the two ends of a FIFO, each open waiting for the other. Under
 /// `--policy always` the first open waits on the service thread, and the second was posted
-/// behind it: the process hung (found in session 5). Now the second is taken back by its
-/// caller after `TAKE_BACK_AFTER` and runs directly, and the output is the native one.
+/// behind it: the process hung (found in session 5). Now the second gets through, and the
+/// output is the native one: its caller takes it back after `TAKE_BACK_AFTER`, or the
+/// relief thread hands it back to its caller (declined) if it comes first (the first open
+/// has waited for 100 ms by then, longer than the relief waits).
 #[test]
 fn a_fifo_opened_by_two_threads_does_not_hang_when_every_call_is_delegated() {
     let dir = tmp();
@@ -368,8 +370,8 @@ fn a_fifo_opened_by_two_threads_does_not_hang_when_every_call_is_delegated() {
     assert_eq!(r.out(), native.out(), "output differs from the native run");
     let v = read_json(&json);
     assert!(
-        num(&v, "/taken_back") >= 1,
-        "the open behind the waiting one was taken back by its caller:\n{v:#}"
+        num(&v, "/taken_back") + num(&v, "/declined") >= 1,
+        "the open behind the waiting one was run by its caller:\n{v:#}"
     );
 }
 

@@ -8,17 +8,19 @@
 //!
 //! An owner that sleeps on its entry takes its call back after
 //! [`flexsc_shim::TAKE_BACK_AFTER`] (`Submitter::wait`). An asynchronous task, or an
-//! M-on-N user thread's call that may wait for an event, has no such owner. The relief
-//! thread is for them, as FlexSC wakes another syscall thread when one blocks: it looks at
-//! the runtime's progress now and then, and once one pass has lasted [`RELIEVE_AFTER`]
-//! with its thread blocked in the kernel (`Shared::service_is_blocked`) it claims every
-//! call still posted and hands each to a blocking worker, exactly as the
-//! service thread hands on a call that would wait (or declines it to its owner, where the
-//! service thread would: `Blocking::Caller`, or every worker busy).
+//! M-on-N user thread's call that may wait for an event or for another thread, has no
+//! such owner. The relief thread is for them, as FlexSC wakes another syscall thread when
+//! one blocks: it looks at each service thread's pass word now and then
+//! (`flexsc_shim::ServiceProgress`), and once one service thread has been inside the same
+//! pass for [`RELIEVE_AFTER`], blocked in the kernel there (not merely off its core), it
+//! claims every call still posted and hands each to a blocking worker, exactly as the
+//! service thread hands on a call that would wait (or declines it to its owner where the
+//! service thread would: `Blocking::Caller`, or every worker busy). Counted in the
+//! statistics as `relieved` (and as handed to workers, or declined).
 //!
 //! ```text
-//!   relief: sleep CHECK_EVERY ─> progress(): a pass inside, begun count unchanged
-//!           for RELIEVE_AFTER? ─> claim each SUBMITTED entry ─> pool (or decline)
+//!   relief: sleep CHECK_EVERY ─> a service thread in the same pass for RELIEVE_AFTER,
+//!           blocked in the kernel? ─> claim each SUBMITTED entry ─> pool (or decline)
 //! ```
 //!
 //! Claims are the entries' own CAS from SUBMITTED (see `flexsc_shim::entry`), so a call is
@@ -77,8 +79,8 @@ impl Relief {
         })
     }
 
-    /// Stops the thread and waits for it (before the service threads stop: it must not
-    /// hand calls to a pool that is stopping).
+    /// Stops the thread and waits for it (after the service threads ended, before the
+    /// pool stops: see `Runtime::stop`).
     pub(crate) fn stop(&mut self) {
         self.stop.store(1, Ordering::Release);
         futex_wake(&self.stop, 1);
@@ -96,29 +98,41 @@ impl Drop for Relief {
 
 fn watch(stop: &AtomicU32, shared: &Shared, pool: &Arc<Pool>, blocking: Blocking) {
     let mut sleep = CHECK_EVERY;
-    // The begun count of the pass seen running, and since when.
-    let mut seen: Option<(u32, Instant)> = None;
+    // Per service thread (by tid): the pass word seen inside a pass, and since when.
+    let mut seen: Vec<(i32, u64, Instant)> = Vec::new();
     loop {
         futex_wait_for(stop, 0, sleep);
         if stop.load(Ordering::Acquire) != 0 {
             return;
         }
-        let (inside, begun) = shared.progress();
-        if inside == 0 {
-            seen = None;
-            sleep = (sleep * 2).min(IDLE_CHECK_MAX);
-            continue;
-        }
-        sleep = CHECK_EVERY;
-        match seen {
-            // One pass, long enough, and its thread blocked in the kernel (not only off its
-            // core: then it comes back to these calls itself).
-            Some((b, since)) if b == begun => {
-                if since.elapsed() >= RELIEVE_AFTER && shared.service_is_blocked() {
-                    relieve(shared, pool, blocking);
-                }
+        let threads = shared.service_threads();
+        seen.retain(|&(tid, word, _)| {
+            threads
+                .iter()
+                .any(|t| t.tid() == tid && t.word() == word && word & 1 == 1)
+        });
+        let mut stuck = false;
+        for t in &threads {
+            let word = t.word();
+            if word & 1 == 0 {
+                continue;
             }
-            _ => seen = Some((begun, Instant::now())),
+            match seen.iter().find(|s| s.0 == t.tid()) {
+                // The same pass, long enough, and its thread blocked in the kernel (not
+                // only off its core: then it comes back to these calls itself).
+                Some(&(_, _, since)) => {
+                    stuck |= since.elapsed() >= RELIEVE_AFTER && t.is_blocked_in_a_pass();
+                }
+                None => seen.push((t.tid(), word, Instant::now())),
+            }
+        }
+        sleep = if seen.is_empty() {
+            (sleep * 2).min(IDLE_CHECK_MAX)
+        } else {
+            CHECK_EVERY
+        };
+        if stuck {
+            relieve(shared, pool, blocking);
         }
     }
 }
@@ -150,7 +164,15 @@ pub(crate) fn relieve(shared: &Shared, pool: &Arc<Pool>, blocking: Blocking) -> 
                 args,
                 resume: Resume::Whole,
             };
-            if blocking == Blocking::Caller || pool.hand_off(job).is_err() {
+            let counters = shared.batches();
+            if blocking == Blocking::Workers && pool.hand_off(job).is_ok() {
+                counters
+                    .handoffs
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else {
+                counters
+                    .declined
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 entry.decline(0);
             }
         }
@@ -158,7 +180,7 @@ pub(crate) fn relieve(shared: &Shared, pool: &Arc<Pool>, blocking: Blocking) -> 
     if claimed > 0 {
         shared
             .batches()
-            .taken_back
+            .relieved
             .fetch_add(claimed, std::sync::atomic::Ordering::Relaxed);
     }
     claimed

@@ -335,13 +335,16 @@ impl Runtime {
     }
 
     fn stop(&mut self) {
-        if let Some(mut relief) = self.relief.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            relief.stop();
-        }
         self.shared.doorbell.stop();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {
             let _ = t.join();
+        }
+        // After the service threads: while one is blocked in a call, the relief thread is
+        // what moves the calls behind it, which its last passes wait for. Before the
+        // pool, which must still take what it hands on.
+        if let Some(mut relief) = self.relief.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            relief.stop();
         }
         self.pool.stop();
     }
@@ -412,6 +415,8 @@ pub struct Stats {
     /// Calls their callers took back because no service thread claimed them in
     /// `flexsc_shim::TAKE_BACK_AFTER` (a service thread stuck in a call that waits).
     pub taken_back: u64,
+    /// Calls the relief thread handed on from behind a service thread blocked in a pass.
+    pub relieved: u64,
     /// The backend: configured, and in use.
     pub backend: String,
     /// Batches that went through io_uring, and the calls they ran there.
@@ -458,6 +463,7 @@ impl Stats {
             handoffs: b.handoffs.load(Relaxed),
             declined: b.declined.load(Relaxed),
             taken_back: b.taken_back.load(Relaxed),
+            relieved: b.relieved.load(Relaxed),
             backend: String::new(),
             uring_batches: b.uring_batches.load(Relaxed),
             uring_calls: b.uring_calls.load(Relaxed),
@@ -505,13 +511,14 @@ impl Stats {
         write_syscall_table(&mut out, rows.collect());
         let _ = writeln!(
             out,
-            "batches: {} (mean {:.2} calls; sizes {}); handed to workers: {}; declined: {}; taken back: {}",
+            "batches: {} (mean {:.2} calls; sizes {}); handed to workers: {}; declined: {}; taken back: {}; relieved: {}",
             self.batches,
             self.mean_batch(),
             batch_sizes_text(&self.batch_sizes),
             self.handoffs,
             self.declined,
-            self.taken_back
+            self.taken_back,
+            self.relieved
         );
         let _ = writeln!(
             out,

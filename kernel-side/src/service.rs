@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use flexsc_shim::entry::Claim;
 use flexsc_shim::page::COUNTED_NRS;
-use flexsc_shim::Shared;
+use flexsc_shim::{ServiceProgress, Shared};
 
 use flexsc_shim::resume::Resume;
 
@@ -51,6 +51,8 @@ pub struct ServiceThread {
     /// doorbell (see [`flexsc_shim::page`]'s `Pending`): the page that last brought work
     /// when the watched one brought none. None while the thread sleeps.
     watching: Option<usize>,
+    /// Where it reports its passes while it serves (see `Shared::service_is_blocked`).
+    progress: Option<Arc<ServiceProgress>>,
 }
 
 /// How many times `idle` looks for work before it reads the clock (~1 µs of looks).
@@ -100,6 +102,7 @@ impl ServiceThread {
             handled: Vec::new(),
             id: NEXT_ID.fetch_add(1, Relaxed).max(1),
             watching: None,
+            progress: None,
         }
     }
 
@@ -129,10 +132,10 @@ impl ServiceThread {
     pub fn run(mut self) {
         // Known by its thread id while it serves: owners and the relief thread look at
         // its state to tell a thread blocked in a call from one only off its core.
-        let tid = flexsc_shim::sys::gettid();
-        self.shared.service_thread_starts(tid);
+        let progress = self.shared.service_thread_starts(flexsc_shim::sys::gettid());
+        self.progress = Some(Arc::clone(&progress));
         self.serve();
-        self.shared.service_thread_ends(tid);
+        self.shared.service_thread_ends(&progress);
     }
 
     fn serve(&mut self) {
@@ -328,6 +331,9 @@ impl ServiceThread {
     pub fn pass(&mut self) -> usize {
         let shared = &*self.shared;
         shared.pass_begin();
+        if let Some(p) = &self.progress {
+            p.begin();
+        }
         self.uring.reap();
         let taken = &mut self.taken;
         taken.clear();
@@ -415,6 +421,9 @@ impl ServiceThread {
         let finished = self.finish_parked();
         let shared = &*self.shared;
         shared.pass_end();
+        if let Some(p) = &self.progress {
+            p.end();
+        }
         let n = self.batch.len();
         if n > 0 {
             shared.batches().record(n);

@@ -791,9 +791,12 @@ fn openat_args(path: &std::ffi::CStr, flags: libc::c_int) -> [u64; 6] {
 
 /// A FIFO's read end opened through the runtime waits on the service thread for a writer;
 /// then `open_writer` opens the write end through its own submitter, on another thread,
-/// posted behind the read end's open. Checks that both ends open and that the writer's
-/// call was counted as taken from behind the stuck one.
-fn open_both_ends_of_a_fifo(open_writer: fn(&mut Submitter, &std::ffi::CStr) -> i64) {
+/// posted behind the read end's open. Checks that both ends open and that `counted` (a
+/// statistic) grew: the writer's call was taken from behind the stuck one.
+fn open_both_ends_of_a_fifo(
+    open_writer: fn(&mut Submitter, &std::ffi::CStr) -> i64,
+    counted: fn(&Stats) -> u64,
+) {
     let _serial = serial();
     let Some(rt) = service_runtime(Runtime::builder()) else {
         return;
@@ -829,7 +832,7 @@ fn open_both_ends_of_a_fifo(open_writer: fn(&mut Submitter, &std::ffi::CStr) -> 
             .page(page)
             .is_some_and(|p| p.entry(0).status() & STATE_MASK == flexsc_shim::entry::BUSY)
     });
-    let taken_back = rt.stats().taken_back;
+    let before = counted(&rt.stats());
     let path = fifo.clone();
     let writer = spawn_submitter(shared, "writer", move |sub| open_writer(sub, &path));
     let w = join(writer, "the writer's open (posted behind the reader's)");
@@ -837,7 +840,7 @@ fn open_both_ends_of_a_fifo(open_writer: fn(&mut Submitter, &std::ffi::CStr) -> 
     let r = join(reader, "the reader's open");
     assert!(r >= 0, "the read end opened: {r}");
     assert!(
-        rt.stats().taken_back > taken_back,
+        counted(&rt.stats()) > before,
         "the writer's open was taken from behind the reader's\n{}",
         rt.stats().table()
     );
@@ -855,10 +858,13 @@ fn open_both_ends_of_a_fifo(open_writer: fn(&mut Submitter, &std::ffi::CStr) -> 
 /// not.
 #[test]
 fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
-    open_both_ends_of_a_fifo(|sub, path| {
-        // SAFETY: openat reads a path that outlives the call.
-        unsafe { sub.call(nr(libc::SYS_openat), openat_args(path, libc::O_WRONLY)) }
-    });
+    open_both_ends_of_a_fifo(
+        |sub, path| {
+            // SAFETY: openat reads a path that outlives the call.
+            unsafe { sub.call(nr(libc::SYS_openat), openat_args(path, libc::O_WRONLY)) }
+        },
+        |s| s.taken_back,
+    );
 }
 
 /// A call posted behind a stuck pass whose owner does not sleep on it (an asynchronous
@@ -866,21 +872,24 @@ fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
 /// a blocking worker once the pass has lasted `relief::RELIEVE_AFTER`.
 #[test]
 fn the_relief_thread_hands_on_calls_behind_a_stuck_pass() {
-    open_both_ends_of_a_fifo(|sub, path| {
-        let args = openat_args(path, libc::O_WRONLY);
-        // SAFETY: openat reads a path that outlives the call (polled to the end here).
-        let Push::Posted(ticket) = (unsafe { sub.push(nr(libc::SYS_openat), args) }) else {
-            panic!("openat is posted while the runtime serves");
-        };
-        sub.submit();
-        // Polls, never sleeps on the entry: nothing here takes the call back.
-        loop {
-            if let Some(ret) = sub.poll(&ticket) {
-                return ret;
+    open_both_ends_of_a_fifo(
+        |sub, path| {
+            let args = openat_args(path, libc::O_WRONLY);
+            // SAFETY: openat reads a path that outlives the call (polled to the end here).
+            let Push::Posted(ticket) = (unsafe { sub.push(nr(libc::SYS_openat), args) }) else {
+                panic!("openat is posted while the runtime serves");
+            };
+            sub.submit();
+            // Polls, never sleeps on the entry: nothing here takes the call back.
+            loop {
+                if let Some(ret) = sub.poll(&ticket) {
+                    return ret;
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
+        },
+        |s| s.relieved,
+    );
 }
 
 // ---------------------------------------------------------------------------------------

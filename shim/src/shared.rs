@@ -3,13 +3,13 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
 
 use crate::doorbell::{Doorbell, MAX_PAGES};
 use crate::page::SyscallPage;
-use crate::primitive::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, Ordering};
 
 /// Why a thread could not get a syscall page.
 #[derive(Debug)]
@@ -58,8 +58,49 @@ impl Default for SubmitOptions {
     }
 }
 
-/// One pass begun, in `Shared::passes`' high half.
-const PASS_BEGUN: u64 = 1 << 32;
+/// One service thread as owners and the relief thread see it, on slow paths only: its
+/// kernel thread id, and whether it is inside a pass and how many it has begun.
+///
+/// The pass word (passes begun × 2, plus 1 while inside one) is written only by its
+/// service thread, with plain Relaxed stores on a line of its own (two per pass), and
+/// read Relaxed by others: they only use it to tell one long pass from many short ones.
+#[derive(Debug)]
+pub struct ServiceProgress {
+    tid: i32,
+    word: CachePadded<StdAtomicU64>,
+}
+
+impl ServiceProgress {
+    /// Its service thread: a pass begins.
+    #[inline]
+    pub fn begin(&self) {
+        let w = self.word.load(std::sync::atomic::Ordering::Relaxed);
+        self.word.store((w | 1) + 2, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Its service thread: the pass ends.
+    #[inline]
+    pub fn end(&self) {
+        let w = self.word.load(std::sync::atomic::Ordering::Relaxed);
+        self.word.store(w & !1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The pass word: odd while inside a pass; the same odd value means the same pass.
+    pub fn word(&self) -> u64 {
+        self.word.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The service thread's kernel thread id.
+    pub fn tid(&self) -> i32 {
+        self.tid
+    }
+
+    /// Whether it is inside a pass and blocked in the kernel there (state S or D in
+    /// `/proc/self/task/TID/stat`, or that cannot be read): a call it runs waits.
+    pub fn is_blocked_in_a_pass(&self) -> bool {
+        self.word() & 1 == 1 && !matches!(crate::sys::thread_state(self.tid), Some(b'R'))
+    }
+}
 
 /// The state one runtime's submitters and service threads share.
 pub struct Shared {
@@ -70,12 +111,10 @@ pub struct Shared {
     pages: Box<[OnceLock<SyscallPage>]>,
     free: Mutex<FreeList>,
     options: SubmitOptions,
-    /// Low 32 bits: service threads inside a pass (between taking bits and finishing their
-    /// batch). Incremented with SeqCst before a pass looks at the doorbell, so `quiesce`
-    /// never sees both "no bits" and "no pass" while a taken call is unfinished. High 32
-    /// bits: passes begun, wrapping (bumped by the same RMW), so that a watcher can tell
-    /// one long pass from many short ones (`progress`).
-    passes: CachePadded<AtomicU64>,
+    /// Service threads inside a pass (between taking bits and finishing their batch).
+    /// Incremented with SeqCst before a pass looks at the doorbell, so `quiesce` never sees
+    /// both "no bits" and "no pass" while a taken call is unfinished.
+    passes: CachePadded<AtomicU32>,
     /// Calls handed to workers that do not wait for an event (the rest of a short
     /// regular-file transfer) and are not finished yet. Blocking calls are not counted:
     /// exit does not wait for them, as it would not wait for a thread blocked in `read`.
@@ -88,8 +127,8 @@ pub struct Shared {
     delegating: CachePadded<AtomicBool>,
     /// Set once a thread isolated itself; `delegating` stays false from then on.
     isolated: AtomicBool,
-    /// Kernel thread ids of the service threads that run now (see `service_is_blocked`).
-    service_tids: Mutex<Vec<i32>>,
+    /// The service threads that run now (see `service_is_blocked`).
+    service_threads: Mutex<Vec<Arc<ServiceProgress>>>,
     /// Calls a service thread ran or handed on, and how many passes found work.
     batches: CachePadded<BatchCounters>,
 }
@@ -111,6 +150,9 @@ pub struct BatchCounters {
     /// [`crate::TAKE_BACK_AFTER`] (a service thread stuck in a call that waits). Written
     /// by owners, rarely.
     pub taken_back: StdAtomicU64,
+    /// Calls the relief thread claimed from behind a service thread blocked in a pass
+    /// (see `kernel-side/src/relief.rs`); also counted as handed to workers or declined.
+    pub relieved: StdAtomicU64,
     /// Batches whose io_uring-capable calls went through one `io_uring_enter`.
     pub uring_batches: StdAtomicU64,
     /// Calls run through io_uring.
@@ -144,46 +186,56 @@ impl Shared {
                 next: 0,
             }),
             options,
-            passes: CachePadded::new(AtomicU64::new(0)),
+            passes: CachePadded::new(AtomicU32::new(0)),
             finishing: CachePadded::new(StdAtomicU32::new(0)),
             batches: CachePadded::new(BatchCounters::default()),
             delegating: CachePadded::new(AtomicBool::new(false)),
             isolated: AtomicBool::new(false),
-            service_tids: Mutex::new(Vec::new()),
+            service_threads: Mutex::new(Vec::new()),
         }
     }
 
-    /// Service thread: it serves from now on, as kernel thread `tid`.
-    pub fn service_thread_starts(&self, tid: i32) {
-        self.service_tids
+    /// Service thread: it serves from now on, as kernel thread `tid`. It reports its
+    /// passes on the returned record and hands it back to `service_thread_ends`.
+    pub fn service_thread_starts(&self, tid: i32) -> Arc<ServiceProgress> {
+        let progress = Arc::new(ServiceProgress {
+            tid,
+            word: CachePadded::new(StdAtomicU64::new(0)),
+        });
+        self.service_threads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(tid);
+            .push(Arc::clone(&progress));
+        progress
     }
 
     /// Service thread: it stops serving.
-    pub fn service_thread_ends(&self, tid: i32) {
-        self.service_tids
+    pub fn service_thread_ends(&self, progress: &Arc<ServiceProgress>) {
+        self.service_threads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|&t| t != tid);
+            .retain(|p| !Arc::ptr_eq(p, progress));
     }
 
-    /// Whether a service thread is blocked in the kernel: in a call it runs that waits (a
-    /// FIFO's open), or asleep while a posted call waited for it. That is when the calls
-    /// behind it are taken from it (`Entry::wait_or_take_back`, the relief thread). A
-    /// service thread that is only off its core (runnable, because threads outnumber
-    /// cores) is not blocked: it gets to those calls when it runs again, and they stay
-    /// delegated. Reads `/proc/self/task/TID/stat`, so only for a slow path. Says yes
-    /// where that cannot be read: taking a call back is always correct, it only costs
-    /// the delegation.
+    /// The service threads that run now.
+    pub fn service_threads(&self) -> Vec<Arc<ServiceProgress>> {
+        self.service_threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether a service thread is blocked in the kernel inside a pass: a call it runs
+    /// waits (a FIFO's open). That is when the calls behind it are taken from it
+    /// (`Entry::wait_or_take_back`). One that is only off its core (runnable, because
+    /// threads outnumber cores) or idle is not: it comes to those calls itself, and they
+    /// stay delegated. Reads `/proc/self/task/TID/stat`, so only for a slow path; where
+    /// that cannot be read, a thread inside a pass counts as blocked (taking a call back
+    /// is always correct, it only costs the delegation). With no service thread running,
+    /// says yes: nobody else will run the call.
     pub fn service_is_blocked(&self) -> bool {
-        let tids = self.service_tids.lock().unwrap_or_else(|e| e.into_inner());
-        // None running (not started yet, or gone): nobody else will run the call.
-        tids.is_empty()
-            || tids
-                .iter()
-                .any(|&tid| !matches!(crate::sys::thread_state(tid), Some(b'R')))
+        let threads = self.service_threads.lock().unwrap_or_else(|e| e.into_inner());
+        threads.is_empty() || threads.iter().any(|t| t.is_blocked_in_a_pass())
     }
 
     /// The submit-side options.
@@ -262,16 +314,7 @@ impl Shared {
     /// Service thread: a pass begins. Call before looking at the doorbell.
     #[inline]
     pub fn pass_begin(&self) {
-        self.passes.fetch_add(PASS_BEGUN | 1, Ordering::SeqCst);
-    }
-
-    /// How many service threads are inside a pass, and how many passes have begun
-    /// (wrapping): the same second number while the first is not zero means one pass
-    /// has not ended.
-    #[inline]
-    pub fn progress(&self) -> (u32, u32) {
-        let p = self.passes.load(Ordering::Relaxed);
-        (p as u32, (p >> 32) as u32)
+        self.passes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Service thread: the pass's batch is finished or handed on.
@@ -311,7 +354,7 @@ impl Shared {
         crate::primitive::fence(Ordering::SeqCst);
         !self.doorbell.has_work()
             && self.pages().all(|p| p.pending_bits() == 0)
-            && self.passes.load(Ordering::SeqCst) as u32 == 0
+            && self.passes.load(Ordering::SeqCst) == 0
             && self.finishing.load(std::sync::atomic::Ordering::SeqCst) == 0
     }
 
@@ -357,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn a_service_thread_is_blocked_when_asleep_in_the_kernel_not_when_runnable() {
+    fn a_service_thread_is_blocked_when_asleep_in_the_kernel_inside_a_pass() {
         let shared = Shared::new(SubmitOptions::default());
         assert!(
             shared.service_is_blocked(),
@@ -371,21 +414,39 @@ mod tests {
 
         let stop = Arc::new(StdAtomicBool::new(false));
         let (spinner, spinning) = helper(true, Arc::clone(&stop));
-        shared.service_thread_starts(spinner);
+        let spinning_one = shared.service_thread_starts(spinner);
+        spinning_one.begin();
         assert!(
             !shared.service_is_blocked(),
-            "a runnable service thread is only slow"
+            "a runnable service thread in a pass is only slow"
         );
 
         let (sleeper, sleeping) = helper(false, Arc::clone(&stop));
-        shared.service_thread_starts(sleeper);
-        // It sleeps almost all the time; look until the look finds it asleep.
+        let sleeping_one = shared.service_thread_starts(sleeper);
+        // Asleep outside a pass: an idle service thread, not a blocked one. (It sleeps
+        // almost all the time; it is never blocked whatever the look finds.)
+        for _ in 0..100 {
+            assert!(
+                !shared.service_is_blocked(),
+                "an idle service thread is not blocked"
+            );
+        }
+        sleeping_one.begin();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !shared.service_is_blocked() {
-            assert!(std::time::Instant::now() < deadline, "never seen asleep");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never seen asleep in its pass"
+            );
         }
-        shared.service_thread_ends(sleeper);
+        let word = sleeping_one.word();
+        sleeping_one.end();
+        assert_eq!(sleeping_one.word(), word - 1, "the pass ended, the count stays");
+        sleeping_one.begin();
+        assert_eq!(sleeping_one.word(), word + 2, "a new pass: a new word");
+        shared.service_thread_ends(&sleeping_one);
         assert!(!shared.service_is_blocked(), "only the runnable one is left");
+        assert_eq!(shared.service_threads().len(), 1);
 
         stop.store(true, StdOrdering::SeqCst);
         spinning.join().unwrap();
