@@ -1,0 +1,204 @@
+//! The relief thread and the "blocked" test behind take-back, with more than one service
+//! thread and at shutdown (found by review, each failing before its fix):
+//! - the relief fires for a service thread stuck in a pass while another one keeps
+//!   serving (a begun count shared by all service threads kept resetting);
+//! - an idle service thread, asleep on the doorbell, does not make a runnable one look
+//!   blocked (so a slow call keeps the calls behind it delegated);
+//! - dropping a runtime whose pass is stuck behind a FIFO open returns (the relief was
+//!   stopped before the service threads were joined).
+//!
+//! Each test skips, saying why, on a machine with fewer than two usable cores.
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use flexsc_kernel_side::runtime::allowed_cpus;
+use flexsc_kernel_side::{Backend, Runtime};
+use flexsc_shim::entry::{BUSY, STATE_MASK};
+use flexsc_shim::{Push, Shared, Submitter, Ticket};
+
+fn two_cores() -> Option<Vec<usize>> {
+    let cpus = allowed_cpus();
+    if cpus.len() < 2 {
+        eprintln!("SKIPPED: needs two usable cores, has {}", cpus.len());
+        return None;
+    }
+    Some(cpus[..2].to_vec())
+}
+
+fn runtime(cpus: &[usize]) -> Runtime {
+    Runtime::builder()
+        .cpus(cpus.to_vec())
+        .backend(Backend::Direct)
+        .idle_spin(Duration::ZERO)
+        .build()
+        .expect("a runtime")
+}
+
+fn fifo(dir: &tempfile::TempDir) -> CString {
+    let path = CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    path
+}
+
+fn openat_args(path: &CString, flags: i32) -> [u64; 6] {
+    let flags = (flags | libc::O_CLOEXEC) as u64;
+    [libc::AT_FDCWD as u64, path.as_ptr() as u64, flags, 0, 0, 0]
+}
+
+/// Posts the opens of both ends of `path` (read end first) and polls both to the end,
+/// never sleeping on an entry, as an asynchronous task does: nothing but the relief can
+/// move the second from behind the first. Returns how long that took.
+fn open_both_ends_polling(shared: Arc<Shared>, path: CString) -> std::thread::JoinHandle<Duration> {
+    std::thread::spawn(move || {
+        let mut sub = Submitter::new(shared).expect("a page");
+        let mut post = |flags| {
+            // SAFETY: openat reads `path`, which lives until both calls are reaped here.
+            match unsafe { sub.push(libc::SYS_openat as u64, openat_args(&path, flags)) } {
+                Push::Posted(t) => t,
+                _ => panic!("openat is posted while the runtime serves"),
+            }
+        };
+        let tickets: [Ticket; 2] = [post(libc::O_RDONLY), post(libc::O_WRONLY)];
+        sub.submit();
+        let start = Instant::now();
+        let mut results = [None, None];
+        while results.iter().any(Option::is_none) {
+            for (t, r) in tickets.iter().zip(results.iter_mut()) {
+                if r.is_none() {
+                    *r = sub.poll(t);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for fd in results.into_iter().flatten() {
+            assert!(fd >= 0, "both ends open: {fd}");
+            // SAFETY: a descriptor this thread opened.
+            unsafe { libc::close(fd as i32) };
+        }
+        start.elapsed()
+    })
+}
+
+/// Waits until a service thread has claimed the read end's open (it then waits in it).
+fn wait_until_stuck(shared: &Shared) {
+    let start = Instant::now();
+    while !shared.pages().any(|p| p.entry(0).status() & STATE_MASK == BUSY) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the open was never claimed"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Lets the service thread out of a stuck read-end open (a writer that comes and goes).
+fn unstick(path: &CString) {
+    // SAFETY: open and close of a descriptor of our own.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC);
+        if fd >= 0 {
+            libc::close(fd);
+        }
+    }
+}
+
+#[test]
+fn the_relief_fires_while_another_service_thread_keeps_serving() {
+    let Some(cpus) = two_cores() else { return };
+    let rt = runtime(&cpus);
+    let shared = Arc::clone(rt.shared());
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = fifo(&dir);
+    let opener = open_both_ends_polling(Arc::clone(&shared), path.clone());
+    wait_until_stuck(&shared);
+    // Another thread's calls keep the other service thread beginning passes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s, flag) = (Arc::clone(&shared), Arc::clone(&stop));
+    let traffic = std::thread::spawn(move || {
+        let mut sub = Submitter::new(s).expect("a page");
+        while !flag.load(SeqCst) {
+            // SAFETY: getppid takes no arguments.
+            unsafe { sub.call(libc::SYS_getppid as u64, [0; 6]) };
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    let start = Instant::now();
+    while !opener.is_finished() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let finished = opener.is_finished();
+    stop.store(true, SeqCst);
+    traffic.join().expect("the traffic thread");
+    if !finished {
+        unstick(&path);
+    }
+    let took = opener.join().expect("the opener");
+    assert!(
+        finished,
+        "the relief never moved the write end's open (other traffic)"
+    );
+    eprintln!("both ends opened after {took:?}");
+    assert!(rt.stats().relieved >= 1, "{}", rt.stats().table());
+}
+
+/// A call behind a long call that runs (a 256 MiB getrandom: the service thread stays
+/// runnable) is not taken back, with one service thread or with a second, idle one.
+#[test]
+fn an_idle_service_thread_does_not_make_a_runnable_one_look_blocked() {
+    let Some(cpus) = two_cores() else { return };
+    for cpus in [&cpus[1..], &cpus[..]] {
+        let rt = runtime(cpus);
+        let mut sub = rt.submitter().expect("a page");
+        // Touched, so that the call does not wait for page faults to be served.
+        let mut buf = vec![1u8; 256 << 20];
+        let args = [buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0];
+        // SAFETY: getrandom writes into `buf`, which lives until the call is reaped.
+        let Push::Posted(long) = (unsafe { sub.push(libc::SYS_getrandom as u64, args) }) else {
+            panic!("getrandom is posted while the runtime serves");
+        };
+        // SAFETY: getppid takes no arguments.
+        let Push::Posted(short) = (unsafe { sub.push(libc::SYS_getppid as u64, [0; 6]) }) else {
+            panic!("getppid is posted while the runtime serves");
+        };
+        sub.submit();
+        assert!(sub.wait(short) > 0);
+        assert_eq!(sub.wait(long), buf.len() as i64);
+        drop(sub);
+        let stats = rt.shutdown();
+        assert_eq!(
+            stats.taken_back,
+            0,
+            "{} service thread(s): a call behind a runnable one was taken back\n{}",
+            cpus.len(),
+            stats.table()
+        );
+    }
+}
+
+#[test]
+fn dropping_the_runtime_with_a_pass_stuck_behind_a_fifo_open_returns() {
+    let Some(cpus) = two_cores() else { return };
+    let rt = runtime(&cpus[1..]);
+    let shared = Arc::clone(rt.shared());
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = fifo(&dir);
+    let opener = open_both_ends_polling(Arc::clone(&shared), path.clone());
+    wait_until_stuck(&shared);
+    // Drop at once, before the relief would have moved anything: the last passes wait for
+    // it to move the write end's open, so it must still run while they are joined.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rt);
+        let _ = tx.send(());
+    });
+    let returned = rx.recv_timeout(Duration::from_secs(30)).is_ok();
+    if !returned {
+        unstick(&path);
+    }
+    opener.join().expect("the opener");
+    assert!(returned, "dropping the runtime hung behind the stuck pass");
+}
