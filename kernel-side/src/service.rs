@@ -359,10 +359,13 @@ impl ServiceThread {
         let (mask, timed) = if self.taken.is_empty() {
             (0, false)
         } else {
-            let numbers = self
-                .taken
-                .iter()
-                .filter_map(|&(index, slot)| shared.page(index).map(|p| p.entry(slot).number_hint()));
+            // Not the opens that run directly whatever the plan (`uring::batch_hint`): they
+            // would only blur the learned costs of the opens that can go to the ring.
+            let numbers = self.taken.iter().filter_map(|&(index, slot)| {
+                let entry = shared.page(index)?.entry(slot);
+                let nr = entry.number_hint();
+                uring::batch_hint(nr, || entry.arg_hint(2)).then_some(nr)
+            });
             self.uring.plan(numbers)
         };
         // Calls that go to the ring are claimed together, before it runs them. The others
