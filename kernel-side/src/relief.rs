@@ -32,14 +32,14 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flexsc_shim::entry::{Claim, STATE_MASK, SUBMITTED};
 use flexsc_shim::page::ENTRIES_PER_PAGE;
 use flexsc_shim::resume::Resume;
 use flexsc_shim::sys::{futex_wait_for, futex_wake};
 use flexsc_shim::table::{classify, Class};
-use flexsc_shim::Shared;
+use flexsc_shim::{Shared, StuckWatch};
 
 use crate::pool::{Job, Pool};
 use crate::service::Blocking;
@@ -50,7 +50,7 @@ pub const CHECK_EVERY: Duration = Duration::from_millis(20);
 /// How long one pass may last before the calls behind it are handed on. Long against any
 /// batch (a pass of 4,096 cached reads takes a few milliseconds), short against a stall a
 /// program would notice.
-pub const RELIEVE_AFTER: Duration = Duration::from_millis(50);
+pub const RELIEVE_AFTER: Duration = flexsc_shim::STUCK_AFTER;
 /// The longest sleep while no pass is running.
 pub const IDLE_CHECK_MAX: Duration = Duration::from_millis(500);
 
@@ -98,40 +98,21 @@ impl Drop for Relief {
 
 fn watch(stop: &AtomicU32, shared: &Shared, pool: &Arc<Pool>, blocking: Blocking) {
     let mut sleep = CHECK_EVERY;
-    // Per service thread (by tid): the pass word seen inside a pass, and since when.
-    let mut seen: Vec<(i32, u64, Instant)> = Vec::new();
+    let mut stuck = StuckWatch::default();
     loop {
         futex_wait_for(stop, 0, sleep);
         if stop.load(Ordering::Acquire) != 0 {
             return;
         }
-        let threads = shared.service_threads();
-        seen.retain(|&(tid, word, _)| {
-            threads
-                .iter()
-                .any(|t| t.tid() == tid && t.word() == word && word & 1 == 1)
-        });
-        let mut stuck = false;
-        for t in &threads {
-            let word = t.word();
-            if word & 1 == 0 {
-                continue;
-            }
-            match seen.iter().find(|s| s.0 == t.tid()) {
-                // The same pass, long enough, and its thread blocked in the kernel (not
-                // only off its core: then it comes back to these calls itself).
-                Some(&(_, _, since)) => {
-                    stuck |= since.elapsed() >= RELIEVE_AFTER && t.is_blocked_in_a_pass();
-                }
-                None => seen.push((t.tid(), word, Instant::now())),
-            }
-        }
-        sleep = if seen.is_empty() {
-            (sleep * 2).min(IDLE_CHECK_MAX)
-        } else {
+        // A service thread in the same pass for RELIEVE_AFTER, blocked in the kernel
+        // there (not only off its core: then it comes back to these calls itself).
+        let blocked = shared.stuck_service_threads(&mut stuck, RELIEVE_AFTER);
+        sleep = if stuck.any_inside() {
             CHECK_EVERY
+        } else {
+            (sleep * 2).min(IDLE_CHECK_MAX)
         };
-        if stuck {
+        if blocked > 0 {
             relieve(shared, pool, blocking);
         }
     }

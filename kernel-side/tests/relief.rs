@@ -5,7 +5,9 @@
 //! - an idle service thread, asleep on the doorbell, does not make a runnable one look
 //!   blocked (so a slow call keeps the calls behind it delegated);
 //! - dropping a runtime whose pass is stuck behind a FIFO open returns (the relief was
-//!   stopped before the service threads were joined).
+//!   stopped before the service threads were joined);
+//! - quiescing (what the preload library does at exit) does not wait for a pass stuck in
+//!   a FIFO open: natively exit ends the waiting thread (exit took the whole 10 s limit).
 //!
 //! Each test skips, saying why, on a machine with fewer than two usable cores.
 
@@ -201,4 +203,31 @@ fn dropping_the_runtime_with_a_pass_stuck_behind_a_fifo_open_returns() {
     }
     opener.join().expect("the opener");
     assert!(returned, "dropping the runtime hung behind the stuck pass");
+}
+
+#[test]
+fn quiescing_does_not_wait_for_a_pass_stuck_in_a_fifo_open() {
+    let Some(cpus) = two_cores() else { return };
+    let rt = runtime(&cpus[1..]);
+    let shared = Arc::clone(rt.shared());
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = fifo(&dir);
+    let p = path.clone();
+    let reader = std::thread::spawn(move || {
+        let mut sub = Submitter::new(shared).expect("a page");
+        // SAFETY: openat reads `p`, which lives until the call returns.
+        unsafe { sub.call(libc::SYS_openat as u64, openat_args(&p, libc::O_RDONLY)) }
+    });
+    wait_until_stuck(rt.shared());
+    // No writer will come: natively the reader would wait, and exit would end it.
+    let quiet = rt.quiesce(Duration::from_secs(10));
+    unstick(&path);
+    let fd = reader.join().expect("the reader");
+    assert!(fd >= 0, "the read end opened once a writer came: {fd}");
+    // SAFETY: the descriptor the reader opened.
+    unsafe { libc::close(fd as i32) };
+    assert!(
+        quiet,
+        "quiesce waited its whole limit for a pass stuck in a FIFO open"
+    );
 }

@@ -102,6 +102,52 @@ impl ServiceProgress {
     }
 }
 
+/// How long a service thread must stay blocked in one pass to count as stuck in a call
+/// that waits for another party ([`StuckWatch`]): long against any batch, short against
+/// a stall a program would notice.
+pub const STUCK_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Tells which service threads are stuck: blocked in the kernel in the same pass (the
+/// same odd pass word) for a given time. For slow paths that look now and then (the relief
+/// thread, `Shared::quiesce`).
+#[derive(Debug, Default)]
+pub struct StuckWatch {
+    /// Per service thread (tid): the pass word seen inside a pass, and since when.
+    seen: Vec<(i32, u64, std::time::Instant)>,
+}
+
+impl StuckWatch {
+    /// Looks at `threads` now: how many have been blocked in the same pass for `after`.
+    pub fn count(&mut self, threads: &[Arc<ServiceProgress>], after: std::time::Duration) -> u32 {
+        self.seen.retain(|&(tid, word, _)| {
+            threads
+                .iter()
+                .any(|t| t.tid() == tid && t.word() == word && word & 1 == 1)
+        });
+        let mut stuck = 0;
+        for t in threads {
+            let word = t.word();
+            if word & 1 == 0 {
+                continue;
+            }
+            match self.seen.iter().find(|s| s.0 == t.tid()) {
+                Some(&(_, _, since)) => {
+                    if since.elapsed() >= after && t.is_blocked_in_a_pass() {
+                        stuck += 1;
+                    }
+                }
+                None => self.seen.push((t.tid(), word, std::time::Instant::now())),
+            }
+        }
+        stuck
+    }
+
+    /// Whether a service thread is inside a pass, as last seen.
+    pub fn any_inside(&self) -> bool {
+        !self.seen.is_empty()
+    }
+}
+
 /// The state one runtime's submitters and service threads share.
 pub struct Shared {
     /// How service threads find work and how submitters wake them.
@@ -215,6 +261,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|p| !Arc::ptr_eq(p, progress));
+    }
+
+    /// How many service threads `watch` finds blocked in one pass for `after` (see
+    /// [`StuckWatch::count`]).
+    pub fn stuck_service_threads(&self, watch: &mut StuckWatch, after: std::time::Duration) -> u32 {
+        let threads = self.service_threads.lock().unwrap_or_else(|e| e.into_inner());
+        watch.count(&threads, after)
     }
 
     /// The service threads that run now.
@@ -360,15 +413,44 @@ impl Shared {
 
     /// Waits until `is_quiet` (used before the process exits, so that no posted call is
     /// lost). Gives up after `limit` so that a stuck call can never hang exit forever.
+    ///
+    /// A service thread blocked in one pass for [`STUCK_AFTER`] runs a call that waits for
+    /// another party (a FIFO's open): natively the thread that made it would wait there
+    /// too, and exit would end it. So that pass is not waited for, once no call is left
+    /// posted behind it (its owners take those back, or the relief thread hands them on).
+    /// Yields between looks for a millisecond, then sleeps a millisecond between them.
     pub fn quiesce(&self, limit: std::time::Duration) -> bool {
         let start = std::time::Instant::now();
+        let mut stuck = StuckWatch::default();
         while !self.is_quiet() {
+            let blocked = self.stuck_service_threads(&mut stuck, STUCK_AFTER);
+            if blocked > 0 && self.is_quiet_but_for(blocked) {
+                return true;
+            }
             if start.elapsed() > limit {
                 return false;
             }
-            std::thread::yield_now();
+            if start.elapsed() < std::time::Duration::from_millis(1) {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
         true
+    }
+
+    /// As `is_quiet`, with `stuck` passes left running and no call posted anywhere.
+    fn is_quiet_but_for(&self, stuck: u32) -> bool {
+        crate::primitive::fence(Ordering::SeqCst);
+        !self.doorbell.has_work()
+            && self.pages().all(|p| {
+                p.pending_bits() == 0
+                    && (0..crate::page::ENTRIES_PER_PAGE).all(|slot| {
+                        p.entry(slot).status() & crate::entry::STATE_MASK != crate::entry::SUBMITTED
+                    })
+            })
+            && self.passes.load(Ordering::SeqCst) <= stuck
+            && self.finishing.load(std::sync::atomic::Ordering::SeqCst) == 0
     }
 }
 
