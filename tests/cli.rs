@@ -375,6 +375,27 @@ fn a_fifo_opened_by_two_threads_does_not_hang_when_every_call_is_delegated() {
     );
 }
 
+/// A thread blocked for ever opening a FIFO must not hold up the program's exit: natively
+/// exit ends it at once. Under `--policy always` the open waits on the service thread, and
+/// exit waited the runtime's whole 10 s quiesce limit for it (found in session 5). The
+/// bound below is that limit's half: a liveness check, not a speed target.
+#[test]
+fn exit_does_not_wait_for_a_fifo_open_that_waits_for_ever() {
+    let dir = tmp();
+    let Some(exe) = compile_c("fifo_exit.c", dir.path(), &[], false, "fifo exit") else {
+        return;
+    };
+    let start = std::time::Instant::now();
+    let r = flexsc_run(&["--policy", "always", "--", p(&exe)], Some(dir.path()));
+    let took = start.elapsed();
+    assert_eq!(r.code, Some(0), "{}: {} {}", r.status_text(), r.out(), r.err());
+    assert_eq!(r.out(), "exiting\n");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "exit waited {took:?} for the blocked open"
+    );
+}
+
 /// Regression (found failing, since fixed): a program that clears its environment before exiting
 /// (`clearenv()`, as nginx's workers and many daemons do) reports no statistics: the
 /// preload library looks up `FLEXSC_STATS_DIR` only when the process exits. `flexsc run`

@@ -439,17 +439,16 @@ impl Shared {
         true
     }
 
-    /// As `is_quiet`, with `stuck` passes left running and no call posted anywhere.
+    /// As `is_quiet`, with `stuck` passes left running and no call posted anywhere. Looks
+    /// at the entries themselves, not at the doorbell and the pages' bits: the owner of a
+    /// call posted behind a stuck pass takes it back, and its bit stays set until a pass
+    /// takes it, which the stuck one will not.
     fn is_quiet_but_for(&self, stuck: u32) -> bool {
         crate::primitive::fence(Ordering::SeqCst);
-        !self.doorbell.has_work()
-            && self.pages().all(|p| {
-                p.pending_bits() == 0
-                    && (0..crate::page::ENTRIES_PER_PAGE).all(|slot| {
-                        p.entry(slot).status() & crate::entry::STATE_MASK != crate::entry::SUBMITTED
-                    })
-            })
-            && self.passes.load(Ordering::SeqCst) <= stuck
+        self.pages().all(|p| {
+            (0..crate::page::ENTRIES_PER_PAGE)
+                .all(|slot| p.entry(slot).status() & crate::entry::STATE_MASK != crate::entry::SUBMITTED)
+        }) && self.passes.load(Ordering::SeqCst) <= stuck
             && self.finishing.load(std::sync::atomic::Ordering::SeqCst) == 0
     }
 }
