@@ -270,14 +270,6 @@ impl Shared {
         watch.count(&threads, after)
     }
 
-    /// The service threads that run now.
-    pub fn service_threads(&self) -> Vec<Arc<ServiceProgress>> {
-        self.service_threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     /// Whether a service thread is blocked in the kernel inside a pass: a call it runs
     /// waits (a FIFO's open). That is when the calls behind it are taken from it
     /// (`Entry::wait_or_take_back`). One that is only off its core (runnable, because
@@ -527,7 +519,7 @@ mod tests {
         assert_eq!(sleeping_one.word(), word + 2, "a new pass: a new word");
         shared.service_thread_ends(&sleeping_one);
         assert!(!shared.service_is_blocked(), "only the runnable one is left");
-        assert_eq!(shared.service_threads().len(), 1);
+        assert_eq!(shared.service_threads.lock().unwrap().len(), 1);
 
         stop.store(true, StdOrdering::SeqCst);
         spinning.join().unwrap();
