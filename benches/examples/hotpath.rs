@@ -10,10 +10,12 @@
 //! `batch64-auto` (64 preads of 4 KiB through that backend), `direct-pread` (the
 //! same 64 preads, direct) or `raw-uring` (the same 64 preads through an io_uring of the
 //! calling thread's own, the baseline of `vs_io_uring_batch64_pread4k`). OP, for the
-//! batch modes: `pread4k` (the default), `getppid`, `write64_devnull` or `pwrite64`. See docs/PROFILE.md.
+//! batch modes: `pread4k` (the default), `getppid`, `write64_devnull` or `pwrite64`. The
+//! `FLEXSC_*` variables configure the runtime (`FLEXSC_CALLER_HELPS=off`: the batch's
+//! caller only waits). See docs/PROFILE.md.
 
 use flexsc_benches::{pin_off, run_direct, run_raw_uring, Fixture, Op};
-use flexsc_kernel_side::{Backend, Mode, Runtime};
+use flexsc_kernel_side::{Backend, Mode};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -31,7 +33,15 @@ fn main() {
         "batch64-auto" => Backend::Auto,
         _ => Backend::Direct,
     };
-    let rt = match Runtime::builder().backend(backend).build() {
+    // The FLEXSC_* variables apply (FLEXSC_CALLER_HELPS=off: the caller only waits).
+    let builder = match flexsc_kernel_side::Builder::from_env() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = match builder.backend(backend).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

@@ -1035,6 +1035,49 @@ fn call_batch_larger_than_a_page() {
     }
 }
 
+/// A batch's caller waits on its highest entry first and reaps the rest after: whichever
+/// call finishes last, with or without the caller's help, every result lands at its index.
+#[test]
+fn a_batch_whose_first_or_last_call_waits_returns_every_result() {
+    let _serial = serial();
+    for helps in [false, true] {
+        let Some(rt) = service_runtime(Runtime::builder().caller_helps(helps)) else {
+            return;
+        };
+        let mut sub = rt.submitter().expect("a syscall page");
+        for read_at in [0, 15] {
+            let (r, w) = pipe();
+            let mut byte = [0u8; 1];
+            let calls: Vec<Call> = (0..16)
+                .map(|i| {
+                    if i == read_at {
+                        Call::new(
+                            libc::SYS_read,
+                            [r.as_raw_fd() as u64, byte.as_mut_ptr() as u64, 1, 0, 0, 0],
+                        )
+                    } else {
+                        Call::new(libc::SYS_getppid, [0; 6])
+                    }
+                })
+                .collect();
+            let writer = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                let mut w = File::from(w);
+                w.write_all(b"!").expect("write the pipe");
+            });
+            let mut results = vec![i64::MIN; calls.len()];
+            // SAFETY: the read writes one byte into `byte`, which outlives the batch.
+            unsafe { sub.call_batch(&calls, &mut results) };
+            writer.join().expect("the writer");
+            for (i, &got) in results.iter().enumerate() {
+                let want = if i == read_at { 1 } else { ppid() };
+                assert_eq!(got, want, "call #{i} (read at #{read_at}, caller helps: {helps})");
+            }
+            assert_eq!(&byte, b"!");
+        }
+    }
+}
+
 #[test]
 fn push_reports_full_after_a_page_of_unreaped_calls() {
     let _serial = serial();

@@ -346,6 +346,25 @@ impl Entry {
         }
     }
 
+    /// Owner: spins, only reading, while the entry is posted or running, at most `spins`
+    /// times. True if it finished (or was declined) meanwhile; the entry is not reaped.
+    ///
+    /// For an owner waiting for a whole batch: it waits on the entry the service thread
+    /// will reach last, and reaps the others after. Polling each in turn would read every
+    /// entry's line while the service thread is writing it, pulling the line back and forth
+    /// between the two cores once or twice per call (a cache-line round trip, ~130 ns here,
+    /// per call, more than a `getppid`).
+    #[inline]
+    pub fn spin_until_settled(&self, spins: u32) -> bool {
+        for _ in 0..spins {
+            if !matches!(self.status.load(Ordering::Acquire) & STATE_MASK, SUBMITTED | BUSY) {
+                return true;
+            }
+            spin_hint();
+        }
+        false
+    }
+
     /// The first two phases of a wait: `spins` polls, then up to [`YIELDS`] polls that
     /// yield the core.
     fn spin_then_yield(&self, spins: u32) -> Option<Outcome> {
@@ -443,6 +462,24 @@ mod tests {
         assert_eq!(e.poll(), Outcome::Done(-9));
         assert_eq!(e.status(), FREE);
         assert_eq!(e.poll(), Outcome::Pending, "a result is reaped once");
+    }
+
+    #[test]
+    fn spinning_until_settled_only_reads() {
+        let e = zeroed();
+        e.post(39, [0; 6]);
+        assert!(!e.spin_until_settled(10), "a posted call is not settled");
+        assert!(matches!(e.claim(), Claim::Call { .. }));
+        assert!(!e.spin_until_settled(10), "a running call is not settled");
+        e.complete(7);
+        assert!(e.spin_until_settled(1));
+        assert_eq!(e.status(), DONE, "the spin does not reap");
+        assert_eq!(e.poll(), Outcome::Done(7));
+        e.post(39, [0; 6]);
+        assert!(matches!(e.claim(), Claim::Call { .. }));
+        e.decline(0);
+        assert!(e.spin_until_settled(1), "a declined call is settled too");
+        assert_eq!(e.poll(), Outcome::Declined { done: 0 });
     }
 
     #[test]
