@@ -30,6 +30,9 @@ fn bench_reports_every_comparison() {
         "batch64_pread4k",
         "batch64_pwrite64",
         "vs_io_uring_batch64_pread4k",
+        "batch64_pread4k_io_uring_backend",
+        "batch64_pwrite64_io_uring_backend",
+        "vs_io_uring_batch64_pwrite64",
         "mixed_work_equal_cores",
         "async_pread4k_vs_tokio_fs",
         "async_pread4k_vs_io_uring",
@@ -50,6 +53,29 @@ fn bench_reports_every_comparison() {
             assert!(v.is_finite() && v > 0.0, "{name}.{key} = {v}");
         }
         assert!(r["baseline"].as_str().is_some_and(|b| !b.is_empty()));
+    }
+    // Raw io_uring against direct calls, for each operation of the batch rows: the floor
+    // under the io_uring backend's ratios, reported beside them, not as a flexsc result.
+    if doc["machine"]["io_uring"] != false {
+        let raw = doc["raw_io_uring_vs_direct"]
+            .as_array()
+            .expect("raw_io_uring_vs_direct");
+        for op in ["pread4k", "write_devnull", "pwrite64"] {
+            let name = format!("raw_io_uring_batch64_{op}");
+            let r = raw
+                .iter()
+                .find(|r| r["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("{name} missing from {doc:#}"));
+            let v = r["ratio"].as_f64().unwrap_or(-1.0);
+            assert!(v.is_finite() && v > 0.0, "{name}.ratio = {v}");
+            assert!(
+                results.iter().all(|r| r["name"] != name.as_str()),
+                "{name} is not a flexsc result"
+            );
+        }
+        assert!(table.contains("raw io_uring ÷ direct syscalls"), "{table}");
+    } else {
+        eprintln!("SKIPPED raw_io_uring_vs_direct: io_uring is unavailable here");
     }
     // With a service core the report says how close a single call came to its floor: the
     // call plus one cache-line round trip, which is more than the call alone.

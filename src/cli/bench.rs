@@ -4,10 +4,12 @@
 //! `--rounds N`) and reports
 //! the medians and their ratio, flexsc ÷ baseline (lower is better). It prints a markdown
 //! table, and with `--json FILE` writes
-//! `{"machine": {...}, "single_call_floor_ratio", "results": [{"name", "baseline", "ours_ns",
-//! "baseline_ns", "ratio"}]}` (nanoseconds per call; the floor is the lowest ratio a single
-//! delegated call can reach at the round trip measured first: (direct + round trip) ÷
-//! direct). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`
+//! `{"machine": {...}, "single_call_floor_ratio", "raw_io_uring_vs_direct": [...],
+//! "results": [{"name", "baseline", "ours_ns", "baseline_ns", "ratio"}]}` (nanoseconds per
+//! call; the floor is the lowest ratio a single delegated call can reach at the round trip
+//! measured first: (direct + round trip) ÷ direct; `raw_io_uring_vs_direct` holds the same
+//! fields for raw io_uring against direct calls, the floor under the io_uring backend's
+//! rows). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`
 //! and the FlexSC microbenchmark's work-size sweep (`mixed_work_*`: user work on a private
 //! working set, then a 4 KiB pread, per iteration; M-on-N user threads against one
 //! pthread per core, on the same cores) as `DIR/work_sweep.svg`.
@@ -141,30 +143,51 @@ fn batched(sub: &mut Submitter, calls: &[Call], results: &mut [i64]) -> usize {
     n
 }
 
-fn raw_uring(ring: &mut io_uring::IoUring, calls: &[Call]) -> usize {
+/// The SQEs the io_uring backend builds for `calls` (the same mapping, so the raw ring
+/// runs exactly the operations the backend runs), and for a plain `write`, which the
+/// backend never sends to the ring (see the rows below), a write at the file position.
+/// Err names a call it cannot map.
+fn raw_sqes(calls: &[Call]) -> Result<Vec<io_uring::squeue::Entry>, String> {
+    let mut seekable = Vec::new();
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let a = c.args;
+            let sqe = match c.nr as i64 {
+                libc::SYS_write => Some(
+                    io_uring::opcode::Write::new(
+                        io_uring::types::Fd(a[0] as i32),
+                        a[1] as *const u8,
+                        a[2] as u32,
+                    )
+                    .offset(u64::MAX)
+                    .build(),
+                ),
+                _ => flexsc_kernel_side::uring::batch_sqe(c.nr as u32, &a, &mut seekable),
+            };
+            sqe.map(|sqe| sqe.user_data(i as u64))
+                .ok_or_else(|| format!("syscall {} does not map to io_uring", c.nr))
+        })
+        .collect()
+}
+
+fn raw_uring(ring: &mut io_uring::IoUring, sqes: &[io_uring::squeue::Entry]) -> usize {
     let mut n = 0;
     while n < CALLS {
-        for (i, c) in calls.iter().enumerate() {
-            let sqe = io_uring::opcode::Read::new(
-                io_uring::types::Fd(c.args[0] as i32),
-                c.args[1] as *mut u8,
-                c.args[2] as u32,
-            )
-            .offset(c.args[3])
-            .build()
-            .user_data(i as u64);
-            // SAFETY: the buffer outlives the wait below; the ring has room for a batch.
-            if unsafe { ring.submission().push(&sqe) }.is_err() {
+        for sqe in sqes {
+            // SAFETY: the buffers outlive the wait below; the ring has room for a batch.
+            if unsafe { ring.submission().push(sqe) }.is_err() {
                 break;
             }
         }
-        if ring.submit_and_wait(calls.len()).is_err() {
+        if ring.submit_and_wait(sqes.len()).is_err() {
             return n.max(1);
         }
         ring.completion().for_each(|c| {
             black_box(c.result());
         });
-        n += calls.len();
+        n += sqes.len();
     }
     n
 }
@@ -362,21 +385,58 @@ pub fn run(o: &Options) -> Result<(), String> {
             || batched(&mut me_alone, calls, &mut results_buf),
         ));
     }
-    results.push(compare(
-        "batch64_pread4k_io_uring_backend",
-        "direct syscall",
-        || direct(&p64),
-        || batched(&mut me_uring, &p64, &mut results_buf),
-    ));
-    match io_uring::IoUring::new(64) {
-        Ok(mut ring) => results.push(compare(
-            "vs_io_uring_batch64_pread4k",
-            "raw io_uring (io-uring crate), batch of 64",
-            || raw_uring(&mut ring, &p64),
-            || batched(&mut me_uring, &p64, &mut results_buf),
-        )),
-        Err(e) => eprintln!("flexsc bench: io_uring unavailable ({e}): vs_io_uring_batch64_pread4k skipped"),
+    // The io_uring backend, against direct calls and against raw io_uring running the
+    // same SQEs from the calling thread. And, for reference, raw io_uring against direct
+    // calls: the floor under the backend's ratios on this kernel (not a flexsc figure, so
+    // not in `results`). A plain `write` has no backend rows: the backend runs it directly
+    // (parked in the ring only if it would block), since a write at the file position
+    // through io_uring skips the position lock `write` takes on a shared file.
+    let mut raw_vs_direct = Vec::new();
+    let mut ring = io_uring::IoUring::new(64)
+        .map_err(|e| eprintln!("flexsc bench: io_uring unavailable ({e}): the raw io_uring rows are skipped"))
+        .ok();
+    for (op, calls) in [
+        ("pread4k", &p64),
+        ("write_devnull", &writes),
+        ("pwrite64", &pwrites),
+    ] {
+        let to_ring = calls[0].nr != libc::SYS_write as u64;
+        if to_ring {
+            results.push(compare(
+                &format!("batch64_{op}_io_uring_backend"),
+                "direct syscall",
+                || direct(calls),
+                || batched(&mut me_uring, calls, &mut results_buf),
+            ));
+        }
+        let Some(ring) = ring.as_mut() else {
+            continue;
+        };
+        let sqes = match raw_sqes(calls) {
+            Ok(sqes) => sqes,
+            Err(e) => {
+                eprintln!("flexsc bench: {e}: the raw io_uring rows for {op} are skipped");
+                continue;
+            }
+        };
+        if to_ring {
+            results.push(compare(
+                &format!("vs_io_uring_batch64_{op}"),
+                "raw io_uring (io-uring crate), batch of 64",
+                || raw_uring(ring, &sqes),
+                || batched(&mut me_uring, calls, &mut results_buf),
+            ));
+        }
+        let mut raw = compare(
+            &format!("raw_io_uring_batch64_{op}"),
+            "direct syscall",
+            || direct(calls),
+            || raw_uring(ring, &sqes),
+        );
+        raw.baseline = "direct syscall (ours_ns: raw io_uring, not flexsc)";
+        raw_vs_direct.push(raw);
     }
+    drop(ring);
 
     // The batch-size sweep.
     let mut sweep = Vec::new();
@@ -466,6 +526,22 @@ pub fn run(o: &Options) -> Result<(), String> {
     for line in &learned {
         println!("auto backend learned: {line}");
     }
+    if !raw_vs_direct.is_empty() {
+        let ratios: Vec<String> = raw_vs_direct
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {:.2}",
+                    r.name.trim_start_matches("raw_io_uring_batch64_"),
+                    r.ratio()
+                )
+            })
+            .collect();
+        println!(
+            "raw io_uring ÷ direct syscalls, batches of 64, one thread: {} (the floor under the io_uring backend's rows on this kernel)",
+            ratios.join(", ")
+        );
+    }
     let floor = single_call_floor(&results, round_trips[0]);
     if let Some((floor, measured)) = floor {
         println!(
@@ -479,6 +555,10 @@ pub fn run(o: &Options) -> Result<(), String> {
             "machine": machine(&round_trips),
             "single_call_floor_ratio": floor.map(|(f, _)| f),
             "auto_backend_learned": learned,
+            "raw_io_uring_vs_direct": raw_vs_direct.iter().map(|r| json!({
+                "name": r.name, "baseline": r.baseline, "ours_ns": r.ours_ns,
+                "baseline_ns": r.baseline_ns, "ratio": r.ratio(),
+            })).collect::<Vec<_>>(),
             "results": results.iter().map(|r| json!({
                 "name": r.name, "baseline": r.baseline, "ours_ns": r.ours_ns,
                 "baseline_ns": r.baseline_ns, "ratio": r.ratio(),
