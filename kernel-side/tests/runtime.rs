@@ -1913,6 +1913,72 @@ fn idle_service_thread_sleeps_and_wakes_for_work() {
     assert_eq!(busy_calls(&mut sub, &file, 8, 100, || false), 200);
 }
 
+/// A batch whose caller does not help reaches a service thread whole: one pass, and with
+/// the io_uring backend one `io_uring_enter`, per `call_batch` of 64 (its bits are set
+/// together at submit). A caller that helps lets the service thread start on the first
+/// calls while it posts the rest, so its batches arrive in slices; that is not asserted.
+#[test]
+fn a_batch_whose_caller_only_waits_reaches_the_service_thread_whole() {
+    let _serial = serial();
+    let uring = match flexsc_kernel_side::uring::probe() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("the io_uring half of this test is skipped: {why}");
+            false
+        }
+    };
+    let mut file = tempfile::tempfile().expect("a temporary file");
+    file.write_all(&[7u8; 64 * 4096]).expect("fill it");
+    let fd = file.as_raw_fd() as u64;
+    let mut bufs = vec![0u8; 64 * 4096];
+    let calls: Vec<Call> = (0..64)
+        .map(|i| {
+            let buf = bufs[i * 4096..].as_mut_ptr() as u64;
+            Call::new(libc::SYS_pread64, [fd, buf, 4096, (i * 4096) as u64, 0, 0])
+        })
+        .collect();
+    let backends = [
+        Some(flexsc_kernel_side::Backend::Direct),
+        uring.then_some(flexsc_kernel_side::Backend::Uring),
+    ];
+    for backend in backends.into_iter().flatten() {
+        let Some(rt) = service_runtime(Runtime::builder().backend(backend).caller_helps(false)) else {
+            return;
+        };
+        let mut sub = rt.submitter().expect("a page");
+        let mut results = vec![0i64; 64];
+        const BATCHES: u64 = 200;
+        for _ in 0..BATCHES {
+            // SAFETY: each pread writes 4 KiB into its own part of `bufs`.
+            unsafe { sub.call_batch(&calls, &mut results) };
+            assert!(results.iter().all(|&r| r == 4096), "{backend:?}: {results:?}");
+        }
+        drop(sub);
+        let stats = rt.stats();
+        assert_eq!(
+            stats.batched_entries,
+            64 * BATCHES,
+            "{backend:?}: {}",
+            stats.table()
+        );
+        assert_eq!(
+            stats.batches,
+            BATCHES,
+            "{backend:?}: one pass per batch\n{}",
+            stats.table()
+        );
+        if backend == flexsc_kernel_side::Backend::Uring {
+            assert_eq!(stats.uring_calls, 64 * BATCHES, "{}", stats.table());
+            assert_eq!(
+                stats.uring_batches,
+                BATCHES,
+                "one enter per batch\n{}",
+                stats.table()
+            );
+        }
+    }
+}
+
 /// The auto backend's learned costs reach the statistics: after enough batches of cached
 /// preads, each path of the "read" kind has been timed, and `Stats::table` says which is
 /// cheaper here.

@@ -258,6 +258,44 @@ fn loom_helping_caller_and_service_thread_run_each_call_once() {
     });
 }
 
+/// A batch handed over whole (`Submitter::call_batch` when its caller does not help):
+/// both entries are posted first and their bits set with one `mark_pending` at submit;
+/// the owner then spins on the newest entry without reaping (`spin_until_settled`) and
+/// reaps both. A service thread that went to sleep before the bits appeared is woken
+/// (else the model deadlocks), each call runs once, and both entries end FREE.
+#[test]
+fn loom_a_batch_published_at_submit_runs_each_call_once() {
+    model(|| {
+        let bell = Arc::new(Doorbell::new());
+        let page = Arc::new(SyscallPage::new().unwrap());
+        let (b, p) = (Arc::clone(&bell), Arc::clone(&page));
+        let service = thread::spawn(move || {
+            let mut served = 0;
+            while served < 2 {
+                let now = serve(&b, &p);
+                served += now;
+                if now == 0 {
+                    b.sleep();
+                }
+            }
+            served
+        });
+        page.entry(0).post(1, [1; 6]);
+        page.entry(1).post(2, [2; 6]);
+        if page.mark_pending(0b11) {
+            bell.mark_page(0);
+        }
+        assert!(!bell.after_post());
+        page.entry(1).spin_until_settled(1);
+        assert_eq!(page.entry(0).wait(0), Outcome::Done(101));
+        assert_eq!(page.entry(1).wait(0), Outcome::Done(102));
+        assert_eq!(service.join().unwrap(), 2, "each call ran once");
+        for slot in 0..2 {
+            assert_eq!(page.entry(slot).status(), crate::entry::FREE);
+        }
+    });
+}
+
 /// An owner that loses patience (`Entry::wait_or_take_back`): it parks with a timeout
 /// (in the model, one that may fire at once), then takes the call back unless a service
 /// thread claimed it meanwhile, and then waits for that one to finish it. The call runs

@@ -70,6 +70,8 @@ pub struct Submitter {
     free: u64,
     /// Entries posted since the last `submit`.
     unsubmitted: u64,
+    /// Of those, the entries whose pending bits are not set yet (`submit` sets them).
+    unpublished: u64,
     /// Entries this owner took back at shutdown and ran itself: counted as direct.
     reclaimed: u64,
     _not_send: PhantomData<*mut ()>,
@@ -98,6 +100,7 @@ impl Submitter {
             page,
             free: ALL_FREE,
             unsubmitted: 0,
+            unpublished: 0,
             reclaimed: 0,
             _not_send: PhantomData,
         })
@@ -159,10 +162,16 @@ impl Submitter {
         // In-flight tickets, oldest first, with the index of their call.
         let mut ring: [Option<(Ticket, usize)>; ENTRIES_PER_PAGE] = [const { None }; ENTRIES_PER_PAGE];
         let (mut head, mut len) = (0usize, 0usize);
+        // A caller that helps lets the service thread start on the first call while it
+        // posts the rest: the two then meet in the middle. One that only waits hands the
+        // batch over whole, at `submit`, so that a service thread takes it in one pass
+        // (one `io_uring_enter` for its ring-bound calls, not one per slice it happened to
+        // see): see docs/PROFILE.md, session 6.
+        let publish = self.shared.options().caller_helps;
         for (i, call) in calls.iter().enumerate() {
             loop {
                 // SAFETY: forwarded from this function's contract.
-                match unsafe { self.push(call.nr, call.args) } {
+                match unsafe { self.post(call.nr, call.args, publish) } {
                     Push::Ran(ret) => results[i] = ret,
                     Push::Posted(ticket) => {
                         ring[(head + len) % ENTRIES_PER_PAGE] = Some((ticket, i));
@@ -231,6 +240,14 @@ impl Submitter {
     /// reaped.
     #[inline]
     pub unsafe fn push(&mut self, nr: u64, args: [u64; 6]) -> Push {
+        // SAFETY: forwarded.
+        unsafe { self.post(nr, args, true) }
+    }
+
+    /// As [`Submitter::push`]; with `publish` false the call's pending bit is set only at
+    /// the next [`Submitter::submit`], so no service thread sees it before.
+    #[inline]
+    unsafe fn post(&mut self, nr: u64, args: [u64; 6], publish: bool) -> Push {
         let class = classify(nr, &args);
         let delegable = matches!(class, Class::Delegate | Class::Block);
         if !delegable || !self.shared.is_delegating() {
@@ -251,7 +268,9 @@ impl Submitter {
         // `classify` said the number is a delegable one, so it fits in 32 bits.
         let nr32 = nr as u32;
         self.page().entry(slot).post(nr32, args);
-        if self.page().mark_pending(bit) {
+        if !publish {
+            self.unpublished |= bit;
+        } else if self.page().mark_pending(bit) {
             self.shared.doorbell.mark_page(self.index);
         }
         Push::Posted(Ticket {
@@ -270,6 +289,10 @@ impl Submitter {
             return;
         }
         let pushed = std::mem::take(&mut self.unsubmitted);
+        let unpublished = std::mem::take(&mut self.unpublished);
+        if unpublished != 0 && self.page().mark_pending(unpublished) {
+            self.shared.doorbell.mark_page(self.index);
+        }
         if !self.shared.doorbell.after_post() {
             return;
         }
