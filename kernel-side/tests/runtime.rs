@@ -1913,6 +1913,21 @@ fn idle_service_thread_sleeps_and_wakes_for_work() {
     assert_eq!(busy_calls(&mut sub, &file, 8, 100, || false), 200);
 }
 
+/// 64 preads of 4 KiB, each into its own part of `bufs` (64 × 4 KiB), from a temporary
+/// file of that size just written (so cached). The file must outlive the calls.
+fn cached_preads(bufs: &mut [u8]) -> (File, Vec<Call>) {
+    let mut file = tempfile::tempfile().expect("a temporary file");
+    file.write_all(&[7u8; 64 * 4096]).expect("fill it");
+    let fd = file.as_raw_fd() as u64;
+    let calls = (0..64)
+        .map(|i| {
+            let buf = bufs[i * 4096..].as_mut_ptr() as u64;
+            Call::new(libc::SYS_pread64, [fd, buf, 4096, (i * 4096) as u64, 0, 0])
+        })
+        .collect();
+    (file, calls)
+}
+
 /// A batch whose caller does not help reaches a service thread whole: one pass, and with
 /// the io_uring backend one `io_uring_enter`, per `call_batch` of 64 (its bits are set
 /// together at submit). A caller that helps lets the service thread start on the first
@@ -1927,16 +1942,8 @@ fn a_batch_whose_caller_only_waits_reaches_the_service_thread_whole() {
             false
         }
     };
-    let mut file = tempfile::tempfile().expect("a temporary file");
-    file.write_all(&[7u8; 64 * 4096]).expect("fill it");
-    let fd = file.as_raw_fd() as u64;
     let mut bufs = vec![0u8; 64 * 4096];
-    let calls: Vec<Call> = (0..64)
-        .map(|i| {
-            let buf = bufs[i * 4096..].as_mut_ptr() as u64;
-            Call::new(libc::SYS_pread64, [fd, buf, 4096, (i * 4096) as u64, 0, 0])
-        })
-        .collect();
+    let (_file, calls) = cached_preads(&mut bufs);
     let backends = [
         Some(flexsc_kernel_side::Backend::Direct),
         uring.then_some(flexsc_kernel_side::Backend::Uring),
@@ -1992,16 +1999,8 @@ fn the_auto_backends_learned_costs_are_in_the_statistics() {
     let Some(rt) = service_runtime(Runtime::builder().backend(flexsc_kernel_side::Backend::Auto)) else {
         return;
     };
-    let mut file = tempfile::tempfile().expect("a temporary file");
-    file.write_all(&[7u8; 64 * 4096]).expect("fill it");
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
     let mut bufs = vec![0u8; 64 * 4096];
-    let calls: Vec<Call> = (0..64)
-        .map(|i| {
-            let buf = bufs[i * 4096..].as_mut_ptr() as u64;
-            Call::new(libc::SYS_pread64, [fd, buf, 4096, (i * 4096) as u64, 0, 0])
-        })
-        .collect();
+    let (_file, calls) = cached_preads(&mut bufs);
     let mut results = vec![0i64; 64];
     let mut sub = rt.submitter().expect("a page");
     let mut learned = None;

@@ -36,6 +36,20 @@ fn serve_page(page: &SyscallPage) -> usize {
     served
 }
 
+/// A service thread's loop without watching: passes, sleeping on the doorbell after an
+/// empty one, until it has served `calls` calls. Returns the calls served.
+fn serve_sleeping(bell: &Doorbell, page: &SyscallPage, calls: usize) -> usize {
+    let mut served = 0;
+    while served < calls {
+        let n = serve(bell, page);
+        served += n;
+        if n == 0 {
+            bell.sleep();
+        }
+    }
+    served
+}
+
 /// Explores interleavings with at most `PREEMPTIONS` preemptions per execution: bounded
 /// preemption finds almost every real-world race (Musuvathi and Qadeer, PLDI 2007) while
 /// keeping the models seconds long. `LOOM_MAX_PREEMPTIONS` overrides it for longer runs.
@@ -64,15 +78,7 @@ fn loom_entry_cycle_with_parking() {
         let bell = Arc::new(Doorbell::new());
         let page = Arc::new(SyscallPage::new().unwrap());
         let (b, p) = (Arc::clone(&bell), Arc::clone(&page));
-        let service = thread::spawn(move || {
-            let mut served = 0;
-            while served == 0 {
-                served += serve(&b, &p);
-                if served == 0 {
-                    b.sleep();
-                }
-            }
-        });
+        let service = thread::spawn(move || serve_sleeping(&b, &p, 1));
         assert!(!post(&bell, &page, 0, 7));
         assert_eq!(page.entry(0).wait(0), Outcome::Done(107));
         assert_eq!(page.entry(0).status(), crate::entry::FREE);
@@ -88,17 +94,7 @@ fn loom_doorbell_never_loses_a_wakeup() {
         let bell = Arc::new(Doorbell::new());
         let page = Arc::new(SyscallPage::new().unwrap());
         let (b, p) = (Arc::clone(&bell), Arc::clone(&page));
-        let service = thread::spawn(move || {
-            let mut served = 0;
-            while served < 2 {
-                let n = serve(&b, &p);
-                served += n;
-                if n == 0 {
-                    b.sleep();
-                }
-            }
-            served
-        });
+        let service = thread::spawn(move || serve_sleeping(&b, &p, 2));
         post(&bell, &page, 0, 1);
         post(&bell, &page, 1, 2);
         assert_eq!(page.entry(0).wait(0), Outcome::Done(101));
@@ -269,17 +265,7 @@ fn loom_a_batch_published_at_submit_runs_each_call_once() {
         let bell = Arc::new(Doorbell::new());
         let page = Arc::new(SyscallPage::new().unwrap());
         let (b, p) = (Arc::clone(&bell), Arc::clone(&page));
-        let service = thread::spawn(move || {
-            let mut served = 0;
-            while served < 2 {
-                let now = serve(&b, &p);
-                served += now;
-                if now == 0 {
-                    b.sleep();
-                }
-            }
-            served
-        });
+        let service = thread::spawn(move || serve_sleeping(&b, &p, 2));
         page.entry(0).post(1, [1; 6]);
         page.entry(1).post(2, [2; 6]);
         if page.mark_pending(0b11) {
