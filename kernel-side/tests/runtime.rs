@@ -26,7 +26,7 @@ use std::fs::File;
 use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -1857,6 +1857,106 @@ fn exit_group_through_a_submitter_waits_for_posted_calls() {
             "block {i} is not what was posted"
         );
     }
+}
+
+/// A batch handed over whole (its caller does not help) is made visible before a call of
+/// it runs on the caller: an `exit_group` in the batch lets the calls posted before it
+/// finish, as one through `Submitter::call` does (above).
+#[test]
+fn exit_group_in_a_batch_waits_for_the_calls_posted_before_it() {
+    const TEST: &str = "exit_group_in_a_batch_waits_for_the_calls_posted_before_it";
+    const WRITES: usize = 16;
+    const EXIT_CODE: u64 = 43;
+    if is_child(TEST) {
+        let path = std::env::var_os("FLEXSC_TEST_FILE").expect("the file to write");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("open the file");
+        let rt = Runtime::builder().caller_helps(false).build().expect("build");
+        assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
+        let mut sub = rt.submitter().expect("a syscall page");
+        let records: Vec<[u8; 8]> = (0..WRITES as u64).map(record).collect();
+        let mut calls: Vec<Call> = (0..WRITES)
+            .map(|i| pwrite_call(file.as_raw_fd(), &records[i], 8 * i as u64))
+            .collect();
+        calls.push(Call::new(libc::SYS_exit_group, [EXIT_CODE, 0, 0, 0, 0, 0]));
+        let mut results = vec![0i64; calls.len()];
+        std::mem::forget(rt);
+        // SAFETY: the writes read `records`, alive until the process ends in the batch.
+        unsafe { sub.call_batch(&calls, &mut results) };
+        unreachable!("exit_group returned");
+    }
+    let _serial = serial();
+    if allowed_cpus().len() < 2 {
+        eprintln!("skipped: needs two usable cores to run a service thread");
+        return;
+    }
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    let (status, output) = run_child(TEST, &[("FLEXSC_TEST_FILE", file.path().as_os_str())]);
+    assert_eq!(status.code(), Some(EXIT_CODE as i32), "{status:?}:\n{output}");
+    let content = std::fs::read(file.path()).expect("read the file");
+    assert_eq!(content.len(), 8 * WRITES, "every write landed");
+    for i in 0..WRITES {
+        assert_eq!(content[8 * i..8 * i + 8], record(i as u64), "record {i}");
+    }
+}
+
+/// A batch handed over whole is made visible before a call of it that runs on the caller
+/// and waits: here `wait4(__WNOTHREAD)` (thread-bound, so it runs on the caller) for a
+/// `cat` that ends when the batch's delegated `close` of its input's write end gives it
+/// end of file. Hidden, the close would wait for the wait, and the wait for ever.
+#[test]
+fn a_call_of_a_batch_that_runs_on_its_caller_sees_the_calls_before_it() {
+    const TEST: &str = "a_call_of_a_batch_that_runs_on_its_caller_sees_the_calls_before_it";
+    if is_child(TEST) {
+        for helps in [false, true] {
+            let rt = Runtime::builder().caller_helps(helps).build().expect("build");
+            assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
+            let mut sub = rt.submitter().expect("a syscall page");
+            #[expect(clippy::zombie_processes, reason = "the batch's wait4 reaps it")]
+            let mut child = std::process::Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn cat");
+            let input = child.stdin.take().expect("cat's input").into_raw_fd();
+            let pid = child.id() as u64;
+            let mut status: libc::c_int = 0;
+            let calls = [
+                Call::new(libc::SYS_close, [input as u64, 0, 0, 0, 0, 0]),
+                Call::new(
+                    libc::SYS_wait4,
+                    [
+                        pid,
+                        &mut status as *mut libc::c_int as u64,
+                        libc::__WNOTHREAD as u64,
+                        0,
+                        0,
+                        0,
+                    ],
+                ),
+            ];
+            let mut results = [i64::MIN; 2];
+            // SAFETY: the close is of our own descriptor; wait4 writes the status into
+            // `status`, alive past the batch.
+            unsafe { sub.call_batch(&calls, &mut results) };
+            assert_eq!(results, [0, pid as i64], "caller helps: {helps}");
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "{status:#x}"
+            );
+        }
+        return;
+    }
+    let _serial = serial();
+    if allowed_cpus().len() < 2 {
+        eprintln!("skipped: needs two usable cores to run a service thread");
+        return;
+    }
+    // In a child of its own, bounded: the broken case waits for ever.
+    let (status, output) = child::run_child(TEST, &[], Duration::from_secs(60));
+    assert!(status.success(), "child failed ({status}):\n{output}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -208,21 +208,38 @@ impl Submitter {
             }
         }
         if len > 1 {
-            // A service thread takes a page's entries in slot order: wait (reading only)
-            // for the highest slot in flight before reaping, so as not to pull each line
-            // back while it works on it (see `Entry::spin_until_settled`). Bounded by a
-            // quarter of a wait's spinning phase for each call in flight (tens of
-            // microseconds for 64 calls, longer than a batch takes to run); the reaping
+            // A service thread takes a page's entries in slot order and runs the direct
+            // ones in that order: wait (reading only) for the highest slot in flight
+            // before reaping, so as not to pull each line back while it works on it (see
+            // `Entry::spin_until_settled`). Not for a call that may wait for an event (it
+            // may finish long after the rest). A wait's spinning phase at a time, with
+            // a yield between (a thread that needs this core gets it), once per 8 calls
+            // in flight: ~45 µs for 64, longer than such a batch takes to run. The reaping
             // waits below take over from there, as they would without this spin.
             let in_flight = (0..len)
                 .filter_map(|k| ring[(head + k) % ENTRIES_PER_PAGE].as_ref())
                 .fold(0u64, |bits, (t, _)| bits | 1 << t.slot);
-            let last = 63 - in_flight.leading_zeros() as usize;
-            let spins = (self.shared.options().wait_spins / 4).saturating_mul(len as u32);
-            self.page().entry(last).spin_until_settled(spins);
-            // Then fetch every line back at once, for writing (reaping frees each entry):
-            // one after another, each would be a cache miss of its own.
-            self.page().prefetch(in_flight);
+            let last = ring
+                .iter()
+                .flatten()
+                .map(|(t, _)| t)
+                .max_by_key(|t| t.slot)
+                .filter(|t| classify(u64::from(t.nr), &t.args) != Class::Block);
+            if let Some(last) = last {
+                let entry = self.page().entry(last.slot as usize);
+                let spins = self.shared.options().wait_spins;
+                let settled = (0..len.div_ceil(8)).any(|round| {
+                    if round > 0 {
+                        crate::primitive::yield_now();
+                    }
+                    entry.spin_until_settled(spins)
+                });
+                if settled {
+                    // Then fetch every line back at once, for writing (reaping frees each
+                    // entry): one after another, each would be a cache miss of its own.
+                    self.page().prefetch(in_flight);
+                }
+            }
         }
         while len > 0 {
             let (ticket, j) = ring[head].take().expect("ring slot in use");
@@ -251,6 +268,11 @@ impl Submitter {
         let class = classify(nr, &args);
         let delegable = matches!(class, Class::Delegate | Class::Block);
         if !delegable || !self.shared.is_delegating() {
+            // A call that runs here may wait for one posted before it (a `wait4` for a
+            // child that a posted `close` ends) or end the process (`exit_group`, which
+            // lets only visible calls finish): those must be submitted first, visible and
+            // with a sleeping service thread woken.
+            self.publish_posted();
             // SAFETY: forwarded.
             return Push::Ran(unsafe { self.run_here_classified(nr, args, class) });
         }
@@ -258,6 +280,7 @@ impl Submitter {
             return Push::Full;
         }
         if self.shared.doorbell.is_stopping() {
+            self.publish_posted();
             // SAFETY: forwarded.
             return Push::Ran(unsafe { self.run_here(nr, args) });
         }
@@ -278,6 +301,15 @@ impl Submitter {
             nr: nr32,
             args,
         })
+    }
+
+    /// Submits now if calls were posted since the last submit: visible (see
+    /// [`Submitter::post`]) and a sleeping service thread woken.
+    #[inline]
+    fn publish_posted(&mut self) {
+        if self.unsubmitted != 0 {
+            self.submit();
+        }
     }
 
     /// Makes every pushed call visible and wakes a sleeping service thread if there is one.
