@@ -45,6 +45,9 @@ pub struct SubmitOptions {
     /// the ones no service thread has started, newest first, and runs them itself while
     /// the service thread runs the others from the oldest: two cores on one batch
     /// instead of one working and one waiting. The calls it runs are counted as direct.
+    /// A batch whose caller does not help is handed over whole, at its submit (one pass,
+    /// one `io_uring_enter`), where a helping caller lets the service thread start on the
+    /// first calls while it posts the rest.
     pub caller_helps: bool,
 }
 
