@@ -216,13 +216,9 @@ impl Submitter {
             // a yield between (a thread that needs this core gets it), once per 8 calls
             // in flight: ~45 µs for 64, longer than such a batch takes to run. The reaping
             // waits below take over from there, as they would without this spin.
-            let in_flight = (0..len)
-                .filter_map(|k| ring[(head + k) % ENTRIES_PER_PAGE].as_ref())
-                .fold(0u64, |bits, (t, _)| bits | 1 << t.slot);
-            let last = ring
-                .iter()
-                .flatten()
-                .map(|(t, _)| t)
+            let tickets = || ring.iter().flatten().map(|(t, _)| t);
+            let in_flight = tickets().fold(0u64, |bits, t| bits | 1 << t.slot);
+            let last = tickets()
                 .max_by_key(|t| t.slot)
                 .filter(|t| classify(u64::from(t.nr), &t.args) != Class::Block);
             if let Some(last) = last {
