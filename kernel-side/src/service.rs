@@ -358,6 +358,11 @@ impl ServiceThread {
         // hint: a call's number and arguments are read only once it is claimed).
         let (mask, timed) = if self.taken.is_empty() {
             (0, false)
+        } else if self.uring.backend == Backend::Uring {
+            // Every call that maps goes to the ring: nothing to plan (a walk over the taken
+            // entries saved; one that finds none to send makes no enter, see `run`).
+            let usable = self.uring.ring.as_ref().is_some_and(|r| r.is_usable());
+            (if usable { u32::MAX } else { 0 }, false)
         } else {
             // Not the opens that run directly whatever the plan (`uring::batch_hint`): they
             // would only blur the learned costs of the opens that can go to the ring.
