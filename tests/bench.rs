@@ -77,6 +77,25 @@ fn bench_reports_every_comparison() {
     } else {
         eprintln!("SKIPPED raw_io_uring_vs_direct: io_uring is unavailable here");
     }
+    // The speed targets, each judged against its result (no speed is asserted).
+    let targets = doc["targets"].as_array().expect("targets");
+    for name in ["single_getppid", "batch64_getppid", "vs_io_uring_batch64_pread4k"] {
+        if name.starts_with("vs_io_uring") && doc["machine"]["io_uring"] == false {
+            eprintln!("SKIPPED target {name}: io_uring is unavailable here");
+            continue;
+        }
+        let t = targets
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("target {name} missing from {doc:#}"));
+        let (ratio, at_most) = (
+            t["ratio"].as_f64().unwrap_or(-1.0),
+            t["at_most"].as_f64().unwrap_or(-1.0),
+        );
+        assert!(ratio > 0.0 && at_most > 0.0, "{t}");
+        assert_eq!(t["met"].as_bool(), Some(ratio <= at_most), "{t}");
+    }
+    assert!(table.contains("| target | ratio | at most | met |"), "{table}");
     // With a service core the report says how close a single call came to its floor: the
     // call plus one cache-line round trip, which is more than the call alone.
     if doc["machine"]["cpus"].as_u64() >= Some(2) {

@@ -9,7 +9,8 @@
 //! call; the floor is the lowest ratio a single delegated call can reach at the round trip
 //! measured first: (direct + round trip) ÷ direct; `raw_io_uring_vs_direct` holds the same
 //! fields for raw io_uring against direct calls, the floor under the io_uring backend's
-//! rows). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`
+//! rows). It also judges issue #5's speed targets (`targets`: name, ratio, at_most, met,
+//! and the floor where the run measured one). `--svg DIR` draws the batch-size sweep as `DIR/batch_sweep.svg`
 //! and the FlexSC microbenchmark's work-size sweep (`mixed_work_*`: user work on a private
 //! working set, then a 4 KiB pread, per iteration; M-on-N user threads against one
 //! pthread per core, on the same cores) as `DIR/work_sweep.svg`.
@@ -550,8 +551,31 @@ pub fn run(o: &Options) -> Result<(), String> {
              line going to the service core and back)"
         );
     }
+    let targets = targets(floor.map(|(f, _)| f), &raw_vs_direct);
+    let judged: Vec<(&Target, f64)> = targets
+        .iter()
+        .filter_map(|t| Some((t, results.iter().find(|r| r.name == t.name)?.ratio())))
+        .collect();
+    println!("\n| target | ratio | at most | met | best this machine allows |\n|---|---|---|---|---|");
+    for (t, ratio) in &judged {
+        println!(
+            "| {} | {ratio:.2} | {:.2} | {} | {} |",
+            t.name,
+            t.at_most,
+            if *ratio <= t.at_most { "yes" } else { "no" },
+            t.floor.map_or("not measured".into(), |f| format!("{f:.2}")),
+        );
+    }
+    println!(
+        "(64 B writes to /dev/null, ≤ 0.8× through the io_uring backend: no row, as the backend \
+         runs plain writes directly; `batch64_write_devnull` is the default runtime's figure)"
+    );
     if let Some(path) = &o.json {
         let doc = json!({
+            "targets": judged.iter().map(|(t, ratio)| json!({
+                "name": t.name, "at_most": t.at_most, "ratio": ratio, "met": *ratio <= t.at_most,
+                "floor": t.floor,
+            })).collect::<Vec<_>>(),
             "machine": machine(&round_trips),
             "single_call_floor_ratio": floor.map(|(f, _)| f),
             "auto_backend_learned": learned,
@@ -694,6 +718,56 @@ fn mixed_work(cpus: &[usize], fd: u64, work: usize) -> Result<Comparison, String
 /// The lowest ratio a single delegated call can reach at the measured round trip, and the
 /// ratio measured: the caller pays the call (as directly) plus the entry's line going to
 /// the service core and back. None without a service core or a single-call row.
+/// One of issue #5's speed targets, against this run's figures.
+struct Target {
+    /// The result it applies to.
+    name: &'static str,
+    /// The highest ratio that meets it.
+    at_most: f64,
+    /// What this machine allows at best, where the run measured it: the single call's
+    /// floor, or raw io_uring's ratio for the io_uring backend's rows.
+    floor: Option<f64>,
+}
+
+/// The targets (lower ratios are better): a single call ≤ 2.5× direct, 64 getppids ≤ 1.0×,
+/// 64 preads or pwrites through the io_uring backend ≤ 0.8×, and that backend within 10% of
+/// raw io_uring.
+fn targets(single_floor: Option<f64>, raw_vs_direct: &[Comparison]) -> Vec<Target> {
+    let raw = |op: &str| {
+        raw_vs_direct
+            .iter()
+            .find(|r| r.name == format!("raw_io_uring_batch64_{op}"))
+            .map(Comparison::ratio)
+    };
+    vec![
+        Target {
+            name: "single_getppid",
+            at_most: 2.5,
+            floor: single_floor,
+        },
+        Target {
+            name: "batch64_getppid",
+            at_most: 1.0,
+            floor: None,
+        },
+        Target {
+            name: "batch64_pread4k_io_uring_backend",
+            at_most: 0.8,
+            floor: raw("pread4k"),
+        },
+        Target {
+            name: "batch64_pwrite64_io_uring_backend",
+            at_most: 0.8,
+            floor: raw("pwrite64"),
+        },
+        Target {
+            name: "vs_io_uring_batch64_pread4k",
+            at_most: 1.1,
+            floor: None,
+        },
+    ]
+}
+
 fn single_call_floor(results: &[Comparison], round_trip: Option<f64>) -> Option<(f64, f64)> {
     let single = results.iter().find(|r| r.name == "single_getppid")?;
     let rt = round_trip?;
