@@ -11,24 +11,17 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use flexsc_kernel_side::{Backend, Mode, Runtime, Stats};
+#[path = "support/uring.rs"]
+mod uring;
+
+use flexsc_kernel_side::{Runtime, Stats};
 use flexsc_shim::{Push, Submitter};
 
 fn runtime(workers: usize) -> Option<Runtime> {
-    if let Err(why) = flexsc_kernel_side::uring::probe_parking() {
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
-    let rt = Runtime::builder()
-        .backend(Backend::Uring)
-        .workers(workers)
-        .build()
-        .expect("runtime");
-    if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("SKIPPED: no service thread ({reason})");
-        return None;
-    }
-    Some(rt)
+    uring::uring_runtime(
+        Runtime::builder().workers(workers),
+        flexsc_kernel_side::uring::probe_parking,
+    )
 }
 
 fn socketpair() -> [i32; 2] {

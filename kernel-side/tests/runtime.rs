@@ -1803,6 +1803,28 @@ fn one_usable_core_means_direct_mode() {
 // 9. Process exit never loses a posted call
 // ---------------------------------------------------------------------------------------
 
+/// Parent side of a test whose child writes into a file: runs `test` in a child with
+/// `FLEXSC_TEST_FILE` naming a new temporary file. None (and a message) without two
+/// usable cores.
+fn run_child_writing(test: &str) -> Option<(ExitStatus, String, tempfile::NamedTempFile)> {
+    if allowed_cpus().len() < 2 {
+        eprintln!("skipped: needs two usable cores to run a service thread");
+        return None;
+    }
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    let (status, output) = run_child(test, &[("FLEXSC_TEST_FILE", file.path().as_os_str())]);
+    Some((status, output, file))
+}
+
+/// Child side of [`run_child_writing`]: the file, open for writing.
+fn file_to_write() -> File {
+    let path = std::env::var_os("FLEXSC_TEST_FILE").expect("the file to write");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open the file")
+}
+
 #[test]
 fn exit_group_through_a_submitter_waits_for_posted_calls() {
     const TEST: &str = "exit_group_through_a_submitter_waits_for_posted_calls";
@@ -1811,11 +1833,7 @@ fn exit_group_through_a_submitter_waits_for_posted_calls() {
     const EXIT_CODE: u64 = 42;
     let block = |i: u64| vec![(i as u8).wrapping_mul(37).wrapping_add(1); SIZE];
     if is_child(TEST) {
-        let path = std::env::var_os("FLEXSC_TEST_FILE").expect("the file to write");
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .expect("open the file");
+        let file = file_to_write();
         let rt = Runtime::builder().build().expect("build");
         assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
         let mut sub = rt.submitter().expect("a syscall page");
@@ -1836,12 +1854,9 @@ fn exit_group_through_a_submitter_waits_for_posted_calls() {
         unreachable!("exit_group returned");
     }
     let _serial = serial();
-    if allowed_cpus().len() < 2 {
-        eprintln!("skipped: needs two usable cores to run a service thread");
+    let Some((status, output, file)) = run_child_writing(TEST) else {
         return;
-    }
-    let file = tempfile::NamedTempFile::new().expect("a temporary file");
-    let (status, output) = run_child(TEST, &[("FLEXSC_TEST_FILE", file.path().as_os_str())]);
+    };
     assert_eq!(
         status.code(),
         Some(EXIT_CODE as i32),
@@ -1868,11 +1883,7 @@ fn exit_group_in_a_batch_waits_for_the_calls_posted_before_it() {
     const WRITES: usize = 16;
     const EXIT_CODE: u64 = 43;
     if is_child(TEST) {
-        let path = std::env::var_os("FLEXSC_TEST_FILE").expect("the file to write");
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .expect("open the file");
+        let file = file_to_write();
         let rt = Runtime::builder().caller_helps(false).build().expect("build");
         assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
         let mut sub = rt.submitter().expect("a syscall page");
@@ -1888,12 +1899,9 @@ fn exit_group_in_a_batch_waits_for_the_calls_posted_before_it() {
         unreachable!("exit_group returned");
     }
     let _serial = serial();
-    if allowed_cpus().len() < 2 {
-        eprintln!("skipped: needs two usable cores to run a service thread");
+    let Some((status, output, file)) = run_child_writing(TEST) else {
         return;
-    }
-    let file = tempfile::NamedTempFile::new().expect("a temporary file");
-    let (status, output) = run_child(TEST, &[("FLEXSC_TEST_FILE", file.path().as_os_str())]);
+    };
     assert_eq!(status.code(), Some(EXIT_CODE as i32), "{status:?}:\n{output}");
     let content = std::fs::read(file.path()).expect("read the file");
     assert_eq!(content.len(), 8 * WRITES, "every write landed");

@@ -5,28 +5,21 @@
 #[path = "support/fds.rs"]
 mod fds;
 use fds::ring_fds;
+#[path = "support/uring.rs"]
+mod uring;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
 
-use flexsc_kernel_side::{Backend, Mode, Runtime};
+use flexsc_kernel_side::Runtime;
 use flexsc_shim::Call;
 
 #[test]
 fn a_program_reusing_the_ring_descriptor_keeps_its_file() {
-    if let Err(why) = flexsc_kernel_side::uring::probe() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
     let before = ring_fds();
-    let rt = Runtime::builder()
-        .backend(Backend::Uring)
-        .build()
-        .expect("runtime");
-    if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("SKIPPED: no service thread ({reason})");
+    let Some(rt) = uring::uring_runtime(Runtime::builder(), flexsc_kernel_side::uring::probe) else {
         return;
-    }
+    };
     let ours: Vec<i32> = ring_fds().into_iter().filter(|fd| !before.contains(fd)).collect();
     assert_eq!(ours.len(), 1, "one ring for one service thread: {ours:?}");
     let ring = ours[0];

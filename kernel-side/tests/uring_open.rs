@@ -7,22 +7,13 @@ use std::ffi::CString;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use flexsc_kernel_side::{Backend, Mode, Runtime};
+#[path = "support/uring.rs"]
+mod uring;
+
+use flexsc_kernel_side::Runtime;
 
 fn uring_runtime() -> Option<Runtime> {
-    if let Err(why) = flexsc_kernel_side::uring::probe() {
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
-    let rt = Runtime::builder()
-        .backend(Backend::Uring)
-        .build()
-        .expect("runtime");
-    if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("SKIPPED: no service thread ({reason})");
-        return None;
-    }
-    Some(rt)
+    uring::uring_runtime(Runtime::builder(), flexsc_kernel_side::uring::probe)
 }
 
 fn fifo(dir: &tempfile::TempDir) -> CString {
