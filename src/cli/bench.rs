@@ -11,9 +11,9 @@
 //! fields for raw io_uring against direct calls, the floor under the io_uring backend's
 //! rows). It also judges issue #5's speed targets (`targets`: name, ratio, at_most, met,
 //! and the floor where the run measured one). `--svg DIR` draws the batch-size sweep as
-//! `DIR/batch_sweep.svg` and the FlexSC microbenchmark's work-size sweep (`mixed_work_*`: user work on a private
-//! working set, then a 4 KiB pread, per iteration; M-on-N user threads against one
-//! pthread per core, on the same cores) as `DIR/work_sweep.svg`.
+//! `DIR/batch_sweep.svg` and the FlexSC microbenchmark's work-size sweep (`mixed_work_*`:
+//! user work on a private working set, then a 4 KiB pread, per iteration; M-on-N user
+//! threads against one pthread per core, on the same cores) as `DIR/work_sweep.svg`.
 
 use std::hint::black_box;
 use std::os::fd::AsRawFd;
