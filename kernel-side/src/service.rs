@@ -358,11 +358,6 @@ impl ServiceThread {
         // hint: a call's number and arguments are read only once it is claimed).
         let (mask, timed) = if self.taken.is_empty() {
             (0, false)
-        } else if self.uring.backend == Backend::Uring {
-            // Every call that maps goes to the ring: nothing to plan (a walk over the taken
-            // entries saved; one that finds none to send makes no enter, see `run`).
-            let usable = self.uring.ring.as_ref().is_some_and(|r| r.is_usable());
-            (if usable { u32::MAX } else { 0 }, false)
         } else {
             // Not the opens that run directly whatever the plan (`uring::batch_hint`): they
             // would only blur the learned costs of the opens that can go to the ring.
@@ -717,6 +712,13 @@ impl UringLane {
         if !self.ring.as_ref().is_some_and(|r| r.is_usable()) {
             return (0, false);
         }
+        match self.backend {
+            // Every call that maps goes to the ring: nothing to count, so the taken entries
+            // are not walked (a pass with none to send makes no enter, see `run`).
+            Backend::Uring => return (u32::MAX, false),
+            Backend::Direct => return (0, false),
+            Backend::Auto => {}
+        }
         let mut counts = [0u32; KINDS];
         for nr in numbers {
             if let Some(k) = choice::kind(nr) {
@@ -726,15 +728,9 @@ impl UringLane {
         if counts.iter().all(|&c| c == 0) {
             return (0, false);
         }
-        match self.backend {
-            Backend::Direct => (0, false),
-            Backend::Uring => (u32::MAX, false),
-            Backend::Auto => {
-                let sampled = self.choice.sample_this_pass();
-                let (mask, explored) = self.choice.decide(&counts);
-                (mask, sampled || explored)
-            }
-        }
+        let sampled = self.choice.sample_this_pass();
+        let (mask, explored) = self.choice.decide(&counts);
+        (mask, sampled || explored)
     }
 
     /// Runs the batch's calls of the kinds in `mask` through one `io_uring_enter` (more if
