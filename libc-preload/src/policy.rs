@@ -236,8 +236,20 @@ pub fn ticks() -> u64 {
 mod tests {
     use super::*;
 
+    /// `LAST_HOT` is one per process: a test that plants another thread's stamp in it
+    /// makes a lone thread of a test running beside it look shared. Held by every test
+    /// that ticks a window.
+    static LAST_HOT_USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn last_hot_to_myself() -> std::sync::MutexGuard<'static, ()> {
+        LAST_HOT_USERS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     #[test]
     fn a_lone_thread_runs_directly() {
+        let _alone = last_hot_to_myself();
+        // No other thread has been hot (a stamp left by the test before would count).
+        LAST_HOT.store(0, Ordering::Relaxed);
         let mut w = Window::new();
         for _ in 0..10 * WINDOW_CALLS {
             assert!(!w.tick(1).delegate);
@@ -246,6 +258,7 @@ mod tests {
 
     #[test]
     fn costs_decide_in_shared_phases() {
+        let _alone = last_hot_to_myself();
         let mut w = Window::new();
         w.record(false, 100);
         w.record(true, 1000);
