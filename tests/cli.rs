@@ -131,10 +131,70 @@ fn exit_status_is_the_commands() {
 
 #[test]
 fn options_after_the_command_are_the_commands() {
-    let r = flexsc_run(&["echo", "--stats", "--policy", "x"], None);
-    assert_eq!(r.code, Some(0), "{}: {}", r.status_text(), r.err());
-    assert_eq!(r.out(), "--stats --policy x\n");
-    assert!(r.stderr.is_empty(), "stderr: {}", r.err());
+    for (args, out) in [
+        (&["echo", "--stats", "--policy", "x"][..], "--stats --policy x\n"),
+        (&["printf", "%s\\n", "--help"][..], "--help\n"),
+        (&["--", "printf", "%s\\n", "-h"][..], "-h\n"),
+    ] {
+        let r = flexsc_run(args, None);
+        assert_eq!(r.code, Some(0), "{args:?}: {}: {}", r.status_text(), r.err());
+        assert_eq!(r.out(), out, "{args:?}");
+        assert!(r.stderr.is_empty(), "{args:?}: stderr: {}", r.err());
+    }
+}
+
+#[test]
+fn help_goes_to_stdout_explains_every_option_and_exits_0() {
+    let dir = tmp();
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", p(&marker));
+    for (args, needles) in [
+        (
+            &["--help"][..],
+            &["flexsc run", "flexsc bench", "flexsc demo"][..],
+        ),
+        (&["help"][..], &["flexsc run", "flexsc bench", "flexsc demo"][..]),
+        (
+            &["help", "run"][..],
+            &["--stats", "--threads", "FLEXSC_POLICY"][..],
+        ),
+        (
+            &["run", "--help"][..],
+            &["--stats", "--threads", "FLEXSC_POLICY"][..],
+        ),
+        (&["run", "--stats", "-h", "sh", "-c", &touch][..], &["--cpus"][..]),
+        (&["bench", "--help"][..], &["--json", "--svg", "--rounds"][..]),
+        (&["demo", "-h"][..], &["--calls", "--workers"][..]),
+    ] {
+        let r = run_bounded(Command::new(flexsc()).args(args), RUN_TIMEOUT, "flexsc help");
+        assert_eq!(
+            r.code,
+            Some(0),
+            "flexsc {args:?}: {}: {}",
+            r.status_text(),
+            r.err()
+        );
+        assert!(r.stderr.is_empty(), "flexsc {args:?}: stderr: {}", r.err());
+        for n in needles {
+            assert!(
+                r.out().contains(n),
+                "flexsc {args:?} does not mention {n:?}:\n{}",
+                r.out()
+            );
+        }
+    }
+    assert!(!marker.exists(), "`flexsc run -h CMD` ran CMD");
+    let r = run_bounded(
+        Command::new(flexsc()).args(["help", "nope"]),
+        RUN_TIMEOUT,
+        "flexsc help",
+    );
+    assert_eq!(r.code, Some(2), "flexsc help nope: {}", r.status_text());
+    assert!(
+        r.err().contains("\"nope\"") && r.err().contains("usage: flexsc run"),
+        "{}",
+        r.err()
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,27 +1,53 @@
 //! The `flexsc` command.
 //!
 //! ```text
-//! flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] [--policy P] [--] CMD [ARGS...]
+//! flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] [--policy P] [--threads T] [--] CMD [ARGS...]
+//! flexsc bench [--json FILE] [--svg DIR] [--rounds N]
 //! flexsc demo [--calls N] [--cpus LIST] [--workers N]
+//! flexsc help [run|bench|demo]
 //! ```
 //!
-//! `run` runs CMD with `libflexsc_preload.so` (see `flexsc::cli::run`). `demo` runs a small file and pipe workload through the syscall pages of a fresh
-//! runtime, checks every answer, and prints the statistics table.
+//! `run` runs CMD with `libflexsc_preload.so` (see `flexsc::cli::run`). `bench` compares
+//! direct calls, the syscall pages, io_uring and tokio in one run (`flexsc::cli::bench`).
+//! `demo` runs a small file and pipe workload through the syscall pages of a fresh
+//! runtime, checks every answer, and prints the statistics table. `help` and `--help` say
+//! what the options do (`flexsc::cli::help`).
 
 use std::process::ExitCode;
 
+use flexsc::cli::help;
 use flexsc::{Builder, Call, Config};
 
-const USAGE: &str =
-    "usage: flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] [--policy P] [--] CMD [ARGS...]
-       flexsc bench [--json FILE] [--svg DIR] [--rounds N]
-       flexsc demo [--calls N] [--cpus LIST] [--workers N]";
+/// Prints `command`'s help (None: the overview) on stdout.
+fn print_help(command: Option<&str>) -> ExitCode {
+    match help::help(command) {
+        Some(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "flexsc: no help for {:?}: it is not a command\n{}",
+                command.unwrap_or_default(),
+                help::usage()
+            );
+            ExitCode::from(2)
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if raw.first().is_some_and(|a| a == "run") {
-        return match flexsc::cli::run::parse(&raw[1..]).and_then(|o| flexsc::cli::run::run(&o)) {
-            Ok(code) => ExitCode::from(code),
+        return match flexsc::cli::run::parse(&raw[1..]) {
+            Ok(o) if o.help => print_help(Some("run")),
+            Ok(o) => match flexsc::cli::run::run(&o) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("flexsc: {e}");
+                    ExitCode::from(e.status())
+                }
+            },
             Err(e) => {
                 eprintln!("flexsc: {e}");
                 ExitCode::from(e.status())
@@ -32,9 +58,10 @@ fn main() -> ExitCode {
     if args.first().is_some_and(|a| a == "bench") {
         return match flexsc::cli::bench::parse(&args[1..]) {
             Err(msg) => {
-                eprintln!("flexsc: {msg}\nusage: flexsc bench [--json FILE] [--svg DIR] [--rounds N]");
+                eprintln!("flexsc: {msg}\n{}", help::BENCH_USAGE);
                 ExitCode::from(2)
             }
+            Ok(o) if o.help => print_help(Some("bench")),
             Ok(o) => match flexsc::cli::bench::run(&o) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -45,10 +72,11 @@ fn main() -> ExitCode {
         };
     }
     match args.first().map(String::as_str) {
+        Some("demo") if args[1..].iter().any(|a| a == "-h" || a == "--help") => print_help(Some("demo")),
         Some("demo") => match demo(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(Failure::Usage(msg)) => {
-                eprintln!("flexsc: {msg}\n{USAGE}");
+                eprintln!("flexsc: {msg}\n{}", help::DEMO_USAGE);
                 ExitCode::from(2)
             }
             Err(Failure::Run(msg)) => {
@@ -56,16 +84,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("-h" | "--help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
+        Some("-h" | "--help") => print_help(None),
+        Some("help") => print_help(args.get(1).map(String::as_str)),
         Some(other) => {
-            eprintln!("flexsc: unknown command {other:?}\n{USAGE}");
+            eprintln!("flexsc: unknown command {other:?}\n{}", help::usage());
             ExitCode::from(2)
         }
         None => {
-            eprintln!("{USAGE}");
+            eprintln!("{}", help::usage());
             ExitCode::from(2)
         }
     }

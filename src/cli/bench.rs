@@ -41,6 +41,8 @@ pub struct Options {
     pub svg: Option<PathBuf>,
     /// Samples of each side per comparison (`--rounds`; default [`ROUNDS`]).
     pub rounds: Option<usize>,
+    /// `-h` or `--help`: print the help instead of running.
+    pub help: bool,
 }
 
 /// Parses `bench`'s arguments.
@@ -50,6 +52,10 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
+            "-h" | "--help" => {
+                o.help = true;
+                return Ok(o);
+            }
             "--json" => o.json = Some(value()?.into()),
             "--svg" => o.svg = Some(value()?.into()),
             "--rounds" => {

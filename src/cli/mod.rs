@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod bench_async;
+pub mod help;
 pub mod run;
 pub mod summary;

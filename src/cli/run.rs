@@ -15,8 +15,7 @@ use flexsc_kernel_side::config::{parse_cpus, parse_number, CPUS_FORM, WORKERS_FO
 use super::summary::Summary;
 
 /// The usage line.
-pub const USAGE: &str = "usage: flexsc run [--stats] [--json FILE] [--cpus LIST] [--workers N] \
-[--policy adaptive|always|never] [--threads 1:1|m-on-n] [--] CMD [ARGS...]";
+pub use super::help::RUN_USAGE as USAGE;
 
 /// What went wrong before CMD ran.
 #[derive(Debug)]
@@ -69,6 +68,8 @@ pub struct Options {
     pub threads: Option<String>,
     /// CMD and its arguments.
     pub command: Vec<OsString>,
+    /// `-h` or `--help` before CMD: print the help instead of running.
+    pub help: bool,
 }
 
 /// Parses `run`'s arguments (after the word `run`).
@@ -88,6 +89,10 @@ pub fn parse(args: &[OsString]) -> Result<Options, RunError> {
             "--" => {
                 o.command = args[i + 1..].to_vec();
                 break;
+            }
+            "-h" | "--help" => {
+                o.help = true;
+                return Ok(o);
             }
             "--stats" => o.stats = true,
             "--json" => o.json = Some(PathBuf::from(value("--json")?)),
