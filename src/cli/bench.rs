@@ -721,9 +721,6 @@ fn mixed_work(cpus: &[usize], fd: u64, work: usize) -> Result<Comparison, String
     ))
 }
 
-/// The lowest ratio a single delegated call can reach at the measured round trip, and the
-/// ratio measured: the caller pays the call (as directly) plus the entry's line going to
-/// the service core and back. None without a service core or a single-call row.
 /// One of issue #5's speed targets, against this run's figures.
 struct Target {
     /// The result it applies to.
@@ -774,6 +771,9 @@ fn targets(single_floor: Option<f64>, raw_vs_direct: &[Comparison]) -> Vec<Targe
     ]
 }
 
+/// The lowest ratio a single delegated call can reach at the measured round trip, and the
+/// ratio measured: the caller pays the call (as directly) plus the entry's line going to
+/// the service core and back. None without a service core or a single-call row.
 fn single_call_floor(results: &[Comparison], round_trip: Option<f64>) -> Option<(f64, f64)> {
     let single = results.iter().find(|r| r.name == "single_getppid")?;
     let rt = round_trip?;
