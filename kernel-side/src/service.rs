@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use flexsc_shim::entry::Claim;
+use flexsc_shim::entry::{Claim, Entry};
 use flexsc_shim::page::COUNTED_NRS;
 use flexsc_shim::{ServiceProgress, Shared};
 
@@ -282,16 +282,14 @@ impl ServiceThread {
         }
     }
 
-    /// Whether a taken entry's call goes to the ring in this pass (from its number and
-    /// flags as posted: hints, read again when it is claimed), so is claimed with the
-    /// ring's batch.
+    /// A taken entry's number as posted and its kind (`choice::kind`), if its call goes
+    /// to the ring in this pass, from its number and flags as posted: hints, read again
+    /// when it is claimed.
     #[inline]
-    fn ring_bound(shared: &Shared, (index, slot): (usize, usize), mask: u32) -> bool {
-        let Some(entry) = shared.page(index).map(|p| p.entry(slot)) else {
-            return false;
-        };
+    fn ring_kind(entry: &Entry, mask: u32) -> Option<(u32, usize)> {
         let nr = entry.number_hint();
-        choice::kind(nr).is_some_and(|k| mask & (1 << k) != 0) && uring::batch_hint(nr, || entry.arg_hint(2))
+        let k = choice::kind(nr)?;
+        (mask & (1 << k) != 0 && uring::batch_hint(nr, || entry.arg_hint(2))).then_some((nr, k))
     }
 
     /// Runs a claimed call on this thread (or hands it on) and completes it.
@@ -381,22 +379,29 @@ impl ServiceThread {
                     page.prefetch(1 << slot);
                 }
             }
+            // One walk: each ring-bound entry is claimed and its SQE built as it comes; the
+            // others stay taken, for the direct loop below.
+            self.uring.begin();
             let mut lazy = 0;
             for i in 0..self.taken.len() {
-                let t = self.taken[i];
-                if Self::ring_bound(shared, t, mask) {
-                    if let Some(call) = Self::claim(shared, t) {
-                        self.batch.push(call);
-                    }
-                } else {
-                    self.taken[lazy] = t;
+                let (index, slot) = self.taken[i];
+                let Some(entry) = shared.page(index).map(|p| p.entry(slot)) else {
+                    continue;
+                };
+                let Some(hinted) = Self::ring_kind(entry, mask) else {
+                    self.taken[lazy] = (index, slot);
                     lazy += 1;
-                }
+                    continue;
+                };
+                let Claim::Call { nr, args } = entry.claim() else {
+                    continue;
+                };
+                self.uring.stage(self.batch.len(), nr, &args, hinted, mask);
+                self.batch.push((index, slot, nr, args));
             }
             self.taken.truncate(lazy);
             self.handled.resize(self.batch.len(), false);
-            self.uring
-                .run(shared, &self.batch, &mut self.handled, mask, timed);
+            self.uring.run(shared, &self.batch, &mut self.handled, timed);
         }
         // The claimed calls the ring did not run (it refused their arguments), then the
         // rest, each claimed as it comes.
@@ -630,9 +635,10 @@ struct UringLane {
     backend: Backend,
     /// The auto backend's learned costs.
     choice: Choice,
-    /// The batch's calls that go to the ring, and where each is in the batch.
+    /// This pass's SQEs, each with its call's index in the batch as user_data.
     sqes: Vec<squeue::Entry>,
-    slots: Vec<usize>,
+    /// How many calls of each kind `sqes` holds (the auto backend times them together).
+    ring_counts: [u32; KINDS],
     /// Descriptors of this batch looked up for positional I/O, and whether they seek.
     seekable: Vec<(u64, bool)>,
     /// Parked calls reaped in this pass, with their results, to finish after the batch.
@@ -667,7 +673,6 @@ impl UringLane {
     fn reserve(&mut self) {
         if self.ring.is_some() {
             self.sqes = Vec::with_capacity(256);
-            self.slots = Vec::with_capacity(256);
             self.seekable = Vec::with_capacity(16);
             self.reaped = Vec::with_capacity(256);
         }
@@ -733,48 +738,54 @@ impl UringLane {
         (mask, sampled || explored)
     }
 
-    /// Runs the batch's calls of the kinds in `mask` through one `io_uring_enter` (more if
-    /// the ring is smaller than the batch), and marks them in `handled`.
+    /// Starts a pass's list of SQEs (see `stage`).
+    #[inline]
+    fn begin(&mut self) {
+        self.sqes.clear();
+        self.seekable.clear();
+        self.ring_counts = [0; KINDS];
+    }
+
+    /// Adds the SQE of the batch's call `i`, if its kind is in `mask` and io_uring runs it
+    /// with the same meaning. `hinted` is the number the call was posted with and its
+    /// kind; the claim read the number again.
+    #[inline]
+    fn stage(&mut self, i: usize, nr: u32, args: &[u64; 6], hinted: (u32, usize), mask: u32) {
+        let kind = if nr == hinted.0 {
+            Some(hinted.1)
+        } else {
+            choice::kind(nr).filter(|&k| mask & (1 << k) != 0)
+        };
+        let Some(k) = kind else { return };
+        if let Some(sqe) = uring::batch_sqe(nr, args, &mut self.seekable) {
+            self.sqes.push(sqe.user_data(i as u64));
+            self.ring_counts[k] += 1;
+        }
+    }
+
+    /// Runs the SQEs `stage` added through one `io_uring_enter` (more if the ring is
+    /// smaller than the batch), completes their calls and marks them in `handled`.
     fn run(
         &mut self,
         shared: &Shared,
         batch: &[(usize, usize, u32, [u64; 6])],
         handled: &mut [bool],
-        mask: u32,
         timed: bool,
     ) {
         let Some(ring) = self.ring.as_mut().filter(|r| r.is_usable()) else {
             return;
         };
-        self.sqes.clear();
-        self.slots.clear();
-        self.seekable.clear();
-        let mut ring_counts = [0u32; KINDS];
-        if mask != 0 {
-            for (i, &(_, _, nr, args)) in batch.iter().enumerate() {
-                let Some(k) = choice::kind(nr).filter(|&k| mask & (1 << k) != 0) else {
-                    continue;
-                };
-                if let Some(sqe) = uring::batch_sqe(nr, &args, &mut self.seekable) {
-                    self.sqes.push(sqe.user_data(self.slots.len() as u64));
-                    self.slots.push(i);
-                    ring_counts[k] += 1;
-                }
-            }
-        }
         let k = self.sqes.len();
         if k == 0 {
             return;
         }
-        let slots = &self.slots;
         let reaped = &mut self.reaped;
         let start = Instant::now();
         // SAFETY: the calls were posted by their owners through the submit API; io_uring
         // runs them with the same meaning (see `uring`).
         let result = unsafe {
             ring.run(&self.sqes, |c| match c {
-                Completion::Batch(j, ret) => {
-                    let i = slots[j];
+                Completion::Batch(i, ret) => {
                     let (index, slot, _, _) = batch[i];
                     if let Some(page) = shared.page(index) {
                         page.entry(slot).complete(ret);
@@ -786,7 +797,7 @@ impl UringLane {
         };
         if timed && result.is_ok() {
             self.choice
-                .record_ring(&ring_counts, start.elapsed().as_nanos() as f64);
+                .record_ring(&self.ring_counts, start.elapsed().as_nanos() as f64);
         }
         let c = shared.batches();
         c.uring_batches.fetch_add(1, Relaxed);
