@@ -100,6 +100,41 @@ fn service_runtime(builder: Builder) -> Option<Runtime> {
     Some(rt)
 }
 
+/// Pins the calling thread to a usable core that runs no service thread of `rt`, for its
+/// life; restores the thread's affinity when dropped.
+struct PinnedOff(libc::cpu_set_t);
+
+impl PinnedOff {
+    fn new(rt: &Runtime) -> PinnedOff {
+        let Mode::Service { cpus } = rt.mode() else {
+            panic!("PinnedOff needs service threads: {}", rt.mode());
+        };
+        let core = allowed_cpus()
+            .into_iter()
+            .find(|c| !cpus.contains(c))
+            .expect("a core without a service thread");
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity and sched_setaffinity read
+        // and write inside it, and change only this thread's affinity.
+        unsafe {
+            let mut old: libc::cpu_set_t = std::mem::zeroed();
+            let got = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old);
+            assert_eq!(got, 0, "sched_getaffinity: {}", std::io::Error::last_os_error());
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(core, &mut one);
+            let set = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+            assert_eq!(set, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+            PinnedOff(old)
+        }
+    }
+}
+
+impl Drop for PinnedOff {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`, with the affinity saved there.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0) };
+    }
+}
+
 /// Runs its closure once: when asked, or when dropped. Releases blocked calls when a
 /// test fails half-way, so the runtime's drop (which waits for its workers) cannot hang.
 struct Release(Option<Box<dyn FnOnce()>>);
@@ -2039,7 +2074,8 @@ fn cached_preads(bufs: &mut [u8]) -> (File, Vec<Call>) {
 /// A batch whose caller does not help reaches a service thread whole: one pass, and with
 /// the io_uring backend one `io_uring_enter`, per `call_batch` of 64 (its bits are set
 /// together at submit). A caller that helps lets the service thread start on the first
-/// calls while it posts the rest, so its batches arrive in slices; that is not asserted.
+/// calls while it posts the rest, so its batches arrive in slices; that is not asserted
+/// (see `a_helping_caller_and_the_service_thread_share_each_batch`).
 #[test]
 fn a_batch_whose_caller_only_waits_reaches_the_service_thread_whole() {
     let _serial = serial();
@@ -2092,6 +2128,47 @@ fn a_batch_whose_caller_only_waits_reaches_the_service_thread_whole() {
             );
         }
     }
+}
+
+/// A caller that helps splits its batch: it posts the first part, which the service thread
+/// runs, and runs the rest itself without posting it (`Split` in the shim's submitter).
+/// Every result is right, and both sides ran some of the calls, at every batch size.
+#[test]
+fn a_helping_caller_and_the_service_thread_share_each_batch() {
+    let _serial = serial();
+    let Some(rt) = service_runtime(Runtime::builder().backend(flexsc_kernel_side::Backend::Direct)) else {
+        return;
+    };
+    // On the service thread's core, the caller would run everything before the service
+    // thread got the core back: keep them apart, as a program that wants help does.
+    let _pinned = PinnedOff::new(&rt);
+    let mut sub = rt.submitter().expect("a page");
+    // SAFETY: getppid has no preconditions.
+    let ppid = i64::from(unsafe { libc::getppid() });
+    let mut calls_made = 0u64;
+    for n in [8usize, 64, 200] {
+        let calls = vec![Call::new(libc::SYS_getppid, [0; 6]); n];
+        let mut results = vec![i64::MIN; n];
+        let before = rt.stats().syscalls[libc::SYS_getppid as usize];
+        for _ in 0..200 {
+            // SAFETY: getppid takes no arguments.
+            unsafe { sub.call_batch(&calls, &mut results) };
+            assert!(results.iter().all(|&r| r == ppid), "batch of {n}: {results:?}");
+        }
+        calls_made += 200 * n as u64;
+        let after = rt.stats().syscalls[libc::SYS_getppid as usize];
+        let (delegated, direct) = (after.delegated - before.delegated, after.direct - before.direct);
+        assert_eq!(delegated + direct, 200 * n as u64, "batch of {n}: {after:?}");
+        // How the two split a batch depends on their speeds (about 40% to the service
+        // thread here); that each ran some does not.
+        assert!(
+            delegated > 0,
+            "batch of {n}: the service thread ran none: {after:?}"
+        );
+        assert!(direct > 0, "batch of {n}: the caller ran none itself: {after:?}");
+    }
+    drop(sub);
+    assert_eq!(rt.stats().syscalls[libc::SYS_getppid as usize].calls, calls_made);
 }
 
 /// The auto backend's learned costs reach the statistics: after enough batches of cached
