@@ -1914,19 +1914,38 @@ fn exit_group_through_a_submitter_waits_for_posted_calls() {
 /// finish, as one through `Submitter::call` does (above).
 #[test]
 fn exit_group_in_a_batch_waits_for_the_calls_posted_before_it() {
-    const TEST: &str = "exit_group_in_a_batch_waits_for_the_calls_posted_before_it";
+    exit_group_ends_a_batch(
+        "exit_group_in_a_batch_waits_for_the_calls_posted_before_it",
+        false,
+        43,
+    );
+}
+
+/// The same with a caller that helps: it posts the first part of the batch and would run
+/// the rest from the back, but the `exit_group` there must not run before the writes in
+/// front of it (a review found 3 of 7 lost when it did).
+#[test]
+fn exit_group_at_the_end_of_a_shared_batch_waits_for_every_call_before_it() {
+    exit_group_ends_a_batch(
+        "exit_group_at_the_end_of_a_shared_batch_waits_for_every_call_before_it",
+        true,
+        44,
+    );
+}
+
+/// A batch of pwrites of 8-byte records, then `exit_group(code)`: every record lands.
+fn exit_group_ends_a_batch(test: &str, helps: bool, code: u64) {
     const WRITES: usize = 16;
-    const EXIT_CODE: u64 = 43;
-    if is_child(TEST) {
+    if is_child(test) {
         let file = file_to_write();
-        let rt = Runtime::builder().caller_helps(false).build().expect("build");
+        let rt = Runtime::builder().caller_helps(helps).build().expect("build");
         assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
         let mut sub = rt.submitter().expect("a syscall page");
         let records: Vec<[u8; 8]> = (0..WRITES as u64).map(record).collect();
         let mut calls: Vec<Call> = (0..WRITES)
             .map(|i| pwrite_call(file.as_raw_fd(), &records[i], 8 * i as u64))
             .collect();
-        calls.push(Call::new(libc::SYS_exit_group, [EXIT_CODE, 0, 0, 0, 0, 0]));
+        calls.push(Call::new(libc::SYS_exit_group, [code, 0, 0, 0, 0, 0]));
         let mut results = vec![0i64; calls.len()];
         std::mem::forget(rt);
         // SAFETY: the writes read `records`, alive until the process ends in the batch.
@@ -1934,10 +1953,10 @@ fn exit_group_in_a_batch_waits_for_the_calls_posted_before_it() {
         unreachable!("exit_group returned");
     }
     let _serial = serial();
-    let Some((status, output, file)) = run_child_writing(TEST) else {
+    let Some((status, output, file)) = run_child_writing(test) else {
         return;
     };
-    assert_eq!(status.code(), Some(EXIT_CODE as i32), "{status:?}:\n{output}");
+    assert_eq!(status.code(), Some(code as i32), "{status:?}:\n{output}");
     let content = std::fs::read(file.path()).expect("read the file");
     assert_eq!(content.len(), 8 * WRITES, "every write landed");
     for i in 0..WRITES {
@@ -1953,7 +1972,7 @@ fn exit_group_in_a_batch_waits_for_the_calls_posted_before_it() {
 fn a_call_of_a_batch_that_runs_on_its_caller_sees_the_calls_before_it() {
     const TEST: &str = "a_call_of_a_batch_that_runs_on_its_caller_sees_the_calls_before_it";
     if is_child(TEST) {
-        for helps in [false, true] {
+        for (helps, prefix) in [(false, 0), (true, 0), (false, 5), (true, 5)] {
             let rt = Runtime::builder().caller_helps(helps).build().expect("build");
             assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
             let mut sub = rt.submitter().expect("a syscall page");
@@ -1966,25 +1985,30 @@ fn a_call_of_a_batch_that_runs_on_its_caller_sees_the_calls_before_it() {
             let input = child.stdin.take().expect("cat's input").into_raw_fd();
             let pid = child.id() as u64;
             let mut status: libc::c_int = 0;
-            let calls = [
-                Call::new(libc::SYS_close, [input as u64, 0, 0, 0, 0, 0]),
-                Call::new(
-                    libc::SYS_wait4,
-                    [
-                        pid,
-                        &mut status as *mut libc::c_int as u64,
-                        libc::__WNOTHREAD as u64,
-                        0,
-                        0,
-                        0,
-                    ],
-                ),
-            ];
-            let mut results = [i64::MIN; 2];
+            // With calls in front, a helping caller posts only the first part and would
+            // run the rest from the back: the wait4 there must not run before the close.
+            let mut calls = vec![Call::new(libc::SYS_getppid, [0; 6]); prefix];
+            calls.push(Call::new(libc::SYS_close, [input as u64, 0, 0, 0, 0, 0]));
+            calls.push(Call::new(
+                libc::SYS_wait4,
+                [
+                    pid,
+                    &mut status as *mut libc::c_int as u64,
+                    libc::__WNOTHREAD as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            ));
+            let mut results = vec![i64::MIN; calls.len()];
             // SAFETY: the close is of our own descriptor; wait4 writes the status into
             // `status`, alive past the batch.
             unsafe { sub.call_batch(&calls, &mut results) };
-            assert_eq!(results, [0, pid as i64], "caller helps: {helps}");
+            assert_eq!(
+                results[prefix..],
+                [0, pid as i64],
+                "caller helps: {helps}, {prefix} calls in front"
+            );
             assert!(
                 libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
                 "{status:#x}"

@@ -41,13 +41,13 @@ pub struct SubmitOptions {
     pub direct_only: bool,
     /// How many times an owner polls its entry before sleeping on it.
     pub wait_spins: u32,
-    /// Whether [`crate::Submitter::call_batch`], once its calls are posted, takes back
-    /// the ones no service thread has started, newest first, and runs them itself while
-    /// the service thread runs the others from the oldest: two cores on one batch
-    /// instead of one working and one waiting. The calls it runs are counted as direct.
-    /// A batch whose caller does not help is handed over whole, at its submit (one pass,
-    /// one `io_uring_enter`), where a helping caller lets the service thread start on the
-    /// first calls while it posts the rest.
+    /// Whether [`crate::Submitter::call_batch`]'s caller shares its batch with the service
+    /// thread: it posts the first part (the service thread starts on it at once), runs the
+    /// rest itself from the back without posting it, then takes back the posted calls no
+    /// service thread has started. Two cores on one batch instead of one working and one
+    /// waiting; the calls it runs count as direct. How much it posts is learned from batch
+    /// to batch (`Split` in `submitter.rs`). A batch whose caller does not help is handed
+    /// over whole, at its submit (one pass, one `io_uring_enter`).
     pub caller_helps: bool,
 }
 

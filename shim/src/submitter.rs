@@ -1,7 +1,8 @@
 //! The submit side: a thread's handle on its own syscall page.
 //!
 //! [`Submitter::call`] is the synchronous path (post, wait, reap: the raw syscall's
-//! convention); [`Submitter::call_batch`] posts many calls, rings once, and waits for all;
+//! convention); [`Submitter::call_batch`] runs many calls, the service thread and the
+//! caller sharing them, and waits for all;
 //! [`Submitter::push`], [`Submitter::submit`] and [`Submitter::poll`] are the pieces they
 //! are made of, for runtimes that overlap calls with other work.
 //!
@@ -152,8 +153,10 @@ impl Submitter {
         }
     }
 
-    /// Runs many calls: posts them all, rings the service threads once, waits for all,
-    /// and writes each result to the same index of `results`.
+    /// Runs many calls and writes each result to the same index of `results`: posts them
+    /// (a caller that helps posts only the first part and runs the rest itself, see
+    /// [`SubmitOptions::caller_helps`](crate::SubmitOptions::caller_helps)), rings the
+    /// service threads, and waits for all.
     ///
     /// The calls of one batch are independent, as in io_uring without links: they may run
     /// in any order and at the same time. More calls than a page holds are fine: when the
@@ -177,26 +180,26 @@ impl Submitter {
         let mut back = calls.len();
         let mut i = 0;
         while i < back {
-            // The call to post next: the front one, or the back one if the caller would
-            // run that itself but it may wait (a service thread hands those on).
-            let k = if plan.run_here_next() {
-                back -= 1;
-                let call = &calls[back];
+            if plan.run_here_next() {
+                let call = &calls[back - 1];
                 if classify(call.nr, &call.args) == Class::Delegate {
                     if !plan.woke {
                         // The service thread may sleep: wake it for what is posted.
                         self.publish_posted();
                         plan.woke = true;
                     }
+                    back -= 1;
                     // SAFETY: forwarded from this function's contract.
                     results[back] = unsafe { self.run_here_classified(call.nr, call.args, Class::Delegate) };
                     continue;
                 }
-                back
-            } else {
-                i += 1;
-                i - 1
-            };
+                // A call that may wait, or one that must run on this thread (`exit_group`,
+                // a `wait4` for what a call before it does): the rest goes in order, so
+                // that it comes after every call before it, as `post` promises.
+                plan.stop();
+            }
+            let k = i;
+            i += 1;
             let call = &calls[k];
             loop {
                 // SAFETY: forwarded from this function's contract.
@@ -239,10 +242,12 @@ impl Submitter {
                 results[j] = unsafe { self.run_reclaimed(ticket) };
             }
             // Posted too many if some were taken back; too few if the service thread is
-            // done already.
-            let newest = ring.iter().flatten().map(|(t, _)| t.slot).max();
+            // done already with the newest call it has.
+            let newest = (len > 0)
+                .then(|| ring[(head + len - 1) % ENTRIES_PER_PAGE].as_ref())
+                .flatten();
             let idle = taken_back == 0
-                && newest.is_some_and(|slot| self.page().entry(slot as usize).spin_until_settled(1));
+                && newest.is_some_and(|(t, _)| self.page().entry(t.slot as usize).spin_until_settled(1));
             self.share = plan.adapt(taken_back, idle);
         }
         if len > 1 {
@@ -548,11 +553,12 @@ impl Drop for Submitter {
 /// reap (and a line transfer each way), so posting a whole batch and taking back what the
 /// service thread did not reach spends the caller's time on calls it ends up running
 /// anyway. Instead the caller posts the first `share` 256ths of the batch (at least
-/// [`Split::HEAD`] calls), then runs the rest itself from the back without posting them
-/// (only calls that never wait: [`Class::Delegate`]; the others are posted). After each
-/// batch the share moves toward where the two sides finish together: down by half the
-/// calls it had to take back (posted, never started), up by one call when the service
-/// thread had finished before the caller did.
+/// [`Split::HEAD`] calls), then runs the rest itself from the back without posting them,
+/// as long as they are calls that never wait ([`Class::Delegate`]): at the first other
+/// one it posts the rest in order. After each batch it split to the end, the share moves
+/// toward where the two sides finish together: down by half the calls it had to take
+/// back (posted, never started), up by one call when the service thread had finished
+/// before the caller did.
 ///
 /// Measured (docs/PROFILE.md, session 7): 64 getppids 120 -> 93 ns per call, 64 cached
 /// preads 400 -> 391; 64 pwrites to one file 513 -> 543 (the two cores contend for the
@@ -560,9 +566,12 @@ impl Drop for Submitter {
 struct Split {
     share: u32,
     len: usize,
-    helps: bool,
+    /// Whether the caller runs calls from the back: it helps, and has not met a call it
+    /// must not run out of order.
+    splits: bool,
     posted: usize,
-    /// Whether the posts so far were submitted (see `call_batch`).
+    /// Whether the caller submitted what it posted (waking a sleeping service thread)
+    /// before it ran a call itself.
     woke: bool,
 }
 
@@ -578,7 +587,7 @@ impl Split {
         Split {
             share,
             len,
-            helps,
+            splits: helps,
             posted: 0,
             woke: false,
         }
@@ -588,12 +597,20 @@ impl Split {
     /// next one (from the front).
     #[inline]
     fn run_here_next(&self) -> bool {
-        self.helps && self.posted >= Self::HEAD.max(self.share as usize * self.len / 256)
+        self.splits && self.posted >= Self::HEAD.max(self.share as usize * self.len / 256)
     }
 
-    /// The share for the next batch.
+    /// The caller met a call at the back that it must not run before the ones in front
+    /// of it: the rest of the batch is posted in order, and says nothing of the share.
+    fn stop(&mut self) {
+        self.splits = false;
+    }
+
+    /// The share for the next batch. Unchanged after a batch that was not split to the
+    /// end, a short one, or one whose posted calls were all taken back (the service
+    /// thread was asleep, or busy elsewhere: nothing learned of its speed).
     fn adapt(&self, taken_back: usize, service_idle: bool) -> u32 {
-        if self.len < 8 {
+        if !self.splits || self.len < 8 || taken_back >= self.posted {
             return self.share;
         }
         let step = (256 / self.len).max(1) as u32;
@@ -634,7 +651,12 @@ mod tests {
 
     #[test]
     fn the_share_follows_what_the_last_batch_showed() {
-        let plan = Split::new(128, 64, true);
+        let split = |share: u32, len: usize, posted: usize| {
+            let mut plan = Split::new(share, len, true);
+            plan.posted = posted;
+            plan
+        };
+        let plan = split(128, 64, 32);
         // 6 calls posted and never started: down by half of them, a call (4/256) each.
         assert_eq!(plan.adapt(6, false), 128 - 3 * 4);
         // The service thread finished first: up by one call.
@@ -642,9 +664,15 @@ mod tests {
         // Both finished together: unchanged.
         assert_eq!(plan.adapt(0, false), 128);
         // Bounded both ways.
-        assert_eq!(Split::new(Split::MIN, 64, true).adapt(64, false), Split::MIN);
-        assert_eq!(Split::new(256, 64, true).adapt(0, true), 256);
-        // Too short a batch to learn from.
-        assert_eq!(Split::new(128, 4, true).adapt(3, false), 128);
+        assert_eq!(split(Split::MIN, 64, 8).adapt(7, false), Split::MIN);
+        assert_eq!(split(256, 64, 64).adapt(0, true), 256);
+        // Nothing learned: a short batch, every posted call taken back (the service thread
+        // slept), or a batch that stopped splitting.
+        assert_eq!(split(128, 4, 2).adapt(1, false), 128);
+        assert_eq!(plan.adapt(32, false), 128);
+        let mut stopped = split(128, 64, 40);
+        stopped.stop();
+        assert_eq!(stopped.adapt(6, false), 128);
+        assert!(!stopped.run_here_next());
     }
 }
