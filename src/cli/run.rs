@@ -318,24 +318,49 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
             libc::signal(libc::SIGQUIT, libc::SIG_IGN),
         )
     };
-    // SAFETY: restores the child's default dispositions after fork, before exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::signal(libc::SIGINT, old.0);
-            libc::signal(libc::SIGQUIT, old.1);
-            Ok(())
-        });
-    }
     // SIGTERM and SIGHUP sent to us are for CMD too: pass them on, then report how it
-    // ended (a killed `flexsc run` must not leave its program running).
+    // ended (a killed `flexsc run` must not leave its program running). They stay blocked
+    // until the child's pid is known: one that came between the child's start and then
+    // would reach a handler with no pid to pass it to, and be lost (the program ran on).
+    let forwarded = {
+        // SAFETY: sigset_t is plain data, filled by sigemptyset and sigaddset.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe {
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGHUP);
+        }
+        set
+    };
+    // SAFETY: sigset_t is plain data; pthread_sigmask fills it.
+    let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: blocks two signals in this (the only) thread, saving the old mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &forwarded, &mut mask) };
     // SAFETY: installing an async-signal-safe handler (an atomic load and kill(2)).
     unsafe {
         libc::signal(libc::SIGTERM, forward_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGHUP, forward_signal as *const () as libc::sighandler_t);
     }
-    let status = match cmd.spawn() {
+    // SAFETY: after fork, before exec, the child restores the dispositions and the signal
+    // mask it would have had (signal and pthread_sigmask are async-signal-safe); exec
+    // resets the forwarding handlers to the default itself.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGINT, old.0);
+            libc::signal(libc::SIGQUIT, old.1);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn();
+    if let Ok(child) = &spawned {
+        CHILD.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
+    }
+    // SAFETY: restores this thread's mask: a signal held back meanwhile is handled now.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
+    let status = match spawned {
         Ok(mut child) => {
-            CHILD.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
             let status = child.wait();
             CHILD.store(0, std::sync::atomic::Ordering::SeqCst);
             status.map_err(|e| RunError::Other(format!("waiting for the program: {e}")))?
