@@ -23,7 +23,7 @@ use child::is_child;
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::mem::ManuallyDrop;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -2193,6 +2193,113 @@ fn a_helping_caller_and_the_service_thread_share_each_batch() {
     }
     drop(sub);
     assert_eq!(rt.stats().syscalls[libc::SYS_getppid as usize].calls, calls_made);
+}
+
+/// Batches of random length (1 to 150) and mix, through a caller that helps (and so
+/// splits them) and one that only waits: every call runs exactly once and its result
+/// lands in its own slot. Each kind shows what happened to it: a pwrite of record `i` at
+/// offset `8 * i` (each record once), a 1-byte read from a pipe filled beforehand (Block
+/// class: posted, never run out of order), `gettid` (Caller class: it must run on this
+/// thread, so it returns this thread's id), `getppid`.
+#[test]
+fn random_batches_run_every_call_once_in_its_place() {
+    let _serial = serial();
+    for helps in [true, false] {
+        let Some(rt) = service_runtime(Runtime::builder().caller_helps(helps)) else {
+            return;
+        };
+        let _pinned = PinnedOff::new(&rt);
+        let mut sub = rt.submitter().expect("a page");
+        let file = tempfile::tempfile().expect("a temporary file");
+        let (out, into) = pipe();
+        // SAFETY: gettid and getppid have no preconditions.
+        let (tid, ppid) = unsafe { (libc::gettid() as i64, i64::from(libc::getppid())) };
+        // xorshift64: the same batches every run.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(helps);
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut records: Vec<[u8; 8]> = Vec::new();
+        let mut made = 0u64;
+        for round in 0..300 {
+            let n = 1 + (next() % 150) as usize;
+            made += n as u64;
+            let kinds: Vec<u64> = (0..n).map(|_| next() % 8).collect();
+            let first = records.len();
+            records.extend(
+                (0..kinds.iter().filter(|&&k| k < 4).count() as u64).map(|i| record(first as u64 + i)),
+            );
+            let reads = kinds.iter().filter(|&&k| k == 6).count();
+            let fill = vec![b'r'; reads];
+            // SAFETY: writes `reads` bytes from `fill` into our pipe, which holds them.
+            let wrote = unsafe { libc::write(into.as_raw_fd(), fill.as_ptr().cast(), reads) };
+            assert_eq!(wrote, reads as isize, "fill the pipe");
+            let mut got = vec![0u8; n];
+            let mut r = first;
+            let calls: Vec<Call> = kinds
+                .iter()
+                .enumerate()
+                .map(|(j, &k)| match k {
+                    0..=3 => {
+                        r += 1;
+                        pwrite_call(file.as_raw_fd(), &records[r - 1], 8 * (r as u64 - 1))
+                    }
+                    4 | 5 => Call::new(libc::SYS_getppid, [0; 6]),
+                    6 => Call::new(
+                        libc::SYS_read,
+                        [out.as_raw_fd() as u64, got[j..].as_mut_ptr() as u64, 1, 0, 0, 0],
+                    ),
+                    _ => Call::new(libc::SYS_gettid, [0; 6]),
+                })
+                .collect();
+            let mut results = vec![i64::MIN; n];
+            // SAFETY: the pwrites read `records`, the reads write one byte each into their
+            // own place in `got`; both outlive the batch.
+            unsafe { sub.call_batch(&calls, &mut results) };
+            for (j, (&k, &ret)) in kinds.iter().zip(&results).enumerate() {
+                let want = match k {
+                    0..=3 => 8,
+                    4 | 5 => ppid,
+                    6 => 1,
+                    _ => tid,
+                };
+                assert_eq!(
+                    ret, want,
+                    "helps {helps}, round {round}, call {j} of {n} (kind {k})"
+                );
+                if k == 6 {
+                    assert_eq!(got[j], b'r', "helps {helps}, round {round}, call {j}");
+                }
+            }
+        }
+        drop(sub);
+        let mut content = Vec::new();
+        (&file).seek(std::io::SeekFrom::Start(0)).expect("rewind");
+        (&file).read_to_end(&mut content).expect("read the file");
+        assert_eq!(
+            content.len(),
+            8 * records.len(),
+            "helps {helps}: one record per pwrite"
+        );
+        for (i, rec) in records.iter().enumerate() {
+            assert_eq!(&content[8 * i..8 * i + 8], rec, "helps {helps}: record {i}");
+        }
+        // Every read took its byte and no more: the pipe is empty.
+        let mut byte = 0u8;
+        // SAFETY: a non-blocking 1-byte read into `byte`.
+        let left = unsafe {
+            libc::fcntl(out.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+            libc::read(out.as_raw_fd(), (&mut byte as *mut u8).cast(), 1)
+        };
+        assert_eq!(left, -1, "helps {helps}: the pipe still held a byte");
+        // And each call was counted once, as run here or delegated.
+        let t = rt.stats().totals();
+        assert_eq!(t.calls, made, "helps {helps}");
+        assert_eq!(t.direct + t.delegated, made, "helps {helps}");
+    }
 }
 
 /// The auto backend's learned costs reach the statistics: after enough batches of cached
