@@ -1933,6 +1933,37 @@ fn exit_group_at_the_end_of_a_shared_batch_waits_for_every_call_before_it() {
     );
 }
 
+/// A call after an `exit_group` in a shared batch never runs: the helping caller would
+/// run the last calls first, but not past a call that must run on it (a review found the
+/// pwrite after the exit landed).
+#[test]
+fn a_call_after_exit_group_in_a_shared_batch_never_runs() {
+    const TEST: &str = "a_call_after_exit_group_in_a_shared_batch_never_runs";
+    const CODE: u64 = 45;
+    if is_child(TEST) {
+        let file = file_to_write();
+        let rt = Runtime::builder().caller_helps(true).build().expect("build");
+        assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
+        let mut sub = rt.submitter().expect("a syscall page");
+        let after = record(1);
+        let mut calls = vec![Call::new(libc::SYS_getppid, [0; 6]); 8];
+        calls.push(Call::new(libc::SYS_exit_group, [CODE, 0, 0, 0, 0, 0]));
+        calls.push(pwrite_call(file.as_raw_fd(), &after, 0));
+        let mut results = vec![0i64; calls.len()];
+        std::mem::forget(rt);
+        // SAFETY: the pwrite reads `after`, alive until the process ends in the batch.
+        unsafe { sub.call_batch(&calls, &mut results) };
+        unreachable!("exit_group returned");
+    }
+    let _serial = serial();
+    let Some((status, output, file)) = run_child_writing(TEST) else {
+        return;
+    };
+    assert_eq!(status.code(), Some(CODE as i32), "{status:?}:\n{output}");
+    let content = std::fs::read(file.path()).expect("read the file");
+    assert!(content.is_empty(), "the pwrite after exit_group ran: {content:?}");
+}
+
 /// A batch of pwrites of 8-byte records, then `exit_group(code)`: every record lands.
 fn exit_group_ends_a_batch(test: &str, helps: bool, code: u64) {
     const WRITES: usize = 16;

@@ -159,7 +159,12 @@ impl Submitter {
     /// service threads, and waits for all.
     ///
     /// The calls of one batch are independent, as in io_uring without links: they may run
-    /// in any order and at the same time. More calls than a page holds are fine: when the
+    /// in any order and at the same time. A caller that helps runs the last calls of a
+    /// batch first, so a batch that writes to a descriptor and then closes it may see the
+    /// close first (EBADF for the writes): make such calls in separate batches. Only a
+    /// call that must run on the caller (`exit_group`, `setuid`, ...) is ordered: the
+    /// calls before it run, or are at least visible to a service thread, before it runs,
+    /// and none after it runs first. More calls than a page holds are fine: when the
     /// page is full, the oldest call is reaped before the next is posted.
     ///
     /// # Safety
@@ -180,6 +185,17 @@ impl Submitter {
         let mut back = calls.len();
         let mut i = 0;
         while i < back {
+            if plan.run_here_next() && !plan.checked {
+                // Nothing may run before a call that must run on this thread and comes
+                // before it (`exit_group`, `setuid`: the calls after it would run after
+                // the process ended, or with the credentials it gave up): with one in
+                // the rest of the batch, the caller does not split.
+                plan.checked = true;
+                let bound = |c: &Call| matches!(classify(c.nr, &c.args), Class::Caller | Class::Isolate);
+                if calls[i..back].iter().any(bound) {
+                    plan.stop();
+                }
+            }
             if plan.run_here_next() {
                 let call = &calls[back - 1];
                 if classify(call.nr, &call.args) == Class::Delegate {
@@ -242,12 +258,17 @@ impl Submitter {
                 results[j] = unsafe { self.run_reclaimed(ticket) };
             }
             // Posted too many if some were taken back; too few if the service thread is
-            // done already with the newest call it has.
+            // done already: with the newest call it has and with the one in the highest
+            // slot (it runs a page's calls in slot order, and a batch longer than the
+            // page puts its newest calls in low slots).
             let newest = (len > 0)
                 .then(|| ring[(head + len - 1) % ENTRIES_PER_PAGE].as_ref())
                 .flatten();
-            let idle = taken_back == 0
-                && newest.is_some_and(|(t, _)| self.page().entry(t.slot as usize).spin_until_settled(1));
+            let highest = ring.iter().flatten().max_by_key(|(t, _)| t.slot);
+            let settled = |t: Option<&(Ticket, usize)>| {
+                t.is_some_and(|(t, _)| self.page().entry(t.slot as usize).spin_until_settled(1))
+            };
+            let idle = taken_back == 0 && settled(newest) && settled(highest);
             self.share = plan.adapt(taken_back, idle);
         }
         if len > 1 {
@@ -573,6 +594,9 @@ struct Split {
     /// Whether the caller submitted what it posted (waking a sleeping service thread)
     /// before it ran a call itself.
     woke: bool,
+    /// Whether the calls not yet posted were looked through for one that must run on
+    /// the caller (see `call_batch`).
+    checked: bool,
 }
 
 impl Split {
@@ -590,6 +614,7 @@ impl Split {
             splits: helps,
             posted: 0,
             woke: false,
+            checked: false,
         }
     }
 
