@@ -730,6 +730,52 @@ fn threads_write_and_pread_their_files() {
     );
 }
 
+/// A SIGHUP that `flexsc run` was started ignoring (`nohup flexsc run ...`) stays ignored:
+/// the program inherits the ignored disposition, as it would without flexsc, and a SIGHUP
+/// sent to `flexsc run` ends neither it nor the program.
+#[test]
+fn an_ignored_hangup_stays_ignored() {
+    use std::os::unix::process::CommandExt;
+    let dir = tmp();
+    let pidfile = dir.path().join("pid");
+    let script = format!(
+        "grep ^SigIgn /proc/self/status; echo $$ > {}; sleep 1; echo done",
+        p(&pidfile)
+    );
+    let mut cmd = Command::new(flexsc());
+    cmd.args(["run", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped());
+    // SAFETY: between fork and exec, only signal(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let run = cmd.spawn().expect("flexsc run starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !pidfile.exists() {
+        assert!(std::time::Instant::now() < deadline, "the program never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: signalling the flexsc process this test started.
+    assert_eq!(unsafe { libc::kill(run.id() as i32, libc::SIGHUP) }, 0);
+    let out = run.wait_with_output().expect("wait for flexsc run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {text}", out.status);
+    assert!(text.ends_with("done\n"), "the program did not finish: {text}");
+    let ignored = text
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .expect("a SigIgn line");
+    assert_ne!(
+        ignored & 1 << (libc::SIGHUP - 1),
+        0,
+        "SIGHUP is not ignored in the program: {ignored:#x}"
+    );
+}
+
 /// SIGTERM or SIGHUP sent to `flexsc run` reaches the program: it ends, and `flexsc run`
 /// reports it as a shell would (128 + N), leaving nothing running.
 #[test]

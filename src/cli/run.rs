@@ -264,7 +264,8 @@ static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0
 extern "C" fn forward_signal(sig: libc::c_int) {
     let pid = CHILD.load(std::sync::atomic::Ordering::SeqCst);
     if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe; the pid is our child, not yet reaped.
+        // SAFETY: kill(2) is async-signal-safe; the pid is our child, not yet reaped
+        // (`run` clears CHILD before it reaps it).
         unsafe { libc::kill(pid, sig) };
     }
 }
@@ -319,7 +320,8 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
         )
     };
     // SIGTERM and SIGHUP sent to us are for CMD too: pass them on, then report how it
-    // ended (a killed `flexsc run` must not leave its program running). They stay blocked
+    // ended (a killed `flexsc run` must not leave its program running). One we were told
+    // to ignore (`nohup flexsc run ...`) stays ignored, for CMD too. Both stay blocked
     // until the child's pid is known: one that came between the child's start and then
     // would reach a handler with no pid to pass it to, and be lost (the program ran on).
     let forwarded = {
@@ -337,35 +339,56 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
     let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: blocks two signals in this (the only) thread, saving the old mask.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &forwarded, &mut mask) };
-    // SAFETY: installing an async-signal-safe handler (an atomic load and kill(2)).
-    unsafe {
-        libc::signal(libc::SIGTERM, forward_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGHUP, forward_signal as *const () as libc::sighandler_t);
+    let ignored = |sig: libc::c_int| {
+        // SAFETY: sigaction is plain data; with a null new action, sigaction only reads
+        // the current one into it.
+        let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe { libc::sigaction(sig, std::ptr::null(), &mut now) };
+        now.sa_sigaction == libc::SIG_IGN
+    };
+    let kept = [libc::SIGTERM, libc::SIGHUP].map(|sig| {
+        (
+            sig,
+            if ignored(sig) {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            },
+        )
+    });
+    for (sig, was) in kept {
+        if was != libc::SIG_IGN {
+            // SAFETY: installing an async-signal-safe handler (an atomic load and kill(2)).
+            unsafe { libc::signal(sig, forward_signal as *const () as libc::sighandler_t) };
+        }
     }
-    // SAFETY: after fork, before exec, the child restores the dispositions and the signal
-    // mask it would have had (signal and pthread_sigmask are async-signal-safe); exec
-    // resets the forwarding handlers to the default itself.
+    // SAFETY: after fork, before exec, the child puts back the dispositions and the
+    // signal mask it would have had: a forwarding handler would drop a signal sent to the
+    // whole group before exec. signal and sigprocmask are async-signal-safe, and the
+    // child has one thread.
     unsafe {
         cmd.pre_exec(move || {
             libc::signal(libc::SIGINT, old.0);
             libc::signal(libc::SIGQUIT, old.1);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
+            for (sig, was) in kept {
+                libc::signal(sig, was);
+            }
+            libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
             Ok(())
         });
     }
     let spawned = cmd.spawn();
-    if let Ok(child) = &spawned {
-        CHILD.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
-    }
-    // SAFETY: restores this thread's mask: a signal held back meanwhile is handled now.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
-    let status = match spawned {
-        Ok(mut child) => {
-            let status = child.wait();
-            CHILD.store(0, std::sync::atomic::Ordering::SeqCst);
-            status.map_err(|e| RunError::Other(format!("waiting for the program: {e}")))?
-        }
+    let mut child = match spawned {
+        Ok(child) => child,
         Err(e) => {
+            // No program to pass a held signal to: ours again, as if it came before.
+            for (sig, was) in kept {
+                // SAFETY: restoring a disposition this process had at start.
+                unsafe { libc::signal(sig, was) };
+            }
+            // SAFETY: restores this thread's mask (a held signal now ends us).
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
             let name = o.command[0].to_string_lossy();
             return Err(match e.raw_os_error() {
                 Some(libc::ENOENT) => RunError::NotFound(format!("{name}: {e}")),
@@ -373,6 +396,25 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
             });
         }
     };
+    let pid = child.id();
+    CHILD.store(pid as i32, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: restores this thread's mask: a signal held back meanwhile is passed on now.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
+    // Wait for the program to end without reaping it, so that its pid stays ours (not
+    // reused) for as long as the handler may pass a signal to it; then reap it.
+    loop {
+        // SAFETY: siginfo_t is plain data that waitid fills.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child; WNOWAIT leaves it to be reaped below.
+        let ret = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if ret == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    CHILD.store(0, std::sync::atomic::Ordering::SeqCst);
+    let status = child
+        .wait()
+        .map_err(|e| RunError::Other(format!("waiting for the program: {e}")))?;
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c,
         (None, Some(sig)) => 128 + sig,
