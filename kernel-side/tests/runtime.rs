@@ -1940,59 +1940,63 @@ fn exit_group_at_the_end_of_a_shared_batch_waits_for_every_call_before_it() {
 fn a_call_after_exit_group_in_a_shared_batch_never_runs() {
     const TEST: &str = "a_call_after_exit_group_in_a_shared_batch_never_runs";
     const CODE: u64 = 45;
-    if is_child(TEST) {
-        let file = file_to_write();
-        let rt = Runtime::builder().caller_helps(true).build().expect("build");
-        assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
-        let mut sub = rt.submitter().expect("a syscall page");
-        let after = record(1);
+    let content = batch_ending_the_process(TEST, true, CODE, |fd| {
+        let after: &[u8; 8] = Box::leak(Box::new(record(1)));
         let mut calls = vec![Call::new(libc::SYS_getppid, [0; 6]); 8];
         calls.push(Call::new(libc::SYS_exit_group, [CODE, 0, 0, 0, 0, 0]));
-        calls.push(pwrite_call(file.as_raw_fd(), &after, 0));
-        let mut results = vec![0i64; calls.len()];
-        std::mem::forget(rt);
-        // SAFETY: the pwrite reads `after`, alive until the process ends in the batch.
-        unsafe { sub.call_batch(&calls, &mut results) };
-        unreachable!("exit_group returned");
+        calls.push(pwrite_call(fd, after, 0));
+        calls
+    });
+    if let Some(content) = content {
+        assert!(content.is_empty(), "the pwrite after exit_group ran: {content:?}");
     }
-    let _serial = serial();
-    let Some((status, output, file)) = run_child_writing(TEST) else {
-        return;
-    };
-    assert_eq!(status.code(), Some(CODE as i32), "{status:?}:\n{output}");
-    let content = std::fs::read(file.path()).expect("read the file");
-    assert!(content.is_empty(), "the pwrite after exit_group ran: {content:?}");
 }
 
 /// A batch of pwrites of 8-byte records, then `exit_group(code)`: every record lands.
 fn exit_group_ends_a_batch(test: &str, helps: bool, code: u64) {
     const WRITES: usize = 16;
+    let content = batch_ending_the_process(test, helps, code, |fd| {
+        let records: &[[u8; 8]] = Box::leak((0..WRITES as u64).map(record).collect());
+        let mut calls: Vec<Call> = (0..WRITES)
+            .map(|i| pwrite_call(fd, &records[i], 8 * i as u64))
+            .collect();
+        calls.push(Call::new(libc::SYS_exit_group, [code, 0, 0, 0, 0, 0]));
+        calls
+    });
+    let Some(content) = content else { return };
+    assert_eq!(content.len(), 8 * WRITES, "every write landed");
+    for i in 0..WRITES {
+        assert_eq!(content[8 * i..8 * i + 8], record(i as u64), "record {i}");
+    }
+}
+
+/// Runs `test` in a child: the batch `calls(fd)` (with `fd` open on a fresh file), which
+/// ends the process with `exit_group(code)`, through a runtime whose caller helps or not.
+/// Returns the file's content once the child ended with `code`; None (and a message)
+/// without two usable cores. The calls' buffers must live until the process ends.
+fn batch_ending_the_process(
+    test: &str,
+    helps: bool,
+    code: u64,
+    calls: impl FnOnce(RawFd) -> Vec<Call>,
+) -> Option<Vec<u8>> {
     if is_child(test) {
         let file = file_to_write();
         let rt = Runtime::builder().caller_helps(helps).build().expect("build");
         assert!(matches!(rt.mode(), Mode::Service { .. }), "{}", rt.mode());
         let mut sub = rt.submitter().expect("a syscall page");
-        let records: Vec<[u8; 8]> = (0..WRITES as u64).map(record).collect();
-        let mut calls: Vec<Call> = (0..WRITES)
-            .map(|i| pwrite_call(file.as_raw_fd(), &records[i], 8 * i as u64))
-            .collect();
-        calls.push(Call::new(libc::SYS_exit_group, [code, 0, 0, 0, 0, 0]));
+        let calls = calls(file.as_raw_fd());
         let mut results = vec![0i64; calls.len()];
         std::mem::forget(rt);
-        // SAFETY: the writes read `records`, alive until the process ends in the batch.
+        // SAFETY: the calls' buffers live until the process ends (`calls`' contract),
+        // which the batch's exit_group does.
         unsafe { sub.call_batch(&calls, &mut results) };
         unreachable!("exit_group returned");
     }
     let _serial = serial();
-    let Some((status, output, file)) = run_child_writing(test) else {
-        return;
-    };
+    let (status, output, file) = run_child_writing(test)?;
     assert_eq!(status.code(), Some(code as i32), "{status:?}:\n{output}");
-    let content = std::fs::read(file.path()).expect("read the file");
-    assert_eq!(content.len(), 8 * WRITES, "every write landed");
-    for i in 0..WRITES {
-        assert_eq!(content[8 * i..8 * i + 8], record(i as u64), "record {i}");
-    }
+    Some(std::fs::read(file.path()).expect("read the file"))
 }
 
 /// A batch handed over whole is made visible before a call of it that runs on the caller
