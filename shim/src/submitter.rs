@@ -209,9 +209,8 @@ impl Submitter {
                     results[back] = unsafe { self.run_here_classified(call.nr, call.args, Class::Delegate) };
                     continue;
                 }
-                // A call that may wait, or one that must run on this thread (`exit_group`,
-                // a `wait4` for what a call before it does): the rest goes in order, so
-                // that it comes after every call before it, as `post` promises.
+                // A call that may wait (those that must run on this thread were looked
+                // for above): it and the rest go to the service thread in order.
                 plan.stop();
             }
             let k = i;
@@ -268,7 +267,7 @@ impl Submitter {
             let settled = |t: Option<&(Ticket, usize)>| {
                 t.is_some_and(|(t, _)| self.page().entry(t.slot as usize).spin_until_settled(1))
             };
-            let idle = taken_back == 0 && settled(newest) && settled(highest);
+            let idle = plan.splits && taken_back == 0 && settled(newest) && settled(highest);
             self.share = plan.adapt(taken_back, idle);
         }
         if len > 1 {
@@ -576,14 +575,16 @@ impl Drop for Submitter {
 /// anyway. Instead the caller posts the first `share` 256ths of the batch (at least
 /// [`Split::HEAD`] calls), then runs the rest itself from the back without posting them,
 /// as long as they are calls that never wait ([`Class::Delegate`]): at the first other
-/// one it posts the rest in order. After each batch it split to the end, the share moves
-/// toward where the two sides finish together: down by half the calls it had to take
-/// back (posted, never started), up by one call when the service thread had finished
+/// one it posts the rest in order. It does not split a batch at all if a call that must
+/// run on the caller (Caller or Isolate class) is among those not yet posted: nothing
+/// after such a call may run before it. After each batch it split to the end, the share
+/// moves toward where the two sides finish together: down by half the calls it had to
+/// take back (posted, never started), up by one call when the service thread had finished
 /// before the caller did.
 ///
-/// Measured (docs/PROFILE.md, session 7): 64 getppids 120 -> 93 ns per call, 64 cached
-/// preads 400 -> 391; 64 pwrites to one file 513 -> 543 (the two cores contend for the
-/// file, which no count of taken-back calls shows).
+/// Measured (docs/PROFILE.md, session 7), ns per call, before and after: 64 getppids 133
+/// -> 112, 64 cached preads 406 -> 382, 64 pwrites to one file 507 -> 503 (the two cores
+/// contend for the file, which no count of taken-back calls shows).
 struct Split {
     share: u32,
     len: usize,
