@@ -33,7 +33,7 @@ use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flexsc_kernel_side::runtime::allowed_cpus;
 use flexsc_kernel_side::{Backend, Blocking, Builder, Mode, Runtime, Stats};
@@ -2191,7 +2191,8 @@ fn a_batch_whose_caller_only_waits_reaches_the_service_thread_whole() {
 
 /// A caller that helps splits its batch: it posts the first part, which the service thread
 /// runs, and runs the rest itself without posting it (`Split` in the shim's submitter).
-/// Every result is right, and both sides ran some of the calls, at every batch size.
+/// Every result is right and counted once, the caller runs some of every batch size, and
+/// the service thread some of the batches of 64 and more.
 #[test]
 fn a_helping_caller_and_the_service_thread_share_each_batch() {
     let _serial = serial();
@@ -2209,22 +2210,36 @@ fn a_helping_caller_and_the_service_thread_share_each_batch() {
         let calls = vec![Call::new(libc::SYS_getppid, [0; 6]); n];
         let mut results = vec![i64::MIN; n];
         let before = rt.stats().syscalls[libc::SYS_getppid as usize];
-        for _ in 0..200 {
-            // SAFETY: getppid takes no arguments.
-            unsafe { sub.call_batch(&calls, &mut results) };
-            assert!(results.iter().all(|&r| r == ppid), "batch of {n}: {results:?}");
-        }
-        calls_made += 200 * n as u64;
-        let after = rt.stats().syscalls[libc::SYS_getppid as usize];
-        let (delegated, direct) = (after.delegated - before.delegated, after.direct - before.direct);
-        assert_eq!(delegated + direct, 200 * n as u64, "batch of {n}: {after:?}");
         // How the two split a batch depends on their speeds (about 40% to the service
-        // thread here); that each ran some does not.
+        // thread on a quiet machine), and a service thread that shares its core with other
+        // tests' may get none of the first batches before the caller takes them back. So
+        // batches go on, in rounds of 200, until it has run some, for at most 20 s.
+        let started = Instant::now();
+        let mut made = 0u64;
+        let (delegated, direct) = loop {
+            for _ in 0..200 {
+                // SAFETY: getppid takes no arguments.
+                unsafe { sub.call_batch(&calls, &mut results) };
+                assert!(results.iter().all(|&r| r == ppid), "batch of {n}: {results:?}");
+            }
+            made += 200 * n as u64;
+            let after = rt.stats().syscalls[libc::SYS_getppid as usize];
+            let (delegated, direct) = (after.delegated - before.delegated, after.direct - before.direct);
+            assert_eq!(delegated + direct, made, "batch of {n}: {after:?}");
+            // A batch of 8 may be over before a service thread gets to it at all: the
+            // caller then takes back all it posted, which is right, so only the longer
+            // batches must show the service thread's share.
+            if n < 64 || delegated > 0 || started.elapsed() > Duration::from_secs(20) {
+                break (delegated, direct);
+            }
+        };
+        calls_made += made;
         assert!(
-            delegated > 0,
-            "batch of {n}: the service thread ran none: {after:?}"
+            n < 64 || delegated > 0,
+            "batch of {n}: the service thread ran none of {made} calls in 20 s"
         );
-        assert!(direct > 0, "batch of {n}: the caller ran none itself: {after:?}");
+        // The caller runs the back of every batch it splits itself: from the first round.
+        assert!(direct > 0, "batch of {n}: the caller ran none itself");
     }
     drop(sub);
     assert_eq!(rt.stats().syscalls[libc::SYS_getppid as usize].calls, calls_made);
