@@ -339,23 +339,15 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
     let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: blocks two signals in this (the only) thread, saving the old mask.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &forwarded, &mut mask) };
-    let ignored = |sig: libc::c_int| {
+    // Each signal with the disposition this process started with (the default, or
+    // ignored: exec resets any handler).
+    let kept = [libc::SIGTERM, libc::SIGHUP].map(|sig| {
         // SAFETY: sigaction is plain data; with a null new action, sigaction only reads
         // the current one into it.
         let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         unsafe { libc::sigaction(sig, std::ptr::null(), &mut now) };
-        now.sa_sigaction == libc::SIG_IGN
-    };
-    let kept = [libc::SIGTERM, libc::SIGHUP].map(|sig| {
-        (
-            sig,
-            if ignored(sig) {
-                libc::SIG_IGN
-            } else {
-                libc::SIG_DFL
-            },
-        )
+        (sig, now.sa_sigaction)
     });
     for (sig, was) in kept {
         if was != libc::SIG_IGN {
@@ -378,8 +370,7 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
             Ok(())
         });
     }
-    let spawned = cmd.spawn();
-    let mut child = match spawned {
+    let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
             // No program to pass a held signal to: ours again, as if it came before.
