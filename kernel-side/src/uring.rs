@@ -798,6 +798,7 @@ pub fn batch_sqe(nr: u32, a: &[u64; 6], seekable: &mut Vec<(u64, bool)>) -> Opti
     let ok = match seekable.iter().find(|(f, _)| *f == key) {
         Some(&(_, ok)) => ok,
         None => {
+            // Not a memory device: io_uring may stop its transfer short (see `Kind::Memory`).
             let ok = file_kind(fd) == Kind::Disk && open_for(fd, writes);
             seekable.push((key, ok));
             ok
