@@ -153,9 +153,11 @@ pub unsafe fn syscall_batch(calls: &[Call], results: &mut [i64]) {
 mod tests {
     #[test]
     fn syscall_in_a_user_thread_goes_through_its_scheduler() {
-        // Posting only: a lone user thread would make its calls directly.
+        // Posting only: a lone user thread, or one whose service thread is behind, would
+        // make its calls directly.
         let scheduler = crate::thread::Scheduler::builder()
             .direct_when_alone(false)
+            .help_when_behind(false)
             .build()
             .expect("a scheduler");
         let ppid = i64::from(std::os::unix::process::parent_id());

@@ -56,7 +56,8 @@ pub struct Config {
     /// How service threads run a batch.
     pub backend: crate::uring::Backend,
     /// Whether a caller waiting for its batch runs the calls no service thread has
-    /// started (see `flexsc_shim::SubmitOptions::caller_helps`).
+    /// started, and an asynchronous poster runs calls itself while the service threads
+    /// are behind (see `flexsc_shim::SubmitOptions::caller_helps`).
     pub caller_helps: bool,
 }
 

@@ -121,9 +121,11 @@ impl Builder {
     }
 
     /// Whether a caller waiting for its batch (`Submitter::call_batch`) runs the calls no
-    /// service thread has started yet (default: yes, except with the `Uring` backend,
-    /// whose point is that the calls go through the ring). Off, every call of a batch runs
-    /// on a service thread: what a study of pure delegation measures.
+    /// service thread has started yet, and whether an asynchronous poster
+    /// (`AsyncSubmitter::push`) runs a call itself while the service threads are behind
+    /// (default: yes, except with the `Uring` backend, whose point is that the calls go
+    /// through the ring). Off, every delegable call runs on a service thread: what a study
+    /// of pure delegation measures.
     pub fn caller_helps(mut self, helps: bool) -> Self {
         self.config.caller_helps = helps;
         self

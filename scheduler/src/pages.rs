@@ -115,8 +115,15 @@ impl Pages {
         }
     }
 
+    /// Whether the service threads are behind on the page pushes try first, so that a
+    /// call that need not wait runs here instead (see `Shared::should_help`).
+    #[inline]
+    pub(crate) fn should_help(&self) -> bool {
+        self.submitters[self.current].should_help()
+    }
+
     /// Runs a call here, on the kernel thread, and counts it as direct (see `syscall`'s
-    /// rule for a user thread that is alone).
+    /// rules for a user thread that is alone, or whose service threads are behind).
     ///
     /// # Safety
     /// As for `Submitter::push`.

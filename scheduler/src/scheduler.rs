@@ -133,6 +133,7 @@ pub struct Builder {
     idle_spin: Duration,
     hook: Option<SwitchHook>,
     direct_when_alone: bool,
+    help_when_behind: bool,
 }
 
 impl Default for Builder {
@@ -145,6 +146,7 @@ impl Default for Builder {
             idle_spin: DEFAULT_IDLE_SPIN,
             hook: None,
             direct_when_alone: true,
+            help_when_behind: true,
         }
     }
 }
@@ -195,6 +197,16 @@ impl Builder {
         self
     }
 
+    /// Whether a user thread makes its calls that cannot wait for an event directly while
+    /// the service threads are behind, with other user threads ready (default: yes). They
+    /// have work queued (`flexsc_shim::HELP_BACKLOG` calls posted and not taken yet), so
+    /// the user core runs calls too. Off, with `direct_when_alone` off too, every
+    /// delegable call is posted: what a study of pure delegation measures.
+    pub fn help_when_behind(mut self, help: bool) -> Self {
+        self.help_when_behind = help;
+        self
+    }
+
     /// Work to do around each run of a user thread spawned with a context (see
     /// [`SwitchHook`]). None by default, and then nothing is called.
     pub fn switch_hook(mut self, hook: SwitchHook) -> Self {
@@ -206,7 +218,8 @@ impl Builder {
     pub fn build(self) -> Result<Scheduler, BuildError> {
         let mut runtime = Runtime::builder()
             .workers(self.max_blocking_workers)
-            .blocking(Blocking::Workers);
+            .blocking(Blocking::Workers)
+            .caller_helps(self.help_when_behind);
         if let Some(cores) = &self.service_cores {
             runtime = runtime.cpus(cores.iter().copied());
         }

@@ -38,11 +38,14 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
     // The same for a call that may wait for an event but has a non-blocking form that
     // gives its own answer when it need not wait (data ready, a non-blocking socket): the
     // attempt a service thread would make, made here; posted only if it would wait.
+    // And the same, with other user threads ready, while the service threads are behind
+    // (`Shared::should_help`): they have work queued, and this core runs calls too.
     let class = classify(nr, &args);
     let alone_may_try = class == Class::Delegate || (class == Class::Block && pages::tries_alone(nr));
     if alone_may_try {
         let ran = kernel_thread::with_local(|local| {
-            if !(local.scheduler.direct_when_alone && local.nothing_else_ready()) {
+            let alone = local.scheduler.direct_when_alone && local.nothing_else_ready();
+            if !alone && !local.pages.borrow().should_help() {
                 return None;
             }
             // Never an open, which may wait for another thread (a FIFO's other end): the

@@ -12,11 +12,13 @@ use flexsc_scheduler::{spawn, syscall, yield_now, Mode, Scheduler};
 use common::{scenarios, serial, within_limit};
 
 fn scheduler_on(cores: &[usize]) -> Arc<Scheduler> {
-    // Every call through the pages: a user thread alone on its kernel thread would
-    // otherwise make its calls directly (`direct_when_alone`, tested on its own below).
+    // Every call through the pages: a user thread alone on its kernel thread, or one whose
+    // service thread is behind, would otherwise make its calls directly
+    // (`direct_when_alone`, tested on its own below; `help_when_behind`).
     let scheduler = Scheduler::builder()
         .user_cores(cores.iter().copied())
         .direct_when_alone(false)
+        .help_when_behind(false)
         .build()
         .expect("start a scheduler");
     eprintln!("{}", scheduler.layout());
@@ -49,6 +51,71 @@ fn ten_thousand_user_threads_on_one_kernel_thread() {
             "every call went through the pages\n{}",
             stats.table()
         );
+    }
+}
+
+/// While the service thread is behind (here: in a long read, with many short calls posted
+/// behind it), a user thread makes its calls that cannot wait for an event itself, even
+/// with other user threads ready; with `help_when_behind(false)` every one is posted.
+#[test]
+fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind() {
+    let _turn = serial();
+    const SHORT: usize = 200;
+    const LONG: usize = 256 << 20;
+    for help in [true, false] {
+        let scheduler = Scheduler::builder()
+            .user_cores(first_cores(1))
+            .direct_when_alone(false)
+            .help_when_behind(help)
+            .build()
+            .expect("start a scheduler");
+        if let Mode::Direct { reason } = &scheduler.layout().mode {
+            eprintln!("SKIPPED: no service thread ({reason}), so no calls to help with");
+            return;
+        }
+        let ppid = i64::from(std::os::unix::process::parent_id());
+        let (long, short) = scheduler.block_on(|| {
+            // The service thread's long call: 256 MiB from /dev/zero (milliseconds).
+            let long = spawn(|| {
+                let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+                let mut buf = vec![1u8; LONG];
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
+                // SAFETY: reads into `buf`, which outlives the call (the thread waits).
+                let n = unsafe {
+                    syscall(
+                        libc::SYS_pread64,
+                        [fd, buf.as_mut_ptr() as u64, LONG as u64, 0, 0, 0],
+                    )
+                };
+                (n, buf.iter().all(|&b| b == 0))
+            });
+            yield_now();
+            let short: Vec<_> = (0..SHORT)
+                // SAFETY: getppid takes no arguments.
+                .map(|_| spawn(|| unsafe { syscall(libc::SYS_getppid, [0; 6]) }))
+                .collect();
+            let short: Vec<i64> = short.into_iter().map(|t| t.join().expect("no panic")).collect();
+            (long.join().expect("no panic"), short)
+        });
+        assert_eq!(long, (LONG as i64, true), "the long read, whole");
+        assert!(short.iter().all(|&r| r == ppid), "{short:?}");
+        let stats = scheduler.shutdown();
+        let getppid = stats.syscalls[libc::SYS_getppid as usize];
+        assert_eq!(getppid.calls, SHORT as u64, "{}", stats.table());
+        if help {
+            assert!(
+                getppid.direct > 0,
+                "some made here while the service thread was behind\n{}",
+                stats.table()
+            );
+        } else {
+            assert_eq!(
+                getppid.delegated,
+                SHORT as u64,
+                "every one posted\n{}",
+                stats.table()
+            );
+        }
     }
 }
 

@@ -12,6 +12,13 @@
 //!   task: poll: Done(result), entry FREE, slot back in the free mask
 //! ```
 //!
+//! A poster that helps (the default, [`SubmitOptions::caller_helps`]) runs a call that
+//! never waits for an event itself while [`HELP_BACKLOG`](crate::HELP_BACKLOG) calls wait
+//! on its page for a service thread: the service threads stay busy, and the poster's core
+//! runs calls too.
+//!
+//! [`SubmitOptions::caller_helps`]: crate::SubmitOptions::caller_helps
+//!
 //! A future dropped while its call is in flight [`abandon`s](AsyncSubmitter::abandon) it:
 //! its buffers go to an orphan that stands in the waker slot and, when the call
 //! completes, frees the entry and runs a clean-up (drop the buffers, close a descriptor
@@ -107,6 +114,17 @@ thread_local! {
     static HINT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
+/// This thread's page hint (modulo the page count, the page it tries first).
+fn hint() -> usize {
+    HINT.with(|h| {
+        if h.get() == usize::MAX {
+            // Spread threads over the pages: a cheap per-thread number.
+            h.set(sys::gettid() as usize);
+        }
+        h.get()
+    })
+}
+
 impl AsyncSubmitter {
     /// An asynchronous submitter on `shared`'s runtime. Takes its first page now, so a
     /// runtime out of pages is reported here rather than on the first call.
@@ -152,7 +170,8 @@ impl AsyncSubmitter {
     }
 
     /// Posts one call and rings the doorbell, or runs it here if it must run on its caller
-    /// (or no service thread runs).
+    /// (or no service thread runs), or, when the poster helps and the service threads are
+    /// behind, if it never waits for an event (see [`Shared::should_help`]).
     ///
     /// # Safety
     /// As for [`Submitter::call`](crate::Submitter::call); pointer arguments must stay valid
@@ -162,6 +181,10 @@ impl AsyncSubmitter {
         let class = classify(nr, &args);
         let delegable = matches!(class, Class::Delegate | Class::Block);
         if !delegable || !self.shared.is_delegating() || self.shared.doorbell.is_stopping() {
+            // SAFETY: forwarded.
+            return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
+        }
+        if class == Class::Delegate && self.should_help() {
             // SAFETY: forwarded.
             return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
         }
@@ -191,17 +214,18 @@ impl AsyncSubmitter {
         })
     }
 
+    /// Whether this thread should run its next call itself ([`Shared::should_help`]), by
+    /// the page it posts to first.
+    fn should_help(&self) -> bool {
+        let count = self.count.load(Ordering::Acquire);
+        self.shared.should_help(self.page(hint() % count))
+    }
+
     /// Takes a FREE entry, trying this thread's page first, adding a page when all are
     /// busy.
     fn take_entry(&self) -> Option<(usize, usize)> {
         let count = self.count.load(Ordering::Acquire);
-        let hint = HINT.with(|h| {
-            if h.get() == usize::MAX {
-                // Spread threads over the pages: a cheap per-thread number.
-                h.set(sys::gettid() as usize);
-            }
-            h.get()
-        });
+        let hint = hint();
         for i in 0..count {
             let p = (hint + i) % count;
             if let Some(slot) = self.take_from(p) {
@@ -418,8 +442,17 @@ mod tests {
         }
     }
 
+    /// A submitter whose calls are served by hand (`serve`), posting every call it can.
     fn serving() -> Arc<AsyncSubmitter> {
-        let shared = Arc::new(Shared::new(SubmitOptions::default()));
+        serving_with(false)
+    }
+
+    fn serving_with(caller_helps: bool) -> Arc<AsyncSubmitter> {
+        let options = SubmitOptions {
+            caller_helps,
+            ..SubmitOptions::default()
+        };
+        let shared = Arc::new(Shared::new(options));
         shared.set_serving();
         Arc::new(AsyncSubmitter::new(shared).unwrap())
     }
@@ -554,6 +587,77 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "the waiting task is woken");
         for call in calls {
             assert_eq!(s.poll(&call, &waker), Poll::Ready(1));
+        }
+    }
+
+    #[test]
+    fn a_poster_that_helps_runs_calls_itself_while_the_service_thread_is_behind() {
+        let s = serving_with(true);
+        // SAFETY: getppid takes no arguments.
+        let getppid = || unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) };
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let mut byte = 0u8;
+        let buf = &raw mut byte as u64;
+        // SAFETY: a one-byte read into `byte`, which outlives the call (reaped below).
+        let read = || unsafe { s.push(libc::SYS_read as u64, [fds[0] as u64, buf, 1, 0, 0, 0]) };
+        // Nobody serves yet: the first HELP_BACKLOG calls are posted, then the service
+        // thread is behind, and the poster runs its calls itself.
+        let mut posted = Vec::new();
+        for _ in 0..crate::HELP_BACKLOG {
+            match getppid() {
+                AsyncPush::Posted(call) => posted.push(call),
+                other => panic!("posted while the backlog is short, got {other:?}"),
+            }
+        }
+        // SAFETY: getppid takes no arguments.
+        let parent = unsafe { libc::getppid() } as i64;
+        for _ in 0..5 {
+            assert_eq!(getppid(), AsyncPush::Ran(parent), "run here while behind");
+        }
+        // A call that may wait for an event is posted whatever the backlog.
+        match read() {
+            AsyncPush::Posted(call) => posted.push(call),
+            other => panic!("a read goes to the service thread, got {other:?}"),
+        }
+        // The calls run here are counted as direct, the posted ones not yet.
+        let counters = s.page(0).counters(libc::SYS_getppid as u64);
+        let counted = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!((counted(&counters.direct), counted(&counters.delegated)), (5, 0));
+        // Once served, the backlog is gone and calls are posted again.
+        assert_eq!(serve(&s, |nr| nr as i64), crate::HELP_BACKLOG as usize + 1);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        for call in &posted {
+            assert_eq!(s.poll(call, &waker), Poll::Ready(call.nr as i64));
+        }
+        match getppid() {
+            AsyncPush::Posted(call) => {
+                serve(&s, |_| 1);
+                assert_eq!(s.poll(&call, &waker), Poll::Ready(1));
+            }
+            other => panic!("posted again once the backlog is gone, got {other:?}"),
+        }
+        for fd in fds {
+            // SAFETY: our own pipe's descriptors, closed once.
+            unsafe { libc::close(fd) };
+        }
+    }
+
+    #[test]
+    fn a_poster_that_does_not_help_posts_whatever_the_backlog() {
+        let s = serving_with(false);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let calls: Vec<_> = (0..3 * crate::HELP_BACKLOG)
+            // SAFETY: getppid takes no arguments.
+            .map(|_| match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
+                AsyncPush::Posted(call) => call,
+                other => panic!("every call is posted, got {other:?}"),
+            })
+            .collect();
+        serve(&s, |_| 2);
+        for call in &calls {
+            assert_eq!(s.poll(call, &waker), Poll::Ready(2));
         }
     }
 

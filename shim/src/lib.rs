@@ -42,6 +42,8 @@ pub use async_submit::{AsyncPush, AsyncSubmitter, Cleanup, InFlight};
 pub use doorbell::Doorbell;
 pub use entry::{Entry, Waited};
 pub use page::SyscallPage;
-pub use shared::{RegisterError, ServiceProgress, Shared, StuckWatch, SubmitOptions, STUCK_AFTER};
+pub use shared::{
+    RegisterError, ServiceProgress, Shared, StuckWatch, SubmitOptions, HELP_BACKLOG, STUCK_AFTER,
+};
 pub use submitter::{Call, Push, Submitter, Ticket, TAKE_BACK_AFTER};
 pub use table::Class;

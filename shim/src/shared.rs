@@ -48,6 +48,12 @@ pub struct SubmitOptions {
     /// waiting; the calls it runs count as direct. How much it posts is learned from batch
     /// to batch (`Split` in `submitter.rs`). A batch whose caller does not help is handed
     /// over whole, at its submit (one pass, one `io_uring_enter`).
+    ///
+    /// Posters of single calls help too, where another thread's work is waiting anyway
+    /// (an asynchronous poster, a user thread of the M-on-N scheduler): when the service
+    /// threads are behind ([`HELP_BACKLOG`] posted calls not taken yet), such a poster
+    /// runs a call that never waits for an event itself instead of posting it
+    /// ([`Shared::should_help`]).
     pub caller_helps: bool,
 }
 
@@ -60,6 +66,16 @@ impl Default for SubmitOptions {
         }
     }
 }
+
+/// Posted calls that no service thread has taken yet, on the page a poster posts to, from
+/// which a poster that helps ([`SubmitOptions::caller_helps`]) runs its next call that
+/// never waits for an event (`Delegate` class) itself instead of posting it
+/// ([`Shared::should_help`]): an asynchronous poster ([`crate::AsyncSubmitter::push`]), or
+/// a user thread of the M-on-N scheduler. The service threads have that much work queued
+/// already, so the poster's core adds a second pair of hands without taking work from
+/// them; below it, every call is posted. `asyncpath` (docs/PROFILE.md, session 8) ran as
+/// fast with 4, 8, 16 or 32 here, and twice as slow without the rule.
+pub const HELP_BACKLOG: u32 = 8;
 
 /// One service thread as owners and the relief thread see it, on slow paths only: its
 /// kernel thread id, and whether it is inside a pass and how many it has begun.
@@ -289,6 +305,16 @@ impl Shared {
     /// The submit-side options.
     pub fn options(&self) -> SubmitOptions {
         self.options
+    }
+
+    /// Whether a poster should run its next call itself instead of posting it to `page`:
+    /// it helps ([`SubmitOptions::caller_helps`]) and the service threads are behind there
+    /// (at least [`HELP_BACKLOG`] calls posted and not taken). Only for a call that never
+    /// waits for an event; the poster's own page. A relaxed look: a stale count only
+    /// decides whether the call is posted or run here, and both are correct.
+    #[inline]
+    pub fn should_help(&self, page: &SyscallPage) -> bool {
+        self.options.caller_helps && page.pending_bits().count_ones() >= HELP_BACKLOG
     }
 
     /// Whether a post will be served: see the field's docs.

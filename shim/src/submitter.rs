@@ -519,6 +519,14 @@ impl Submitter {
         unsafe { self.run_here(u64::from(ticket.nr), ticket.args) }
     }
 
+    /// Whether the service threads are behind on this submitter's page, so that a poster
+    /// that helps should run its next call that never waits for an event itself (see
+    /// [`Shared::should_help`]).
+    #[inline]
+    pub fn should_help(&self) -> bool {
+        self.shared.should_help(self.page())
+    }
+
     /// Counts a call that the caller ran itself some other way (through libc, say).
     pub fn count_direct(&mut self, nr: u64, ret: i64) {
         self.page().counters(nr).record(false, ret);
