@@ -46,7 +46,7 @@ use crate::page::{SyscallPage, ENTRIES_PER_PAGE};
 use crate::resume::{resume, Resume};
 use crate::shared::{RegisterError, Shared};
 use crate::sys;
-use crate::table::{classify, Class};
+use crate::table::{classify, may_wait_for_another_thread, Class};
 
 /// The most pages one asynchronous submitter uses: 64 × 64 = 4,096 calls in flight.
 pub const MAX_ASYNC_PAGES: usize = 64;
@@ -184,7 +184,9 @@ impl AsyncSubmitter {
             // SAFETY: forwarded.
             return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
         }
-        if class == Class::Delegate && self.should_help() {
+        // Never an open, which may wait until another thread acts (a FIFO's other end):
+        // that could be a task of this executor thread, which could not run meanwhile.
+        if class == Class::Delegate && !may_wait_for_another_thread(nr) && self.should_help() {
             // SAFETY: forwarded.
             return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
         }
@@ -641,6 +643,62 @@ mod tests {
         for fd in fds {
             // SAFETY: our own pipe's descriptors, closed once.
             unsafe { libc::close(fd) };
+        }
+    }
+
+    /// An open may wait until another thread acts (a FIFO's other end): run on an
+    /// executor thread, it would stop the task that would end the wait. So it is posted
+    /// whatever the backlog.
+    #[test]
+    fn a_poster_that_helps_still_posts_an_open() {
+        let s = serving_with(true);
+        let path = std::env::temp_dir().join(format!("flexsc-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let fifo = std::ffi::CString::new(path.clone().into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a path string that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let mut posted = Vec::new();
+        for _ in 0..crate::HELP_BACKLOG {
+            // SAFETY: getppid takes no arguments.
+            match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
+                AsyncPush::Posted(call) => posted.push(call),
+                other => panic!("posted while the backlog is short, got {other:?}"),
+            }
+        }
+        // Were the open run here, it would wait for a writer: give it one after a while,
+        // so that the test fails rather than hangs (read-write: a FIFO's open that never
+        // waits, itself).
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                std::fs::OpenOptions::new().read(true).write(true).open(path)
+            })
+        };
+        let args = [
+            libc::AT_FDCWD as u64,
+            fifo.as_ptr() as u64,
+            libc::O_RDONLY as u64,
+            0,
+            0,
+            0,
+        ];
+        // SAFETY: the path outlives the call, which is never run (served by hand below).
+        match unsafe { s.push(libc::SYS_openat as u64, args) } {
+            AsyncPush::Posted(call) => posted.push(call),
+            AsyncPush::Ran(fd) => {
+                // SAFETY: the descriptor the open just returned.
+                unsafe { libc::close(fd as i32) };
+                panic!("the open ran on the poster and waited for the writer");
+            }
+            AsyncPush::Full => panic!("a page with room"),
+        }
+        let _ = writer.join();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(serve(&s, |_| 0), posted.len());
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        for call in &posted {
+            assert_eq!(s.poll(call, &waker), Poll::Ready(0));
         }
     }
 

@@ -310,7 +310,8 @@ impl Shared {
     /// Whether a poster should run its next call itself instead of posting it to `page`:
     /// it helps ([`SubmitOptions::caller_helps`]) and the service threads are behind there
     /// (at least [`HELP_BACKLOG`] calls posted and not taken). Only for a call that never
-    /// waits for an event; the poster's own page. A relaxed look: a stale count only
+    /// waits for an event, and not for one that may wait until another thread acts (an
+    /// open: [`crate::table::may_wait_for_another_thread`]); the poster's own page. A relaxed look: a stale count only
     /// decides whether the call is posted or run here, and both are correct.
     #[inline]
     pub fn should_help(&self, page: &SyscallPage) -> bool {
