@@ -55,12 +55,17 @@ fn ten_thousand_user_threads_on_one_kernel_thread() {
 }
 
 /// While the service thread is behind (here: in a long read, with many short calls posted
-/// behind it), a user thread makes its calls that cannot wait for an event itself, even
-/// with other user threads ready; with `help_when_behind(false)` every one is posted.
+/// and rung behind it), a user thread makes its calls that cannot wait for an event
+/// itself, even with other user threads ready; with `help_when_behind(false)` every one is
+/// posted.
 #[test]
 fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind() {
     let _turn = serial();
-    const SHORT: usize = 200;
+    // Threads that each make several calls: a round's own posts are no backlog (the
+    // round rings once, at its end), the next round finds them rung and not taken.
+    const THREADS: usize = 64;
+    const EACH: usize = 10;
+    const SHORT: usize = THREADS * EACH;
     const LONG: usize = 256 << 20;
     for help in [true, false] {
         let scheduler = Scheduler::builder()
@@ -75,10 +80,29 @@ fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind()
         }
         let ppid = i64::from(std::os::unix::process::parent_id());
         let (long, short) = scheduler.block_on(|| {
-            // The service thread's long call: 256 MiB from /dev/zero (milliseconds).
-            let long = spawn(|| {
-                let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
-                let mut buf = vec![1u8; LONG];
+            // The short threads first, each waiting (yielding) for `go`, so that the
+            // long call is posted before any of theirs however long spawning takes.
+            let go = Arc::new(AtomicBool::new(false));
+            let short: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let go = Arc::clone(&go);
+                    spawn(move || {
+                        while !go.load(Ordering::Acquire) {
+                            yield_now();
+                        }
+                        (0..EACH)
+                            // SAFETY: getppid takes no arguments.
+                            .map(|_| unsafe { syscall(libc::SYS_getppid, [0; 6]) })
+                            .collect::<Vec<i64>>()
+                    })
+                })
+                .collect();
+            // The service thread's long call: 256 MiB from /dev/zero (milliseconds),
+            // opened and allocated (faulted in) here so that the read is that user
+            // thread's first call.
+            let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+            let mut buf = vec![1u8; LONG];
+            let long = spawn(move || {
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
                 // SAFETY: reads into `buf`, which outlives the call (the thread waits).
                 let n = unsafe {
@@ -89,12 +113,14 @@ fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind()
                 };
                 (n, buf.iter().all(|&b| b == 0))
             });
+            // A round for the long thread to start and post, and one to ring for it.
             yield_now();
-            let short: Vec<_> = (0..SHORT)
-                // SAFETY: getppid takes no arguments.
-                .map(|_| spawn(|| unsafe { syscall(libc::SYS_getppid, [0; 6]) }))
+            yield_now();
+            go.store(true, Ordering::Release);
+            let short: Vec<i64> = short
+                .into_iter()
+                .flat_map(|t| t.join().expect("no panic"))
                 .collect();
-            let short: Vec<i64> = short.into_iter().map(|t| t.join().expect("no panic")).collect();
             (long.join().expect("no panic"), short)
         });
         assert_eq!(long, (LONG as i64, true), "the long read, whole");
@@ -214,8 +240,12 @@ fn a_lone_user_thread_tries_a_waiting_call_before_it_posts_it() {
 #[test]
 fn a_user_thread_alone_makes_its_calls_directly() {
     let _turn = serial();
+    // The rule for a lone thread alone: with company, a thread whose service thread is
+    // behind (asleep, say, while a round's posts pile up) makes its calls itself too
+    // (`help_when_behind`, tested on its own above).
     let scheduler = Scheduler::builder()
         .user_cores(first_cores(1))
+        .help_when_behind(false)
         .build()
         .expect("start a scheduler");
     let (alone, with_company) = scheduler.block_on(|| {
@@ -454,4 +484,193 @@ fn syscall_outside_a_user_thread_runs_directly() {
     // SAFETY: getppid has no arguments.
     let ppid = unsafe { syscall(libc::SYS_getppid, [0; 6]) };
     assert_eq!(ppid, std::os::unix::process::parent_id() as i64);
+}
+
+/// How many times the SIGXFSZ handler of the test below made its call.
+static HANDLER_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn on_xfsz(_: libc::c_int) {
+    // A handler's own call (a preloaded program's handler writes to a self-pipe, say):
+    // from a user thread it goes through `syscall` like any other.
+    // SAFETY: getppid takes no arguments.
+    let _ = unsafe { syscall(libc::SYS_getppid, [0; 6]) };
+    HANDLER_CALLS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The child of the test below: user threads whose pwrite64 goes past RLIMIT_FSIZE (EFBIG,
+/// and SIGXFSZ for the thread that made it) while the service thread is behind.
+fn handler_calls_child(help: bool) {
+    const LONG: usize = 256 << 20;
+    // SAFETY: plain data; our own process's limit and handler.
+    unsafe {
+        let limit = libc::rlimit {
+            rlim_cur: 4096,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_xfsz as *const () as usize;
+        assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
+    }
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .direct_when_alone(false)
+        .help_when_behind(help)
+        .build()
+        .expect("start a scheduler");
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: no service thread ({reason})");
+        return;
+    }
+    let file = tempfile::tempfile().expect("a temporary file");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let results: Vec<i64> = scheduler.block_on(move || {
+        // Keep the service thread busy: 256 MiB from /dev/zero.
+        // Opened and allocated here, so that the read is that user thread's first call.
+        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+        let mut buf = vec![1u8; LONG];
+        let long = spawn(move || {
+            let z = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
+            // SAFETY: reads into `buf`, which outlives the call.
+            unsafe {
+                syscall(
+                    libc::SYS_pread64,
+                    [z, buf.as_mut_ptr() as u64, LONG as u64, 0, 0, 0],
+                )
+            }
+        });
+        yield_now();
+        // Each makes several calls: a round's own posts are no backlog, the next round
+        // finds them rung and not taken.
+        let writers: Vec<_> = (0..64)
+            .map(|_| {
+                spawn(move || {
+                    let byte = 7u8;
+                    let results: Vec<i64> = (0..20)
+                        // SAFETY: a one-byte write from this stack, which outlives the call.
+                        .map(|_| unsafe {
+                            syscall(libc::SYS_pwrite64, [fd, &byte as *const u8 as u64, 1, 8192, 0, 0])
+                        })
+                        .collect();
+                    results
+                })
+            })
+            .collect();
+        let mut r: Vec<i64> = writers
+            .into_iter()
+            .flat_map(|t| t.join().expect("no panic"))
+            .collect();
+        r.push(long.join().expect("no panic"));
+        r
+    });
+    let efbig = -(libc::EFBIG as i64);
+    assert!(results[..64 * 20].iter().all(|&r| r == efbig), "{results:?}");
+    eprintln!("handler calls: {}", HANDLER_CALLS.load(Ordering::SeqCst));
+    drop(scheduler.shutdown());
+}
+
+/// A signal handler that makes a call, run on a user thread that makes a call itself
+/// because the service thread is behind (the signal arrives as that call returns, as
+/// SIGXFSZ does for a pwrite64 past RLIMIT_FSIZE): the handler's call must not find the
+/// kernel thread's pages borrowed.
+#[test]
+fn a_signal_handler_may_make_a_call_while_a_helping_user_thread_runs_one() {
+    const NAME: &str = "a_signal_handler_may_make_a_call_while_a_helping_user_thread_runs_one";
+    match common::child_role().as_deref() {
+        Some("help") => return handler_calls_child(true),
+        Some("no-help") => return handler_calls_child(false),
+        _ => {}
+    }
+    let _turn = serial();
+    for role in ["no-help", "help"] {
+        let out = common::run_child(NAME, role, None);
+        if !out.status.success() {
+            common::show(&out);
+        }
+        assert!(out.status.success(), "child {role}: {:?}", out.status);
+    }
+}
+
+/// A service thread that is idle (asleep, say) is not behind: the calls one round of
+/// user threads posts before the round's ring (`Pages::submit`) are not a backlog.
+#[test]
+fn calls_posted_in_one_round_are_not_a_backlog() {
+    let _turn = serial();
+    const THREADS: usize = 64;
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .direct_when_alone(false)
+        .help_when_behind(true)
+        .build()
+        .expect("start a scheduler");
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: no service thread ({reason})");
+        return;
+    }
+    // Let the service thread go idle (it sleeps after its spin).
+    std::thread::sleep(Duration::from_millis(200));
+    scheduler.block_on(|| {
+        let threads: Vec<_> = (0..THREADS)
+            // SAFETY: getppid takes no arguments.
+            .map(|_| spawn(|| unsafe { syscall(libc::SYS_getppid, [0; 6]) }))
+            .collect();
+        for t in threads {
+            t.join().expect("no panic");
+        }
+    });
+    let stats = scheduler.shutdown();
+    let getppid = stats.syscalls[libc::SYS_getppid as usize];
+    assert_eq!(getppid.calls, THREADS as u64);
+    assert_eq!(
+        getppid.direct,
+        0,
+        "nothing was behind: every call posted\n{}",
+        stats.table()
+    );
+}
+
+/// The same with one user thread alone on its kernel thread (`direct_when_alone`): the
+/// older path that runs a call here has the same borrow.
+#[test]
+fn a_signal_handler_may_make_a_call_while_a_lone_user_thread_runs_one() {
+    const NAME: &str = "a_signal_handler_may_make_a_call_while_a_lone_user_thread_runs_one";
+    if common::child_role().as_deref() == Some("alone") {
+        return lone_handler_child();
+    }
+    let _turn = serial();
+    let out = common::run_child(NAME, "alone", None);
+    if !out.status.success() {
+        common::show(&out);
+    }
+    assert!(out.status.success(), "child alone: {:?}", out.status);
+}
+
+/// As `handler_calls_child`, with one user thread alone on its kernel thread
+/// (`direct_when_alone`, the default): no service thread behind, no helping.
+fn lone_handler_child() {
+    // SAFETY: plain data; our own process's limit and handler.
+    unsafe {
+        let limit = libc::rlimit {
+            rlim_cur: 4096,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_xfsz as *const () as usize;
+        assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
+    }
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .help_when_behind(false)
+        .build()
+        .expect("start a scheduler");
+    let file = tempfile::tempfile().expect("a temporary file");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let r = scheduler.block_on(move || {
+        let byte = 7u8;
+        // SAFETY: a one-byte write from this stack, which outlives the call.
+        unsafe { syscall(libc::SYS_pwrite64, [fd, &byte as *const u8 as u64, 1, 8192, 0, 0]) }
+    });
+    assert_eq!(r, -(libc::EFBIG as i64));
+    drop(scheduler.shutdown());
 }

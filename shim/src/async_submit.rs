@@ -217,10 +217,10 @@ impl AsyncSubmitter {
     }
 
     /// Whether this thread should run its next call itself ([`Shared::should_help`]), by
-    /// the page it posts to first.
+    /// the page it posts to first (every post here rings: all its posted bits count).
     fn should_help(&self) -> bool {
         let count = self.count.load(Ordering::Acquire);
-        self.shared.should_help(self.page(hint() % count))
+        self.shared.should_help(self.page(hint() % count).pending_bits())
     }
 
     /// Takes a FREE entry, trying this thread's page first, adding a page when all are

@@ -307,15 +307,17 @@ impl Shared {
         self.options
     }
 
-    /// Whether a poster should run its next call itself instead of posting it to `page`:
-    /// it helps ([`SubmitOptions::caller_helps`]) and the service threads are behind there
-    /// (at least [`HELP_BACKLOG`] calls posted and not taken). Only for a call that never
-    /// waits for an event, and not for one that may wait until another thread acts (an
-    /// open: [`crate::table::may_wait_for_another_thread`]); the poster's own page. A relaxed look: a stale count only
-    /// decides whether the call is posted or run here, and both are correct.
+    /// Whether a poster should run its next call itself instead of posting it: it helps
+    /// ([`SubmitOptions::caller_helps`]) and the service threads are behind on its page,
+    /// where `waiting` are the posted bits they were rung for and have not taken (at least
+    /// [`HELP_BACKLOG`]). Only for a call that never waits for an event, and not for one
+    /// that may wait until another thread acts (an open:
+    /// [`crate::table::may_wait_for_another_thread`]). The bits come from a relaxed look:
+    /// a stale count only decides whether the call is posted or run here, and both are
+    /// correct.
     #[inline]
-    pub fn should_help(&self, page: &SyscallPage) -> bool {
-        self.options.caller_helps && page.pending_bits().count_ones() >= HELP_BACKLOG
+    pub fn should_help(&self, waiting: u64) -> bool {
+        self.options.caller_helps && waiting.count_ones() >= HELP_BACKLOG
     }
 
     /// Whether a post will be served: see the field's docs.

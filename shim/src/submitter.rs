@@ -524,7 +524,10 @@ impl Submitter {
     /// [`Shared::should_help`]).
     #[inline]
     pub fn should_help(&self) -> bool {
-        self.shared.should_help(self.page())
+        // Calls pushed since the last submit are no backlog: no service thread was rung
+        // for them yet (an M-on-N round rings once, at its end; found by a review).
+        self.shared
+            .should_help(self.page().pending_bits() & !self.unsubmitted)
     }
 
     /// Counts a call that the caller ran itself some other way (through libc, say).
