@@ -198,10 +198,12 @@ impl Builder {
     }
 
     /// Whether a user thread makes its calls that cannot wait for an event directly while
-    /// the service threads are behind, with other user threads ready (default: yes). They
-    /// have work queued (`flexsc_shim::HELP_BACKLOG` calls posted and not taken yet), so
-    /// the user core runs calls too. Off, with `direct_when_alone` off too, every
-    /// delegable call is posted: what a study of pure delegation measures.
+    /// the service threads are behind, with other user threads ready (default: yes), and
+    /// tries the non-blocking form of the few that may wait, as a lone thread does
+    /// (`direct_when_alone`). The service threads have work queued
+    /// (`flexsc_shim::HELP_BACKLOG` calls rung for and not taken yet), so the user core
+    /// runs calls too. Off, with `direct_when_alone` off too, every delegable call is
+    /// posted: what a study of pure delegation measures.
     pub fn help_when_behind(mut self, help: bool) -> Self {
         self.help_when_behind = help;
         self
