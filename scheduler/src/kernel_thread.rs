@@ -84,6 +84,9 @@ pub(crate) struct Local {
     pub(crate) spawned: RefCell<Vec<Task>>,
     /// Its syscall pages.
     pub(crate) pages: RefCell<Pages>,
+    /// The runtime the pages belong to, reachable while they are borrowed (a signal
+    /// handler's call, see `syscall`).
+    pub(crate) runtime: Arc<flexsc_shim::Shared>,
     /// Stacks of finished user threads, for the next spawns made here.
     pub(crate) stacks: RefCell<StackCache>,
 }

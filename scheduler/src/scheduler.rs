@@ -422,7 +422,7 @@ fn kernel_thread_main(
     let _ = core_affinity::set_for_current(core_affinity::CoreId { id: core });
     let setup = AltStack::install()
         .map_err(BuildError::KernelThread)
-        .and_then(|alt| Ok((alt, Pages::new(runtime).map_err(BuildError::Page)?)));
+        .and_then(|alt| Ok((alt, Pages::new(Arc::clone(&runtime)).map_err(BuildError::Page)?)));
     let (_alt_stack, pages) = match setup {
         Ok(setup) => setup,
         Err(e) => {
@@ -437,6 +437,7 @@ fn kernel_thread_main(
         ready: RefCell::new(VecDeque::new()),
         spawned: RefCell::new(Vec::new()),
         pages: RefCell::new(pages),
+        runtime,
     };
     let _ = started.send(Ok(()));
     drop(started);

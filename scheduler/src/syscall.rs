@@ -1,6 +1,7 @@
 //! The exception-less system call of a user thread: post, switch out, resume with the
 //! result.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use flexsc_shim::sys::syscall6;
@@ -40,14 +41,22 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
     // attempt a service thread would make, made here; posted only if it would wait.
     // And the same, with other user threads ready, while the service threads are behind
     // (`Shared::should_help`): they have work queued, and this core runs calls too.
-    // A call made while this kernel thread's pages are borrowed runs directly, as on a
-    // thread without pages: a signal handler's, delivered as a call made here (or posting)
-    // returns, and interrupting the code that holds the borrow.
-    if kernel_thread::with_local(|local| local.pages.try_borrow_mut().is_err()).unwrap_or(false) {
-        // SAFETY: forwarded from this function's contract.
-        return unsafe { syscall6(nr, args) };
-    }
     let class = classify(nr, &args);
+    // A call made while this kernel thread's pages are borrowed runs here, directly, with
+    // what its class asks of the runtime (`exit_group` lets posted calls finish, an
+    // `Isolate` call stops delegation): a signal handler's, delivered as a call made here
+    // (or a post) returns, interrupting the code that holds the borrow.
+    let borrowed = kernel_thread::with_local(|local| {
+        local
+            .pages
+            .try_borrow_mut()
+            .is_err()
+            .then(|| Arc::clone(&local.runtime))
+    });
+    if let Some(Some(runtime)) = borrowed {
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { runtime.run_on_caller(nr, args, class) };
+    }
     let alone_may_try = class == Class::Delegate || (class == Class::Block && pages::tries_alone(nr));
     if alone_may_try {
         let ran = kernel_thread::with_local(|local| {

@@ -54,18 +54,19 @@ fn ten_thousand_user_threads_on_one_kernel_thread() {
     }
 }
 
-/// While the service thread is behind (here: in a long read, with many short calls posted
-/// and rung behind it), a user thread makes its calls that cannot wait for an event
-/// itself, even with other user threads ready; with `help_when_behind(false)` every one is
-/// posted.
+/// While the service thread is behind (here: in a long read, with calls posted and rung
+/// behind it), a user thread makes its calls that cannot wait for an event itself, even
+/// with other user threads ready; with `help_when_behind(false)` every one is posted.
 #[test]
 fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind() {
     let _turn = serial();
-    // Threads that each make several calls: a round's own posts are no backlog (the
-    // round rings once, at its end), the next round finds them rung and not taken.
-    const THREADS: usize = 64;
+    // The backlog: calls posted once the service thread is inside the long read, and rung
+    // (a round rings once, at its end: a round's own posts are no backlog).
+    const QUEUED: usize = 16;
+    // Then threads that each make several calls, in later rounds.
+    const THREADS: usize = 16;
     const EACH: usize = 10;
-    const SHORT: usize = THREADS * EACH;
+    const SHORT: usize = QUEUED + THREADS * EACH;
     const LONG: usize = 256 << 20;
     for help in [true, false] {
         let scheduler = Scheduler::builder()
@@ -80,26 +81,26 @@ fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind()
         }
         let ppid = i64::from(std::os::unix::process::parent_id());
         let (long, short) = scheduler.block_on(|| {
-            // The short threads first, each waiting (yielding) for `go`, so that the
-            // long call is posted before any of theirs however long spawning takes.
-            let go = Arc::new(AtomicBool::new(false));
-            let short: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let go = Arc::clone(&go);
-                    spawn(move || {
-                        while !go.load(Ordering::Acquire) {
-                            yield_now();
-                        }
-                        (0..EACH)
-                            // SAFETY: getppid takes no arguments.
-                            .map(|_| unsafe { syscall(libc::SYS_getppid, [0; 6]) })
-                            .collect::<Vec<i64>>()
-                    })
+            // Each waits (yielding) for its flag, so that the calls come in the order the
+            // test needs however long spawning takes.
+            let waiting_for = |flag: &Arc<AtomicBool>, calls: usize| {
+                let flag = Arc::clone(flag);
+                spawn(move || {
+                    while !flag.load(Ordering::Acquire) {
+                        yield_now();
+                    }
+                    (0..calls)
+                        // SAFETY: getppid takes no arguments.
+                        .map(|_| unsafe { syscall(libc::SYS_getppid, [0; 6]) })
+                        .collect::<Vec<i64>>()
                 })
-                .collect();
-            // The service thread's long call: 256 MiB from /dev/zero (milliseconds),
-            // opened and allocated (faulted in) here so that the read is that user
-            // thread's first call.
+            };
+            let (queue, go) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+            let queued: Vec<_> = (0..QUEUED).map(|_| waiting_for(&queue, 1)).collect();
+            let short: Vec<_> = (0..THREADS).map(|_| waiting_for(&go, EACH)).collect();
+            // The service thread's long call: 256 MiB from /dev/zero (tens of
+            // milliseconds), opened and allocated (faulted in) here so that the read is
+            // that user thread's first call.
             let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
             let mut buf = vec![1u8; LONG];
             let long = spawn(move || {
@@ -113,12 +114,18 @@ fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind()
                 };
                 (n, buf.iter().all(|&b| b == 0))
             });
-            // A round for the long thread to start and post, and one to ring for it.
+            // A round for the long thread to post, then time for a sleeping service thread
+            // to wake and take the read (a posted sleep: the others run meanwhile).
+            yield_now();
+            flexsc_scheduler::sleep(Duration::from_millis(3));
+            // The backlog: posted in one round, rung at its end.
+            queue.store(true, Ordering::Release);
             yield_now();
             yield_now();
             go.store(true, Ordering::Release);
-            let short: Vec<i64> = short
+            let short: Vec<i64> = queued
                 .into_iter()
+                .chain(short)
                 .flat_map(|t| t.join().expect("no panic"))
                 .collect();
             (long.join().expect("no panic"), short)
@@ -673,4 +680,205 @@ fn lone_handler_child() {
     });
     assert_eq!(r, -(libc::EFBIG as i64));
     drop(scheduler.shutdown());
+}
+
+/// The result of the SIGXFSZ handler's setresuid in `isolate_child`.
+static HANDLER_SETRESUID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+
+extern "C" fn drop_privileges_on_xfsz(_: libc::c_int) {
+    // SAFETY: setresuid takes no pointers.
+    let r = unsafe { syscall(libc::SYS_setresuid, [65534, 65534, 65534, 0, 0, 0]) };
+    HANDLER_SETRESUID.store(r, Ordering::SeqCst);
+}
+
+/// A lone user thread drops its kernel thread's credentials (setresuid to nobody), from a
+/// signal handler (`in_handler`, delivered as its pwrite64 past RLIMIT_FSIZE returns,
+/// while the pages are borrowed) or as a plain call; then opens a root-only file. The
+/// open must run with the dropped credentials: EACCES, as natively.
+fn isolate_child(in_handler: bool) {
+    let secret = tempfile::NamedTempFile::new().expect("a temporary file"); // mode 0600, root's
+    let path = std::ffi::CString::new(secret.path().as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: plain data; our own process's limit and handler.
+    unsafe {
+        let limit = libc::rlimit {
+            rlim_cur: 4096,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = drop_privileges_on_xfsz as *const () as usize;
+        assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
+    }
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .help_when_behind(false)
+        .build()
+        .expect("start a scheduler");
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: no service thread ({reason})");
+        return;
+    }
+    let file = tempfile::tempfile().expect("a temporary file");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let path_addr = path.as_ptr() as u64;
+    let (dropped, opened) = scheduler.block_on(move || {
+        let dropped = if in_handler {
+            let byte = 7u8;
+            // SAFETY: a one-byte write from this stack (EFBIG, and SIGXFSZ).
+            let r = unsafe { syscall(libc::SYS_pwrite64, [fd, &byte as *const u8 as u64, 1, 8192, 0, 0]) };
+            assert_eq!(r, -(libc::EFBIG as i64));
+            HANDLER_SETRESUID.load(Ordering::SeqCst)
+        } else {
+            // SAFETY: setresuid takes no pointers.
+            unsafe { syscall(libc::SYS_setresuid, [65534, 65534, 65534, 0, 0, 0]) }
+        };
+        // SAFETY: the path outlives the call.
+        let opened = unsafe {
+            syscall(
+                libc::SYS_openat,
+                [libc::AT_FDCWD as u64, path_addr, libc::O_RDONLY as u64, 0, 0, 0],
+            )
+        };
+        (dropped, opened)
+    });
+    drop(scheduler.shutdown());
+    assert_eq!(dropped, 0, "setresuid to nobody");
+    assert_eq!(
+        opened,
+        -(libc::EACCES as i64),
+        "the root-only file opened after the credentials were dropped (in_handler: {in_handler})"
+    );
+}
+
+/// A call that changes the thread's credentials (Class::Isolate) made by a signal handler
+/// while the pages are borrowed must still stop delegation, like the same call made
+/// outside a handler.
+#[test]
+fn a_signal_handler_that_drops_privileges_stops_delegation() {
+    const NAME: &str = "a_signal_handler_that_drops_privileges_stops_delegation";
+    match common::child_role().as_deref() {
+        Some("handler") => return isolate_child(true),
+        Some("plain") => return isolate_child(false),
+        _ => {}
+    }
+    // SAFETY: geteuid only reads.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: needs root (setresuid to nobody)");
+        return;
+    }
+    let _turn = serial();
+    for role in ["plain", "handler"] {
+        let out = common::run_child(NAME, role, None);
+        if !out.status.success() {
+            common::show(&out);
+        }
+        assert!(out.status.success(), "child {role}: {:?}", out.status);
+    }
+}
+
+extern "C" fn exit_on_xfsz(_: libc::c_int) {
+    let msg: &[u8] = if flexsc_scheduler::in_user_thread() {
+        b"handler on a user thread\n"
+    } else {
+        b"handler elsewhere\n"
+    };
+    // SAFETY: writes a static message.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    // SAFETY: ends the process.
+    unsafe { syscall(libc::SYS_exit_group, [0; 6]) };
+}
+
+/// A user thread posts an open that creates a marker file, behind a long read on the
+/// service thread; then a lone user thread ends the process with exit_group, from a
+/// signal handler (`in_handler`, delivered as its pwrite64 past RLIMIT_FSIZE returns, the
+/// pages borrowed) or as a plain call. exit_group lets every posted call finish first
+/// (`Shared::quiesce`): the marker must exist afterwards.
+fn exit_child(in_handler: bool, marker: &str) {
+    let marker = std::ffi::CString::new(marker).unwrap();
+    // SAFETY: plain data; our own process's limit and handler.
+    unsafe {
+        let limit = libc::rlimit {
+            rlim_cur: 4096,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = exit_on_xfsz as *const () as usize;
+        assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
+    }
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .help_when_behind(false)
+        .build()
+        .expect("start a scheduler");
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: no service thread ({reason})");
+        std::fs::write(marker.to_str().unwrap(), b"").unwrap();
+        return;
+    }
+    let file = tempfile::tempfile().expect("a temporary file");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let marker_addr = marker.as_ptr() as u64;
+    scheduler.block_on(move || {
+        const LONG: usize = 512 << 20;
+        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+        let mut buf = vec![1u8; LONG];
+        let _long = spawn(move || {
+            let z = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
+            // SAFETY: reads into `buf`, which outlives the call.
+            unsafe {
+                syscall(
+                    libc::SYS_pread64,
+                    [z, buf.as_mut_ptr() as u64, LONG as u64, 0, 0, 0],
+                )
+            }
+        });
+        yield_now(); // the long read is posted and rung
+        let _creator = spawn(move || {
+            let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC) as u64;
+            // SAFETY: the path outlives the process.
+            unsafe {
+                syscall(
+                    libc::SYS_openat,
+                    [libc::AT_FDCWD as u64, marker_addr, flags, 0o600, 0, 0],
+                )
+            }
+        });
+        yield_now(); // the creator starts
+        yield_now(); // the creator posts its open (behind the long read)
+        if in_handler {
+            let byte = 7u8;
+            // SAFETY: a one-byte write from this stack (EFBIG, and SIGXFSZ: the handler
+            // ends the process).
+            unsafe { syscall(libc::SYS_pwrite64, [fd, &byte as *const u8 as u64, 1, 8192, 0, 0]) };
+        } else {
+            // SAFETY: ends the process.
+            unsafe { syscall(libc::SYS_exit_group, [0; 6]) };
+        }
+        unreachable!("the process ended");
+    });
+}
+
+#[test]
+fn exit_group_from_a_signal_handler_lets_posted_calls_finish() {
+    const NAME: &str = "exit_group_from_a_signal_handler_lets_posted_calls_finish";
+    if let (Some(role), Ok(marker)) = (common::child_role(), std::env::var("FLEXSC_TEST_MARKER")) {
+        return exit_child(role == "handler", &marker);
+    }
+    let _turn = serial();
+    for role in ["plain", "handler"] {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("marker");
+        std::env::set_var("FLEXSC_TEST_MARKER", &marker);
+        let out = common::run_child(NAME, role, None);
+        std::env::remove_var("FLEXSC_TEST_MARKER");
+        assert!(out.status.success(), "child {role}: {:?}", out.status);
+        if !marker.exists() {
+            common::show(&out);
+        }
+        assert!(
+            marker.exists(),
+            "child {role}: the posted open never ran before the exit"
+        );
+    }
 }

@@ -342,6 +342,30 @@ impl Shared {
         self.delegating.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Runs a call on the calling thread with what its class asks of the runtime around
+    /// it: before `exit_group`, a wake for any service thread that sleeps and a wait
+    /// ([`Shared::quiesce`], up to 10 s) for every posted call to finish; after an
+    /// `Isolate`-class call that succeeded (new credentials, a seccomp filter), no more
+    /// delegation ([`Shared::isolate`]). For a submitter's own calls, and for a call made
+    /// where no submitter can be reached (a signal handler's, while its thread's pages
+    /// are in use). Counts nothing.
+    ///
+    /// # Safety
+    /// As for the `syscall` instruction with these arguments.
+    pub unsafe fn run_on_caller(&self, nr: u64, args: [u64; 6], class: crate::table::Class) -> i64 {
+        if nr == libc::SYS_exit_group as u64 {
+            // The process is about to end: let every posted call finish first.
+            self.doorbell.after_post();
+            self.quiesce(std::time::Duration::from_secs(10));
+        }
+        // SAFETY: forwarded from the caller's contract.
+        let ret = unsafe { crate::sys::syscall6(nr, args) };
+        if class == crate::table::Class::Isolate && ret >= 0 {
+            self.isolate();
+        }
+        ret
+    }
+
     /// Whether a thread isolated itself.
     pub fn is_isolated(&self) -> bool {
         self.isolated.load(std::sync::atomic::Ordering::Relaxed)

@@ -543,15 +543,8 @@ impl Submitter {
     }
 
     unsafe fn run_here_classified(&mut self, nr: u64, args: [u64; 6], class: Class) -> i64 {
-        if nr == libc::SYS_exit_group as u64 {
-            // The process is about to end: let every posted call finish first.
-            self.shared.quiesce(Duration::from_secs(10));
-        }
         // SAFETY: forwarded from the caller's contract.
-        let ret = unsafe { sys::syscall6(nr, args) };
-        if class == Class::Isolate && ret >= 0 {
-            self.shared.isolate();
-        }
+        let ret = unsafe { self.shared.run_on_caller(nr, args, class) };
         self.page().counters(nr).record(false, ret);
         ret
     }
