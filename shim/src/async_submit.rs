@@ -184,8 +184,9 @@ impl AsyncSubmitter {
             // SAFETY: forwarded.
             return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
         }
-        // Never an open, which may wait until another thread acts (a FIFO's other end):
-        // that could be a task of this executor thread, which could not run meanwhile.
+        // Never an open or a close, which may wait until another thread acts (a FIFO's
+        // other end, a lingering socket's peer): that could be a task of this executor
+        // thread, which could not run meanwhile.
         if class == Class::Delegate && !may_wait_for_another_thread(nr) && self.should_help() {
             // SAFETY: forwarded.
             return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
@@ -700,6 +701,77 @@ mod tests {
         for call in &posted {
             assert_eq!(s.poll(call, &waker), Poll::Ready(0));
         }
+    }
+
+    /// A close of a TCP socket with SO_LINGER waits until the peer has taken the unsent
+    /// data (or the linger time passes): until another thread acts, like a FIFO's open.
+    /// Run on an executor thread, it stops the task that would read. So it is posted
+    /// whatever the backlog.
+    #[test]
+    fn a_poster_that_helps_still_posts_a_lingering_close() {
+        use std::io::Write;
+        use std::os::fd::{AsRawFd, IntoRawFd};
+        let s = serving_with(true);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let set_linger = |fd: i32, secs: i32| {
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: secs,
+            };
+            // SAFETY: setsockopt reads one linger struct.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    &linger as *const libc::linger as *const libc::c_void,
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0);
+        };
+        set_linger(client.as_raw_fd(), 2);
+        // Fill the connection: the server reads nothing (it would, once its task ran).
+        client.set_nonblocking(true).unwrap();
+        let chunk = vec![0u8; 1 << 16];
+        loop {
+            match client.write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let fd = client.into_raw_fd();
+        let mut posted = Vec::new();
+        for _ in 0..crate::HELP_BACKLOG {
+            // SAFETY: getppid takes no arguments.
+            match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
+                AsyncPush::Posted(call) => posted.push(call),
+                other => panic!("posted while the backlog is short, got {other:?}"),
+            }
+        }
+        let start = std::time::Instant::now();
+        // SAFETY: our own descriptor, closed once (here or below).
+        let pushed = unsafe { s.push(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+        let took = start.elapsed();
+        match pushed {
+            AsyncPush::Posted(call) => {
+                posted.push(call);
+                // Not run (served by hand): close it without lingering.
+                set_linger(fd, 0);
+                // SAFETY: still ours.
+                unsafe { libc::close(fd) };
+            }
+            AsyncPush::Ran(ret) => panic!(
+                "the lingering close ran on the poster ({ret}) and held it for {took:?}, \
+                 while the reader could not run"
+            ),
+            AsyncPush::Full => panic!("a page with room"),
+        }
+        drop(server);
+        assert_eq!(serve(&s, |_| 0), posted.len());
     }
 
     #[test]

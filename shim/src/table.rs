@@ -41,12 +41,22 @@
 
 /// Delegate calls that wait for no event of their own but may wait until another thread
 /// acts: the opens (a FIFO's open waits for its other end; a tty's may wait for a
-/// carrier). A thread that runs one itself must not be the only one that could end the
-/// wait (an M-on-N kernel thread with other user threads on it).
+/// carrier), and the closes (a socket's last close with `SO_LINGER` waits until the peer
+/// has taken the data sent, up to the linger time; `dup2`/`dup3` close their target). A
+/// thread that runs one itself must not be the only one that could end the wait (an
+/// M-on-N kernel thread with other user threads on it, an executor thread).
 pub fn may_wait_for_another_thread(nr: u64) -> bool {
     matches!(
         nr as i64,
-        libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat | libc::SYS_open_by_handle_at
+        libc::SYS_open
+            | libc::SYS_openat
+            | libc::SYS_openat2
+            | libc::SYS_creat
+            | libc::SYS_open_by_handle_at
+            | libc::SYS_close
+            | libc::SYS_close_range
+            | libc::SYS_dup2
+            | libc::SYS_dup3
     )
 }
 
