@@ -54,6 +54,43 @@ fn ten_thousand_user_threads_on_one_kernel_thread() {
     }
 }
 
+/// A scheduler with one kernel thread that posts every call it can (not even a lone user
+/// thread makes its calls itself), helping while the service thread is behind if `help`;
+/// None, saying why, without a service thread.
+fn posting_scheduler(help: bool) -> Option<Scheduler> {
+    let scheduler = Scheduler::builder()
+        .user_cores(first_cores(1))
+        .direct_when_alone(false)
+        .help_when_behind(help)
+        .build()
+        .expect("start a scheduler");
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: no service thread ({reason}), so no calls to help with");
+        return None;
+    }
+    Some(scheduler)
+}
+
+/// From a user thread: spawns one that reads `len` bytes of `/dev/zero` (milliseconds for
+/// a service thread, a long call to be behind), and returns its handle: the read's result,
+/// and whether every byte came back zero. The file is opened and the buffer allocated
+/// (faulted in) here, so that the read is the new thread's first call.
+fn spawn_long_read(len: usize) -> flexsc_scheduler::JoinHandle<(i64, bool)> {
+    let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
+    let mut buf = vec![1u8; len];
+    spawn(move || {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
+        // SAFETY: reads into `buf`, which outlives the call (the thread waits).
+        let n = unsafe {
+            syscall(
+                libc::SYS_pread64,
+                [fd, buf.as_mut_ptr() as u64, len as u64, 0, 0, 0],
+            )
+        };
+        (n, buf.iter().all(|&b| b == 0))
+    })
+}
+
 /// While the service thread is behind (here: in a long read, with calls posted and rung
 /// behind it), a user thread makes its calls that cannot wait for an event itself, even
 /// with other user threads ready; with `help_when_behind(false)` every one is posted.
@@ -69,16 +106,9 @@ fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind()
     const SHORT: usize = QUEUED + THREADS * EACH;
     const LONG: usize = 256 << 20;
     for help in [true, false] {
-        let scheduler = Scheduler::builder()
-            .user_cores(first_cores(1))
-            .direct_when_alone(false)
-            .help_when_behind(help)
-            .build()
-            .expect("start a scheduler");
-        if let Mode::Direct { reason } = &scheduler.layout().mode {
-            eprintln!("SKIPPED: no service thread ({reason}), so no calls to help with");
+        let Some(scheduler) = posting_scheduler(help) else {
             return;
-        }
+        };
         let ppid = i64::from(std::os::unix::process::parent_id());
         let (long, short) = scheduler.block_on(|| {
             // Each waits (yielding) for its flag, so that the calls come in the order the
@@ -98,22 +128,8 @@ fn user_threads_make_their_calls_themselves_while_the_service_thread_is_behind()
             let (queue, go) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
             let queued: Vec<_> = (0..QUEUED).map(|_| waiting_for(&queue, 1)).collect();
             let short: Vec<_> = (0..THREADS).map(|_| waiting_for(&go, EACH)).collect();
-            // The service thread's long call: 256 MiB from /dev/zero (tens of
-            // milliseconds), opened and allocated (faulted in) here so that the read is
-            // that user thread's first call.
-            let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
-            let mut buf = vec![1u8; LONG];
-            let long = spawn(move || {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
-                // SAFETY: reads into `buf`, which outlives the call (the thread waits).
-                let n = unsafe {
-                    syscall(
-                        libc::SYS_pread64,
-                        [fd, buf.as_mut_ptr() as u64, LONG as u64, 0, 0, 0],
-                    )
-                };
-                (n, buf.iter().all(|&b| b == 0))
-            });
+            // The service thread's long call: 256 MiB from /dev/zero.
+            let long = spawn_long_read(LONG);
             // A round for the long thread to post, then time for a sleeping service thread
             // to wake and take the read (a posted sleep: the others run meanwhile).
             yield_now();
@@ -504,10 +520,9 @@ extern "C" fn on_xfsz(_: libc::c_int) {
     HANDLER_CALLS.fetch_add(1, Ordering::SeqCst);
 }
 
-/// The child of the test below: user threads whose pwrite64 goes past RLIMIT_FSIZE (EFBIG,
-/// and SIGXFSZ for the thread that made it) while the service thread is behind.
-fn handler_calls_child(help: bool) {
-    const LONG: usize = 256 << 20;
+/// This process: files of at most 4 KiB (a write past that fails with EFBIG and sends
+/// SIGXFSZ to the thread that made it), and `handler` for SIGXFSZ.
+fn small_files_with_xfsz_handler(handler: extern "C" fn(libc::c_int)) {
     // SAFETY: plain data; our own process's limit and handler.
     unsafe {
         let limit = libc::rlimit {
@@ -516,36 +531,24 @@ fn handler_calls_child(help: bool) {
         };
         assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
         let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_xfsz as *const () as usize;
+        sa.sa_sigaction = handler as *const () as usize;
         assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
     }
-    let scheduler = Scheduler::builder()
-        .user_cores(first_cores(1))
-        .direct_when_alone(false)
-        .help_when_behind(help)
-        .build()
-        .expect("start a scheduler");
-    if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!("SKIPPED: no service thread ({reason})");
+}
+
+/// The child of the test below: user threads whose pwrite64 goes past RLIMIT_FSIZE (EFBIG,
+/// and SIGXFSZ for the thread that made it) while the service thread is behind.
+fn handler_calls_child(help: bool) {
+    const LONG: usize = 256 << 20;
+    small_files_with_xfsz_handler(on_xfsz);
+    let Some(scheduler) = posting_scheduler(help) else {
         return;
-    }
+    };
     let file = tempfile::tempfile().expect("a temporary file");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
     let results: Vec<i64> = scheduler.block_on(move || {
         // Keep the service thread busy: 256 MiB from /dev/zero.
-        // Opened and allocated here, so that the read is that user thread's first call.
-        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
-        let mut buf = vec![1u8; LONG];
-        let long = spawn(move || {
-            let z = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
-            // SAFETY: reads into `buf`, which outlives the call.
-            unsafe {
-                syscall(
-                    libc::SYS_pread64,
-                    [z, buf.as_mut_ptr() as u64, LONG as u64, 0, 0, 0],
-                )
-            }
-        });
+        let long = spawn_long_read(LONG);
         yield_now();
         // Each makes several calls: a round's own posts are no backlog, the next round
         // finds them rung and not taken.
@@ -567,7 +570,7 @@ fn handler_calls_child(help: bool) {
             .into_iter()
             .flat_map(|t| t.join().expect("no panic"))
             .collect();
-        r.push(long.join().expect("no panic"));
+        r.push(long.join().expect("no panic").0);
         r
     });
     let efbig = -(libc::EFBIG as i64);
@@ -604,16 +607,9 @@ fn a_signal_handler_may_make_a_call_while_a_helping_user_thread_runs_one() {
 fn calls_posted_in_one_round_are_not_a_backlog() {
     let _turn = serial();
     const THREADS: usize = 64;
-    let scheduler = Scheduler::builder()
-        .user_cores(first_cores(1))
-        .direct_when_alone(false)
-        .help_when_behind(true)
-        .build()
-        .expect("start a scheduler");
-    if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!("SKIPPED: no service thread ({reason})");
+    let Some(scheduler) = posting_scheduler(true) else {
         return;
-    }
+    };
     // Let the service thread go idle (it sleeps after its spin).
     std::thread::sleep(Duration::from_millis(200));
     scheduler.block_on(|| {
@@ -655,17 +651,7 @@ fn a_signal_handler_may_make_a_call_while_a_lone_user_thread_runs_one() {
 /// As `handler_calls_child`, with one user thread alone on its kernel thread
 /// (`direct_when_alone`, the default): no service thread behind, no helping.
 fn lone_handler_child() {
-    // SAFETY: plain data; our own process's limit and handler.
-    unsafe {
-        let limit = libc::rlimit {
-            rlim_cur: 4096,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_xfsz as *const () as usize;
-        assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
-    }
+    small_files_with_xfsz_handler(on_xfsz);
     let scheduler = Scheduler::builder()
         .user_cores(first_cores(1))
         .help_when_behind(false)
@@ -698,17 +684,7 @@ extern "C" fn drop_privileges_on_xfsz(_: libc::c_int) {
 fn isolate_child(in_handler: bool) {
     let secret = tempfile::NamedTempFile::new().expect("a temporary file"); // mode 0600, root's
     let path = std::ffi::CString::new(secret.path().as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: plain data; our own process's limit and handler.
-    unsafe {
-        let limit = libc::rlimit {
-            rlim_cur: 4096,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = drop_privileges_on_xfsz as *const () as usize;
-        assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
-    }
+    small_files_with_xfsz_handler(drop_privileges_on_xfsz);
     let scheduler = Scheduler::builder()
         .user_cores(first_cores(1))
         .help_when_behind(false)
@@ -795,17 +771,7 @@ extern "C" fn exit_on_xfsz(_: libc::c_int) {
 /// (`Shared::quiesce`): the marker must exist afterwards.
 fn exit_child(in_handler: bool, marker: &str) {
     let marker = std::ffi::CString::new(marker).unwrap();
-    // SAFETY: plain data; our own process's limit and handler.
-    unsafe {
-        let limit = libc::rlimit {
-            rlim_cur: 4096,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = exit_on_xfsz as *const () as usize;
-        assert_eq!(libc::sigaction(libc::SIGXFSZ, &sa, std::ptr::null_mut()), 0);
-    }
+    small_files_with_xfsz_handler(exit_on_xfsz);
     let scheduler = Scheduler::builder()
         .user_cores(first_cores(1))
         .help_when_behind(false)
@@ -820,19 +786,7 @@ fn exit_child(in_handler: bool, marker: &str) {
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
     let marker_addr = marker.as_ptr() as u64;
     scheduler.block_on(move || {
-        const LONG: usize = 512 << 20;
-        let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
-        let mut buf = vec![1u8; LONG];
-        let _long = spawn(move || {
-            let z = std::os::fd::AsRawFd::as_raw_fd(&zero) as u64;
-            // SAFETY: reads into `buf`, which outlives the call.
-            unsafe {
-                syscall(
-                    libc::SYS_pread64,
-                    [z, buf.as_mut_ptr() as u64, LONG as u64, 0, 0, 0],
-                )
-            }
-        });
+        let _long = spawn_long_read(512 << 20);
         yield_now(); // the long read is posted and rung
         let _creator = spawn(move || {
             let flags = (libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC) as u64;
