@@ -51,8 +51,8 @@ pub struct SubmitOptions {
     ///
     /// Posters of single calls help too, where another thread's work is waiting anyway
     /// (an asynchronous poster, a user thread of the M-on-N scheduler): when the service
-    /// threads are behind ([`HELP_BACKLOG`] posted calls not taken yet), such a poster
-    /// runs a call that never waits for an event itself instead of posting it
+    /// threads are behind ([`HELP_BACKLOG`] posted calls rung for and not taken yet), such a
+    /// poster runs a call that never waits for an event itself instead of posting it
     /// ([`Shared::should_help`]).
     pub caller_helps: bool,
 }
@@ -67,8 +67,8 @@ impl Default for SubmitOptions {
     }
 }
 
-/// Posted calls that no service thread has taken yet, on the page a poster posts to, from
-/// which a poster that helps ([`SubmitOptions::caller_helps`]) runs its next call that
+/// Posted calls that the service threads were rung for and have not taken yet, on the page
+/// a poster posts to, from which a poster that helps ([`SubmitOptions::caller_helps`]) runs its next call that
 /// never waits for an event (`Delegate` class) itself instead of posting it
 /// ([`Shared::should_help`]): an asynchronous poster ([`crate::AsyncSubmitter::push`]), or
 /// a user thread of the M-on-N scheduler. The service threads have that much work queued
@@ -311,7 +311,7 @@ impl Shared {
     /// ([`SubmitOptions::caller_helps`]) and the service threads are behind on its page,
     /// where `waiting` are the posted bits they were rung for and have not taken (at least
     /// [`HELP_BACKLOG`]). Only for a call that never waits for an event, and not for one
-    /// that may wait until another thread acts (an open:
+    /// that may wait until another thread acts (an open, a close:
     /// [`crate::table::may_wait_for_another_thread`]). The bits come from a relaxed look:
     /// a stale count only decides whether the call is posted or run here, and both are
     /// correct.
