@@ -787,12 +787,16 @@ impl UringLane {
             ring.run(&self.sqes, |c| match c {
                 Completion::Batch(i, ret) => {
                     let (index, slot, nr, args) = batch[i];
-                    let ret = if nr as i64 == libc::SYS_close && ret == -(libc::EBADF as i64) {
+                    let refused = nr as i64 == libc::SYS_close
+                        && ret == -(libc::EBADF as i64)
+                        && crate::uring::is_io_uring_instance(args[0]);
+                    let ret = if refused {
                         // IORING_OP_CLOSE refuses an io_uring instance's descriptor
                         // (EBADF), which close(2) closes: the syscall's own answer. The
-                        // ring closed nothing, so this is the only close that happens (on
-                        // a descriptor really not open, EBADF again, or a file another
-                        // thread opened meanwhile: as if that open had come first).
+                        // ring closed nothing. (Any other EBADF stands: the descriptor was
+                        // not open, or the ring closed it and the file's flush answered
+                        // EBADF, as close(2) would have; closing again could close a file
+                        // another thread just opened.)
                         // (Inside the block's `unsafe`: the posted close, run as its owner
                         // asked.)
                         flexsc_shim::sys::syscall6(nr as u64, args)

@@ -829,6 +829,13 @@ fn open_means_the_same(flags: i32) -> bool {
     flags & (libc::O_NONBLOCK | libc::O_PATH | libc::O_DIRECTORY | libc::O_CREAT | libc::O_TRUNC) != 0
 }
 
+/// Whether descriptor `fd` is an io_uring instance (`IORING_OP_CLOSE` refuses one with
+/// EBADF, where `close(2)` closes it). Looks at `/proc/self/fd`: without `/proc`, no.
+pub fn is_io_uring_instance(fd: u64) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{}", fd as i32))
+        .is_ok_and(|target| target.as_os_str() == "anon_inode:[io_uring]")
+}
+
 /// Whether `fd` is open for writing (`writes`) or reading, and not an O_PATH descriptor.
 fn open_for(fd: u64, writes: bool) -> bool {
     // SAFETY: F_GETFL reads a descriptor's flags; no memory is passed.

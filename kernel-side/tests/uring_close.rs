@@ -50,4 +50,16 @@ fn closing_an_io_uring_descriptor_on_the_io_uring_backend_closes_it() {
         (0, false),
         "close(2) closes an io_uring descriptor"
     );
+    // A descriptor that is not open: EBADF, as close(2) answers, and nothing else closed.
+    let spare = ring_fd();
+    // SAFETY: our own descriptor, closed once; its number is free from here on.
+    assert_eq!(unsafe { libc::close(spare) }, 0);
+    let call = Call::new(libc::SYS_close, [spare as u64, 0, 0, 0, 0, 0]);
+    // SAFETY: close takes no pointers; the number is not open.
+    unsafe { me.call_batch(std::slice::from_ref(&call), &mut result) };
+    assert_eq!(
+        result[0],
+        -(libc::EBADF as i64),
+        "close(2) of a descriptor not open"
+    );
 }
