@@ -54,6 +54,17 @@ fn ten_thousand_user_threads_on_one_kernel_thread() {
     }
 }
 
+/// A scheduler with one kernel thread whose only rule for making calls itself is the lone
+/// thread's (`direct_when_alone`, the default; no helping while the service thread is
+/// behind).
+fn lone_rule_scheduler() -> Scheduler {
+    Scheduler::builder()
+        .user_cores(first_cores(1))
+        .help_when_behind(false)
+        .build()
+        .expect("start a scheduler")
+}
+
 /// A scheduler with one kernel thread that posts every call it can (not even a lone user
 /// thread makes its calls itself), helping while the service thread is behind if `help`;
 /// None, saying why, without a service thread.
@@ -266,11 +277,7 @@ fn a_user_thread_alone_makes_its_calls_directly() {
     // The rule for a lone thread alone: with company, a thread whose service thread is
     // behind (asleep, say, while a round's posts pile up) makes its calls itself too
     // (`help_when_behind`, tested on its own above).
-    let scheduler = Scheduler::builder()
-        .user_cores(first_cores(1))
-        .help_when_behind(false)
-        .build()
-        .expect("start a scheduler");
+    let scheduler = lone_rule_scheduler();
     let (alone, with_company) = scheduler.block_on(|| {
         // SAFETY: getppid has no arguments.
         let alone: Vec<i64> = (0..100)
@@ -652,11 +659,7 @@ fn a_signal_handler_may_make_a_call_while_a_lone_user_thread_runs_one() {
 /// (`direct_when_alone`, the default): no service thread behind, no helping.
 fn lone_handler_child() {
     small_files_with_xfsz_handler(on_xfsz);
-    let scheduler = Scheduler::builder()
-        .user_cores(first_cores(1))
-        .help_when_behind(false)
-        .build()
-        .expect("start a scheduler");
+    let scheduler = lone_rule_scheduler();
     let file = tempfile::tempfile().expect("a temporary file");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
     let r = scheduler.block_on(move || {
@@ -685,11 +688,7 @@ fn isolate_child(in_handler: bool) {
     let secret = tempfile::NamedTempFile::new().expect("a temporary file"); // mode 0600, root's
     let path = std::ffi::CString::new(secret.path().as_os_str().as_encoded_bytes()).unwrap();
     small_files_with_xfsz_handler(drop_privileges_on_xfsz);
-    let scheduler = Scheduler::builder()
-        .user_cores(first_cores(1))
-        .help_when_behind(false)
-        .build()
-        .expect("start a scheduler");
+    let scheduler = lone_rule_scheduler();
     if let Mode::Direct { reason } = &scheduler.layout().mode {
         eprintln!("SKIPPED: no service thread ({reason})");
         return;
@@ -772,11 +771,7 @@ extern "C" fn exit_on_xfsz(_: libc::c_int) {
 fn exit_child(in_handler: bool, marker: &str) {
     let marker = std::ffi::CString::new(marker).unwrap();
     small_files_with_xfsz_handler(exit_on_xfsz);
-    let scheduler = Scheduler::builder()
-        .user_cores(first_cores(1))
-        .help_when_behind(false)
-        .build()
-        .expect("start a scheduler");
+    let scheduler = lone_rule_scheduler();
     if let Mode::Direct { reason } = &scheduler.layout().mode {
         eprintln!("SKIPPED: no service thread ({reason})");
         std::fs::write(marker.to_str().unwrap(), b"").unwrap();
