@@ -122,16 +122,18 @@ impl Pages {
         self.submitters[self.current].should_help()
     }
 
-    /// Runs a call here, on the kernel thread, and counts it as direct (see `syscall`'s
-    /// rules for a user thread that is alone, or whose service threads are behind).
+    /// A `Delegate`-class call run here, on the kernel thread, if it will not wait
+    /// (`flexsc_shim::help::run_unless_it_waits`), and counted as direct; None when it
+    /// should be posted, with nothing of it done (see `syscall`'s rules for a user thread
+    /// that is alone, or whose service threads are behind).
     ///
     /// # Safety
     /// As for `Submitter::push`.
-    pub(crate) unsafe fn run_here(&mut self, nr: u64, args: [u64; 6]) -> i64 {
+    pub(crate) unsafe fn run_unless_it_waits(&mut self, nr: u64, args: [u64; 6]) -> Option<i64> {
         // SAFETY: forwarded from this function's contract.
-        let ret = unsafe { flexsc_shim::sys::syscall6(nr, args) };
+        let ret = unsafe { flexsc_shim::help::run_unless_it_waits(nr, args) }?;
         self.submitters[self.current].count_direct(nr, ret);
-        ret
+        Some(ret)
     }
 
     /// A call that may wait for an event, tried here the way a service thread tries it
@@ -148,8 +150,9 @@ impl Pages {
         let ret = match unsafe { flexsc_kernel_side::execute::run(nr as u32, args) } {
             Step::Done(ret) => ret,
             Step::HandOff(Resume::Whole) => return None,
-            // A file that waits for the disk at most: the call itself, here, as a lone
-            // user thread's Delegate-class calls run.
+            // A file that waits for the disk at most: the call itself, here. Unlike a
+            // `pread64` (`help::run_unless_it_waits`), a `readv` tried without waiting
+            // could stop part-way, with the file position moved.
             // SAFETY: forwarded.
             Step::HandOff(Resume::Disk) => unsafe { flexsc_shim::sys::syscall6(nr, args) },
             // Not for these calls (see `tries_alone`); were it to happen, the rest runs

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flexsc_shim::sys::syscall6;
-use flexsc_shim::table::{classify, may_wait_for_another_thread, Class};
+use flexsc_shim::table::{classify, Class};
 
 use crate::kernel_thread;
 use crate::pages::{self, PagePush};
@@ -32,10 +32,11 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
         // SAFETY: forwarded from this function's contract.
         return unsafe { syscall6(nr, args) };
     };
-    // A call that cannot wait for an event, from a user thread that is alone on its kernel
-    // thread: posting it would switch to nobody, and the core would only wait for the
-    // call's round trip to the service core. So it runs here, directly (counted as
-    // direct). FlexSC's switch pays off only when another user thread can run meanwhile.
+    // A call that will not wait (for an event, another thread or the disk), from a user
+    // thread that is alone on its kernel thread: posting it would switch to nobody, and
+    // the core would only wait for the call's round trip to the service core. So it runs
+    // here, directly (counted as direct). FlexSC's switch pays off only when another user
+    // thread can run meanwhile, as it may during a wait for the disk.
     // The same for a call that may wait for an event but has a non-blocking form that
     // gives its own answer when it need not wait (data ready, a non-blocking socket): the
     // attempt a service thread would make, made here; posted only if it would wait.
@@ -64,16 +65,15 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
             if !alone && !local.pages.borrow().should_help() {
                 return None;
             }
-            // Never an open, which may wait for another thread (a FIFO's other end): the
-            // one to end the wait could be a user thread of this kernel thread, sleeping
-            // now or not even created yet, and could not run while this one waits here.
-            if may_wait_for_another_thread(nr) {
-                return None;
-            }
             let mut pages = local.pages.borrow_mut();
             if class == Class::Delegate {
+                // Only a call that will not wait (`help::run_unless_it_waits`): not an
+                // open, which may wait for another thread (a FIFO's other end) that could
+                // be a user thread of this kernel thread, sleeping now or not even created
+                // yet; not an fsync or a read from the disk, during which the other user
+                // threads, or one that wakes meanwhile, could not run.
                 // SAFETY: forwarded from this function's contract.
-                Some(unsafe { pages.run_here(nr, args) })
+                unsafe { pages.run_unless_it_waits(nr, args) }
             } else {
                 // SAFETY: forwarded.
                 unsafe { pages.attempt_here(nr, args) }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flexsc_scheduler::{spawn, syscall, yield_now, Mode, Scheduler};
 
-use common::{scenarios, serial, within_limit};
+use common::{file_for_reads, scenarios, serial, within_limit};
 
 fn scheduler_on(cores: &[usize]) -> Arc<Scheduler> {
     // Every call through the pages: a user thread alone on its kernel thread, or one whose
@@ -339,6 +339,67 @@ fn a_user_thread_alone_makes_its_calls_directly() {
         nanosleep.delegated,
         1,
         "a call that may wait is posted even alone\n{}",
+        stats.table()
+    );
+}
+
+/// A lone user thread runs its calls itself, but not one that waits for the disk: a
+/// user thread that wakes meanwhile could not run. An `fsync` is posted, and a `pread64`
+/// whose data is not cached; a cached one runs here.
+#[test]
+fn a_lone_user_thread_posts_what_waits_for_the_disk() {
+    use std::os::fd::AsRawFd;
+    let _turn = serial();
+    let (warm, _) = file_for_reads(8192, false);
+    let (cold, uncached) = file_for_reads(64 * 1024, true);
+    if !uncached {
+        eprintln!(
+            "SKIPPED (in part) a_lone_user_thread_posts_what_waits_for_the_disk: {} keeps a \
+             file's pages cached after POSIX_FADV_DONTNEED; only fsync and a cached read tested",
+            env!("CARGO_TARGET_TMPDIR")
+        );
+    }
+    let scheduler = lone_rule_scheduler();
+    let (warm_fd, cold_fd) = (
+        warm.as_file().as_raw_fd() as u64,
+        cold.as_file().as_raw_fd() as u64,
+    );
+    let results = scheduler.block_on(move || {
+        let mut buf = vec![0u8; 4096];
+        let mut pread = |fd: u64| {
+            let args = [fd, buf.as_mut_ptr() as u64, 4096, 4096, 0, 0];
+            // SAFETY: a read into `buf`, which outlives the call (the thread waits for it).
+            let n = unsafe { syscall(libc::SYS_pread64, args) };
+            (n, buf.iter().all(|&b| b == 7))
+        };
+        let warm_read = pread(warm_fd);
+        let cold_read = pread(cold_fd);
+        // SAFETY: our own descriptor.
+        let synced = unsafe { syscall(libc::SYS_fsync, [warm_fd, 0, 0, 0, 0, 0]) };
+        (warm_read, cold_read, synced)
+    });
+    assert_eq!(results, ((4096, true), (4096, true), 0));
+    let stats = scheduler.shutdown();
+    if !matches!(stats.mode, Mode::Service { .. }) {
+        eprintln!(
+            "SKIPPED a_lone_user_thread_posts_what_waits_for_the_disk: no service thread ({})",
+            stats.mode
+        );
+        return;
+    }
+    let fsync = &stats.syscalls[libc::SYS_fsync as usize];
+    let pread = &stats.syscalls[libc::SYS_pread64 as usize];
+    assert_eq!(
+        (fsync.direct, fsync.delegated),
+        (0, 1),
+        "fsync posted\n{}",
+        stats.table()
+    );
+    let (direct, delegated) = if uncached { (1, 1) } else { (2, 0) };
+    assert_eq!(
+        (pread.direct, pread.delegated),
+        (direct, delegated),
+        "the cached pread ran here, the cold one was posted\n{}",
         stats.table()
     );
 }

@@ -13,9 +13,9 @@
 //! ```
 //!
 //! A poster that helps (the default, [`SubmitOptions::caller_helps`]) runs a call that
-//! never waits for an event itself while [`HELP_BACKLOG`](crate::HELP_BACKLOG) calls wait
-//! on its page for a service thread: the service threads stay busy, and the poster's core
-//! runs calls too.
+//! will not wait ([`crate::help`]: no event, no other thread, no disk) itself while
+//! [`HELP_BACKLOG`](crate::HELP_BACKLOG) calls wait on its page for a service thread: the
+//! service threads stay busy, and the poster's core runs calls too.
 //!
 //! [`SubmitOptions::caller_helps`]: crate::SubmitOptions::caller_helps
 //!
@@ -42,11 +42,12 @@ use std::task::{Poll, Wake, Waker};
 use crossbeam_utils::CachePadded;
 
 use crate::entry::{Outcome, DECLINED, DONE, STATE_MASK};
+use crate::help;
 use crate::page::{SyscallPage, ENTRIES_PER_PAGE};
 use crate::resume::{resume, Resume};
 use crate::shared::{RegisterError, Shared};
 use crate::sys;
-use crate::table::{classify, may_wait_for_another_thread, Class};
+use crate::table::{classify, Class};
 
 /// The most pages one asynchronous submitter uses: 64 × 64 = 4,096 calls in flight.
 pub const MAX_ASYNC_PAGES: usize = 64;
@@ -171,7 +172,7 @@ impl AsyncSubmitter {
 
     /// Posts one call and rings the doorbell, or runs it here if it must run on its caller
     /// (or no service thread runs), or, when the poster helps and the service threads are
-    /// behind, if it never waits for an event (see [`Shared::should_help`]).
+    /// behind ([`Shared::should_help`]), if it will not wait ([`help::run_unless_it_waits`]).
     ///
     /// # Safety
     /// As for [`Submitter::call`](crate::Submitter::call); pointer arguments must stay valid
@@ -184,12 +185,15 @@ impl AsyncSubmitter {
             // SAFETY: forwarded.
             return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
         }
-        // Never an open or a close, which may wait until another thread acts (a FIFO's
-        // other end, a lingering socket's peer): that could be a task of this executor
-        // thread, which could not run meanwhile.
-        if class == Class::Delegate && !may_wait_for_another_thread(nr) && self.should_help() {
+        // Only a call that will not wait (`help::run_unless_it_waits`): this executor
+        // thread's other tasks could not run meanwhile, and one of them may be what an
+        // open or a close waits for (a FIFO's other end, a lingering socket's peer).
+        if class == Class::Delegate && self.should_help() {
             // SAFETY: forwarded.
-            return AsyncPush::Ran(unsafe { self.run_here(nr, args, class) });
+            if let Some(ret) = unsafe { help::run_unless_it_waits(nr, args) } {
+                self.page(0).counters(nr).record_shared(false, ret);
+                return AsyncPush::Ran(ret);
+            }
         }
         let Some((p, slot)) = self.take_entry() else {
             return AsyncPush::Full;
@@ -772,6 +776,61 @@ mod tests {
         }
         drop(server);
         assert_eq!(serve(&s, |_| 0), posted.len());
+    }
+
+    /// An executor thread that waits for the disk holds up its other tasks: while the
+    /// service thread is behind, a poster that helps still posts an `fsync`, and a
+    /// `pread64` whose data is not cached; a cached one it runs.
+    #[test]
+    fn a_poster_that_helps_still_posts_what_waits_for_the_disk() {
+        use crate::help::test_files::{byte_at, cached, uncached};
+        use std::os::fd::AsRawFd;
+        let s = serving_with(true);
+        let mut posted = Vec::new();
+        for _ in 0..crate::HELP_BACKLOG {
+            // SAFETY: getppid takes no arguments.
+            match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
+                AsyncPush::Posted(call) => posted.push(call),
+                other => panic!("posted while the backlog is short, got {other:?}"),
+            }
+        }
+        let warm = cached("async-warm", 8192);
+        let fd = warm.file.as_raw_fd() as u64;
+        // SAFETY: our own descriptor; served by hand below, never run.
+        match unsafe { s.push(libc::SYS_fsync as u64, [fd, 0, 0, 0, 0, 0]) } {
+            AsyncPush::Posted(call) => posted.push(call),
+            other => panic!("an fsync goes to the service thread, got {other:?}"),
+        }
+        let mut buf = vec![0u8; 4096];
+        let pread = |fd: u64, buf: &mut [u8]| {
+            let args = [fd, buf.as_mut_ptr() as u64, buf.len() as u64, 4096, 0, 0];
+            // SAFETY: a read into `buf`, which outlives the call (run here, or served by
+            // hand below without touching it).
+            unsafe { s.push(libc::SYS_pread64 as u64, args) }
+        };
+        assert_eq!(
+            pread(fd, &mut buf),
+            AsyncPush::Ran(4096),
+            "a cached pread runs here"
+        );
+        assert!(buf.iter().enumerate().all(|(i, &b)| b == byte_at(4096 + i)));
+        if let Some(cold) = uncached("async-cold", 64 * 1024) {
+            match pread(cold.file.as_raw_fd() as u64, &mut buf) {
+                AsyncPush::Posted(call) => posted.push(call),
+                other => panic!("a pread that would read the disk is posted, got {other:?}"),
+            }
+        }
+        let counters = s.page(0).counters(libc::SYS_pread64 as u64);
+        assert_eq!(
+            counters.direct.load(Ordering::Relaxed),
+            1,
+            "the cached pread counts as direct"
+        );
+        assert_eq!(serve(&s, |_| 0), posted.len());
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        for call in &posted {
+            assert_eq!(s.poll(call, &waker), Poll::Ready(0));
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! - [`async_submit`]: the submit/reap API of futures, shared by threads;
 //! - [`notify`]: how a completer wakes the task waiting for an asynchronous call;
 //! - [`table`]: which calls may be delegated, for every x86-64 syscall number;
+//! - [`help`]: which calls a poster whose thread has other work may run itself;
 //! - [`resume`]: finishing a transfer that stopped part-way;
 //! - [`sys`]: the raw `syscall` instruction, mappings, futex.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
@@ -26,6 +27,7 @@
 pub mod async_submit;
 pub mod doorbell;
 pub mod entry;
+pub mod help;
 pub mod notify;
 pub mod page;
 pub(crate) mod primitive;

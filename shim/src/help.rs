@@ -1,0 +1,319 @@
+//! What a poster whose thread has other work may run itself instead of posting.
+//!
+//! Some posters run `Delegate`-class calls on their own thread: an asynchronous poster
+//! while the service threads are behind ([`crate::Shared::should_help`]), and an M-on-N
+//! user thread (helping, or alone on its kernel thread). Their thread has other work: the
+//! executor's other tasks, the kernel thread's other user threads, ready now or soon. A
+//! call that waits there holds all of that up, where a posted one would hold up only its
+//! own task. So such a poster runs a call only if it will not wait: not for another
+//! thread (an open, a close), not for the storage device (`fsync` and kin), and not for
+//! the disk behind a `pread64` whose data is not in the page cache. Everything else it
+//! posts, and the service threads, whose waiting holds up nobody's work, run it.
+//!
+//! Calls that may still wait for the disk on such a thread, because telling would cost
+//! more than it saves: a `pwrite64` into a page that is not cached (ext4 has no
+//! non-blocking buffered write: `RWF_NOWAIT` answers `EOPNOTSUPP`), metadata calls
+//! (`stat`, `getdents64`, ...) whose blocks are not cached, and an M-on-N user thread's
+//! `readv` or `recvmsg` of a regular file (tried like a socket's, then run: a `readv`
+//! tried without waiting could stop part-way, with the file position moved).
+
+use crate::sys::syscall6;
+use crate::table::{may_wait_for_another_thread, waits_for_the_device};
+
+/// Runs `Delegate`-class call `nr` on this thread if it finishes without waiting, and
+/// returns its raw result; None when it should be posted instead, with nothing of it
+/// done:
+/// * an open or a close, which may wait until another thread acts
+///   ([`may_wait_for_another_thread`]);
+/// * a call made to wait for the storage device ([`waits_for_the_device`]);
+/// * a `pread64` whose data is not all in the page cache. It is tried with
+///   `preadv2(RWF_NOWAIT)`, which answers `EAGAIN` rather than read the disk
+///   ([`pread_without_waiting`]);
+/// * a `preadv`: its length is behind a pointer, so a short answer could not be told from
+///   a whole one.
+///
+/// # Safety
+/// As for the `syscall` instruction with these arguments.
+pub unsafe fn run_unless_it_waits(nr: u64, args: [u64; 6]) -> Option<i64> {
+    if may_wait_for_another_thread(nr) || waits_for_the_device(nr) {
+        return None;
+    }
+    match nr as i64 {
+        // SAFETY: forwarded from this function's contract.
+        libc::SYS_pread64 => unsafe { pread_without_waiting(args) },
+        libc::SYS_preadv => None,
+        // SAFETY: forwarded.
+        _ => Some(unsafe { syscall6(nr, args) }),
+    }
+}
+
+/// `pread64(fd, buf, count, offset)` from the page cache alone: `preadv2` with
+/// `RWF_NOWAIT`, again from where it stopped while it returns part of the rest. Some(n)
+/// when it read all `count` bytes, or `n` up to the end of the file (a try that reads 0);
+/// None otherwise: data not cached (`EAGAIN`), a file without non-blocking reads
+/// (`EOPNOTSUPP`: a directory, most devices), or any error. Then the call is posted, and
+/// the posted `pread64` gives the call's own answer: a positional read changes nothing
+/// but the buffer, which the posted call fills again. A negative offset or count is
+/// posted at once, for `pread64`'s own `EINVAL` (`preadv2` reads an offset of -1 as "at
+/// the file position").
+///
+/// # Safety
+/// As for `pread64` with these arguments.
+unsafe fn pread_without_waiting(args: [u64; 6]) -> Option<i64> {
+    let [fd, buf, count, offset, ..] = args;
+    if (offset as i64) < 0 || (count as i64) < 0 {
+        return None;
+    }
+    let mut done = 0u64;
+    loop {
+        let at = offset.checked_add(done).filter(|&at| at as i64 >= 0)?;
+        let rest = libc::iovec {
+            iov_base: buf.wrapping_add(done) as *mut libc::c_void,
+            iov_len: (count - done) as usize,
+        };
+        let try_args = [
+            fd,
+            &rest as *const libc::iovec as u64,
+            1,
+            at,
+            0,
+            libc::RWF_NOWAIT as u64,
+        ];
+        // SAFETY: `rest` is the part of the caller's buffer `pread64` would fill from
+        // `at`, valid under this function's contract; the iovec itself lives on this
+        // stack for the call. With RWF_NOWAIT the call never waits for the disk.
+        let ret = unsafe { syscall6(libc::SYS_preadv2 as u64, try_args) };
+        match ret {
+            // The end of the file: what pread64 answers too.
+            0 => return Some(done as i64),
+            ..=-1 => return None,
+            n => {
+                done += n as u64;
+                if done >= count {
+                    return Some(done as i64);
+                }
+            }
+        }
+    }
+}
+
+/// Files for the tests of posters that help: one whose pages are cached, and one whose
+/// pages are not.
+#[cfg(test)]
+pub(crate) mod test_files {
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::path::PathBuf;
+
+    /// A file of `len` bytes, byte `i` being `i % 251`, removed when dropped.
+    pub(crate) struct TestFile {
+        pub(crate) file: File,
+        path: PathBuf,
+    }
+
+    impl Drop for TestFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// The byte at `offset` of a [`TestFile`].
+    pub(crate) fn byte_at(offset: usize) -> u8 {
+        (offset % 251) as u8
+    }
+
+    /// A [`TestFile`] whose pages are in the page cache (just written).
+    pub(crate) fn cached(name: &str, len: usize) -> TestFile {
+        let path = std::env::temp_dir().join(format!("flexsc-help-{name}-{}", std::process::id()));
+        let mut file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("a file in the temporary directory");
+        let bytes: Vec<u8> = (0..len).map(byte_at).collect();
+        file.write_all(&bytes).expect("written");
+        TestFile { file, path }
+    }
+
+    /// Which of the file's 4 KiB pages are in the page cache (`mincore` of a mapping,
+    /// which reads nothing: a read to find out would start the kernel's readahead).
+    pub(crate) fn cached_pages(file: &File) -> Vec<bool> {
+        let len = file.metadata().expect("metadata").len() as usize;
+        if len == 0 {
+            return Vec::new();
+        }
+        // SAFETY: a new read-only shared mapping of our own file; nothing else uses it.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+        let mut pages = vec![0u8; len.div_ceil(4096)];
+        // SAFETY: `map` is `len` bytes mapped just above; `pages` has a byte per page.
+        let r = unsafe { libc::mincore(map, len, pages.as_mut_ptr()) };
+        assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+        // SAFETY: the mapping made above, unused from here on.
+        unsafe { libc::munmap(map, len) };
+        pages.iter().map(|&p| p & 1 != 0).collect()
+    }
+
+    /// A [`TestFile`] none of whose pages are in the page cache, or None (and why, on
+    /// stderr) where the page cache keeps them (a file system in memory, tmpfs, never
+    /// waits for a disk).
+    pub(crate) fn uncached(name: &str, len: usize) -> Option<TestFile> {
+        let t = cached(name, len);
+        t.file.sync_all().expect("written back");
+        // SAFETY: advice on our own descriptor; it touches no memory of ours.
+        let advised = unsafe { libc::posix_fadvise(t.file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(advised, 0, "posix_fadvise");
+        if !cached_pages(&t.file).contains(&true) {
+            return Some(t);
+        }
+        eprintln!(
+            "SKIPPED (in part): a file in {} keeps its pages cached after POSIX_FADV_DONTNEED: \
+             no uncached file to test with here",
+            std::env::temp_dir().display()
+        );
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_files::{byte_at, cached, cached_pages, uncached};
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// `pread64` through [`run_unless_it_waits`], into `buf`.
+    fn pread(fd: i32, buf: &mut [u8], offset: i64) -> Option<i64> {
+        let args = [
+            fd as u64,
+            buf.as_mut_ptr() as u64,
+            buf.len() as u64,
+            offset as u64,
+            0,
+            0,
+        ];
+        // SAFETY: a read into `buf`, which outlives the call.
+        unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args) }
+    }
+
+    #[test]
+    fn a_cached_pread_runs_here_in_full() {
+        let t = cached("whole", 3 * 4096);
+        let mut buf = vec![0u8; 8192];
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, 100), Some(8192));
+        assert!(buf.iter().enumerate().all(|(i, &b)| b == byte_at(100 + i)));
+        // Up to the end of the file, as pread64 answers: the try after it reads 0.
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, 3 * 4096 - 10), Some(10));
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, 3 * 4096 + 10), Some(0));
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf[..0], 0), Some(0));
+    }
+
+    #[test]
+    fn a_pread_that_would_read_the_disk_is_posted() {
+        let Some(t) = uncached("cold", 64 * 1024) else {
+            return;
+        };
+        let mut buf = vec![7u8; 4096];
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, 8192), None);
+        // Once the data is cached, the same call runs here.
+        let mut direct = vec![0u8; 4096];
+        // SAFETY: a read into `direct`, which outlives the call.
+        let n = unsafe { libc::pread(t.file.as_raw_fd(), direct.as_mut_ptr().cast(), 4096, 8192) };
+        assert_eq!(n, 4096);
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, 8192), Some(4096));
+        assert_eq!(buf, direct);
+    }
+
+    #[test]
+    fn a_pread_that_would_read_the_disk_part_way_is_posted_whole() {
+        let Some(t) = uncached("part", 64 * 1024) else {
+            return;
+        };
+        let fd = t.file.as_raw_fd();
+        // Without readahead, reading the first page caches it alone.
+        // SAFETY: advice on our own descriptor.
+        assert_eq!(
+            unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_RANDOM) },
+            0
+        );
+        let mut page = vec![0u8; 4096];
+        // SAFETY: a read into `page`, which outlives the call.
+        assert_eq!(
+            unsafe { libc::pread(fd, page.as_mut_ptr().cast(), 4096, 0) },
+            4096
+        );
+        if cached_pages(&t.file)[..2] != [true, false] {
+            eprintln!("SKIPPED: the kernel read ahead past the first page despite POSIX_FADV_RANDOM");
+            return;
+        }
+        let mut buf = vec![0u8; 8192];
+        assert_eq!(
+            pread(fd, &mut buf, 0),
+            None,
+            "half cached: posted whole, not answered short"
+        );
+    }
+
+    #[test]
+    fn preads_the_try_cannot_answer_are_posted() {
+        let t = cached("odd", 4096);
+        let mut buf = vec![0u8; 16];
+        // pread64's EINVAL; preadv2 would read -1 as "at the file position".
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, -1), None);
+        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, -5), None);
+        // A directory (EOPNOTSUPP to the try, EISDIR to pread64) and a closed descriptor.
+        let dir = std::fs::File::open(std::env::temp_dir()).expect("the temporary directory");
+        assert_eq!(pread(dir.as_raw_fd(), &mut buf, 0), None);
+        assert_eq!(pread(-1, &mut buf, 0), None);
+        // A length that is negative as a signed count.
+        let args = [
+            t.file.as_raw_fd() as u64,
+            buf.as_mut_ptr() as u64,
+            u64::MAX,
+            0,
+            0,
+            0,
+        ];
+        // SAFETY: rejected before any byte moves (posted, never run here).
+        assert_eq!(
+            unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args) },
+            None
+        );
+    }
+
+    #[test]
+    fn calls_that_wait_for_the_device_or_another_thread_are_posted_and_others_run() {
+        let t = cached("sync", 16);
+        let fd = [t.file.as_raw_fd() as u64, 0, 0, 0, 0, 0];
+        for nr in [
+            libc::SYS_fsync,
+            libc::SYS_fdatasync,
+            libc::SYS_syncfs,
+            libc::SYS_close,
+        ] {
+            // SAFETY: never run here (posted), and fine if it were: our own descriptor.
+            assert_eq!(unsafe { run_unless_it_waits(nr as u64, fd) }, None, "nr {nr}");
+        }
+        // SAFETY: getppid takes no arguments.
+        let parent = unsafe { run_unless_it_waits(libc::SYS_getppid as u64, [0; 6]) };
+        assert_eq!(parent, Some(std::os::unix::process::parent_id() as i64));
+        let mut buf = [0u8; 4];
+        let args = [fd[0], buf.as_mut_ptr() as u64, 4, 0, 0, 0];
+        // SAFETY: a preadv would read the iovec array at `buf`; it is posted, never run.
+        assert_eq!(
+            unsafe { run_unless_it_waits(libc::SYS_preadv as u64, args) },
+            None
+        );
+    }
+}
