@@ -61,6 +61,12 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
     let alone_may_try = class == Class::Delegate || (class == Class::Block && pages::tries_alone(nr));
     if alone_may_try {
         let ran = kernel_thread::with_local(|local| {
+            // Without delegation (one core, or a thread isolated itself) every call runs
+            // here as made, on `push`'s path: no try in another form (a filter the program
+            // installed may allow `pread64` and not `preadv2`).
+            if !local.runtime.is_delegating() {
+                return None;
+            }
             let alone = local.scheduler.direct_when_alone && local.nothing_else_ready();
             if !alone && !local.pages.borrow().should_help() {
                 return None;

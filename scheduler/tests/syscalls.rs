@@ -812,6 +812,87 @@ fn a_signal_handler_that_drops_privileges_stops_delegation() {
     }
 }
 
+/// A lone user thread installs a seccomp filter that kills the process on `preadv2` (a
+/// program may allow `pread64` and not its other forms), then reads a cached file with
+/// `pread64`. The filter stops delegation, and from then on every call runs as made:
+/// the read must not be tried as a `preadv2`.
+fn seccomp_child() {
+    let scheduler = lone_rule_scheduler();
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!("SKIPPED: no service thread ({reason})");
+        return;
+    }
+    let (file, _) = file_for_reads(8192, false);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(file.as_file()) as u64;
+    let (filtered, read) = scheduler.block_on(move || {
+        // Load the number; kill on preadv2, allow the rest.
+        let program = [
+            libc::sock_filter {
+                code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_preadv2 as u32,
+            },
+            libc::sock_filter {
+                code: (libc::BPF_RET | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_KILL_PROCESS,
+            },
+            libc::sock_filter {
+                code: (libc::BPF_RET | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ALLOW,
+            },
+        ];
+        let filter = libc::sock_fprog {
+            len: program.len() as u16,
+            filter: program.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: no pointers.
+        let r = unsafe { syscall(libc::SYS_prctl, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]) };
+        assert_eq!(r, 0, "PR_SET_NO_NEW_PRIVS");
+        let args = [
+            libc::SECCOMP_SET_MODE_FILTER as u64,
+            0,
+            &filter as *const libc::sock_fprog as u64,
+            0,
+            0,
+            0,
+        ];
+        // SAFETY: the program and its header outlive the call.
+        let filtered = unsafe { syscall(libc::SYS_seccomp, args) };
+        let mut buf = [0u8; 4096];
+        // SAFETY: a read into `buf`, which outlives the call.
+        let read = unsafe { syscall(libc::SYS_pread64, [fd, buf.as_mut_ptr() as u64, 4096, 4096, 0, 0]) };
+        (filtered, (read, buf.iter().all(|&b| b == 7)))
+    });
+    drop(scheduler.shutdown());
+    assert_eq!(filtered, 0, "seccomp filter installed");
+    assert_eq!(read, (4096, true));
+}
+
+#[test]
+fn a_read_after_a_seccomp_filter_runs_as_made() {
+    const NAME: &str = "a_read_after_a_seccomp_filter_runs_as_made";
+    if common::child_role().as_deref() == Some("child") {
+        return seccomp_child();
+    }
+    let _turn = serial();
+    let out = common::run_child(NAME, "child", None);
+    if !out.status.success() {
+        common::show(&out);
+    }
+    assert!(out.status.success(), "child: {:?}", out.status);
+}
+
 extern "C" fn exit_on_xfsz(_: libc::c_int) {
     let msg: &[u8] = if flexsc_scheduler::in_user_thread() {
         b"handler on a user thread\n"

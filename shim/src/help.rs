@@ -16,6 +16,12 @@
 //! (`stat`, `getdents64`, ...) whose blocks are not cached, and an M-on-N user thread's
 //! `readv` or `recvmsg` of a regular file (tried like a socket's, then run: a `readv`
 //! tried without waiting could stop part-way, with the file position moved).
+//!
+//! The try of a `pread64` is a `preadv2`, a call the program did not make. A seccomp
+//! filter the program installs stops delegation ([`crate::Shared::isolate`]), and its
+//! calls then run as made, never through here. One installed before the program started
+//! (inherited from its parent) that kills on `preadv2` and allows `pread64` would end it;
+//! one that refuses `preadv2` with an errno only gets the call posted.
 
 use crate::sys::syscall6;
 use crate::table::{may_wait_for_another_thread, waits_for_the_device};
