@@ -142,8 +142,7 @@ struct Rw {
     vectored: bool,
 }
 
-/// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page).
-pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+pub use flexsc_shim::sys::MAX_RW_COUNT;
 /// The end of user address space on x86-64 with 4-level paging (`TASK_SIZE_MAX`).
 pub const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
 

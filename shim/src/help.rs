@@ -5,17 +5,32 @@
 //! user thread (helping, or alone on its kernel thread). Their thread has other work: the
 //! executor's other tasks, the kernel thread's other user threads, ready now or soon. A
 //! call that waits there holds all of that up, where a posted one would hold up only its
-//! own task. So such a poster runs a call only if it will not wait: not for another
-//! thread (an open, a close), not for the storage device (`fsync` and kin), and not for
+//! own task. So such a poster runs a call only if it will not wait, as far as registers
+//! and one try can tell: not for another thread (an open, a close), not for the storage
+//! device (`fsync` and kin, populating memory or the page cache from a file), and not for
 //! the disk behind a `pread64` whose data is not in the page cache. Everything else it
 //! posts, and the service threads, whose waiting holds up nobody's work, run it.
 //!
-//! Calls that may still wait for the disk on such a thread, because telling would cost
-//! more than it saves: a `pwrite64` into a page that is not cached (ext4 has no
-//! non-blocking buffered write: `RWF_NOWAIT` answers `EOPNOTSUPP`), metadata calls
-//! (`stat`, `getdents64`, ...) whose blocks are not cached, and an M-on-N user thread's
-//! `readv` or `recvmsg` of a regular file (tried like a socket's, then run: a `readv`
-//! tried without waiting could stop part-way, with the file position moved).
+//! What may still wait for the disk on such a thread, because telling would cost more
+//! than it saves:
+//! - a `pread64` on a file system that cannot say whether it would wait (its try answers
+//!   `EOPNOTSUPP`): overlayfs (containers' files) and network or FUSE file systems. Files
+//!   in memory (tmpfs, memfd, hugetlbfs), procfs and sysfs answer the same and never wait
+//!   for a disk; the call runs there as made;
+//! - a `pread64` of a file opened `O_DIRECT`: `RWF_NOWAIT` spares it only the waits for
+//!   locks and block allocation, not the read itself (knowing would take an `fcntl` per
+//!   call);
+//! - a `pwrite64` or `pwritev` into a page that is not cached, or one throttled while the
+//!   system has too much dirty data (ext4 has no non-blocking buffered write: `RWF_NOWAIT`
+//!   answers `EOPNOTSUPP`); `ftruncate` and `truncate`, which wait for pages under
+//!   writeback; metadata calls (`stat`, `getdents64`, ...) whose blocks are not cached;
+//! - an M-on-N user thread's `readv` or `recvmsg` of a regular file (tried like a
+//!   socket's, then run: a `readv` tried without waiting could stop part-way, with the
+//!   file position moved).
+//!
+//! A try that finds the data uncached is not free: the kernel starts reading ahead before
+//! it answers `EAGAIN` (24–35 µs for 4 KiB of a cold file on this guest, against 70–105 µs
+//! for the read itself). That is paid only where the read would have waited longer.
 //!
 //! The try of a `pread64` is a `preadv2`, a call the program did not make. A seccomp
 //! filter the program installs stops delegation ([`crate::Shared::isolate`]), and its
@@ -23,7 +38,7 @@
 //! (inherited from its parent) that kills on `preadv2` and allows `pread64` would end it;
 //! one that refuses `preadv2` with an errno only gets the call posted.
 
-use crate::sys::syscall6;
+use crate::sys::{syscall6, MAX_RW_COUNT};
 use crate::table::{may_wait_for_another_thread, waits_for_the_device};
 
 /// Runs `Delegate`-class call `nr` on this thread if it finishes without waiting, and
@@ -41,7 +56,7 @@ use crate::table::{may_wait_for_another_thread, waits_for_the_device};
 /// # Safety
 /// As for the `syscall` instruction with these arguments.
 pub unsafe fn run_unless_it_waits(nr: u64, args: [u64; 6]) -> Option<i64> {
-    if may_wait_for_another_thread(nr) || waits_for_the_device(nr) {
+    if may_wait_for_another_thread(nr) || waits_for_the_device(nr, &args) {
         return None;
     }
     match nr as i64 {
@@ -56,23 +71,32 @@ pub unsafe fn run_unless_it_waits(nr: u64, args: [u64; 6]) -> Option<i64> {
 /// `pread64(fd, buf, count, offset)` from the page cache alone: `preadv2` with
 /// `RWF_NOWAIT`, again from where it stopped while it returns part of the rest. Some(n)
 /// when it read all `count` bytes, or `n` up to the end of the file (a try that reads 0);
-/// None otherwise: data not cached (`EAGAIN`), a file without non-blocking reads
-/// (`EOPNOTSUPP`: a directory, most devices), or any error. Then the call is posted, and
-/// the posted `pread64` gives the call's own answer: a positional read changes nothing
-/// but the buffer, which the posted call fills again. A negative offset or count is
-/// posted at once, for `pread64`'s own `EINVAL` (`preadv2` reads an offset of -1 as "at
-/// the file position").
+/// None, for the call to be posted, when the data is not cached (`EAGAIN`) or on any
+/// error: the posted `pread64` gives the call's own answer, and a positional read changes
+/// nothing but the buffer, which the posted call fills again.
+///
+/// Where the try cannot answer for `pread64`, the call itself runs here instead, when it
+/// cannot wait for a disk: a count of 0 (an empty iovec reads 0 where `pread64` of a
+/// directory says `EISDIR`), a negative offset (`EINVAL`, or a memory file's address; an
+/// offset of -1 means "at the file position" to `preadv2`), and a file system that cannot
+/// say whether it would wait (`EOPNOTSUPP`: see the module's docs). A count past
+/// [`MAX_RW_COUNT`] is posted untried: `pread64` checks the whole range before it clamps
+/// the count, an iovec is clamped first.
 ///
 /// # Safety
 /// As for `pread64` with these arguments.
 unsafe fn pread_without_waiting(args: [u64; 6]) -> Option<i64> {
+    // SAFETY (for the direct runs): the caller's own call, forwarded.
+    let as_made = || unsafe { syscall6(libc::SYS_pread64 as u64, args) };
     let [fd, buf, count, offset, ..] = args;
-    if (offset as i64) < 0 || (count as i64) < 0 {
+    if count == 0 || (offset as i64) < 0 {
+        return Some(as_made());
+    }
+    if count > MAX_RW_COUNT {
         return None;
     }
     let mut done = 0u64;
     loop {
-        let at = offset.checked_add(done).filter(|&at| at as i64 >= 0)?;
         let rest = libc::iovec {
             iov_base: buf.wrapping_add(done) as *mut libc::c_void,
             iov_len: (count - done) as usize,
@@ -81,17 +105,19 @@ unsafe fn pread_without_waiting(args: [u64; 6]) -> Option<i64> {
             fd,
             &rest as *const libc::iovec as u64,
             1,
-            at,
+            offset + done,
             0,
             libc::RWF_NOWAIT as u64,
         ];
         // SAFETY: `rest` is the part of the caller's buffer `pread64` would fill from
-        // `at`, valid under this function's contract; the iovec itself lives on this
-        // stack for the call. With RWF_NOWAIT the call never waits for the disk.
+        // `offset + done` (no overflow: offset < 2^63, done < 2^31), valid under this
+        // function's contract; the iovec itself lives on this stack for the call. With
+        // RWF_NOWAIT the call never waits for the disk.
         let ret = unsafe { syscall6(libc::SYS_preadv2 as u64, try_args) };
         match ret {
             // The end of the file: what pread64 answers too.
             0 => return Some(done as i64),
+            EOPNOTSUPP if done == 0 => return Some(as_made()),
             ..=-1 => return None,
             n => {
                 done += n as u64;
@@ -102,6 +128,9 @@ unsafe fn pread_without_waiting(args: [u64; 6]) -> Option<i64> {
         }
     }
 }
+
+/// The raw answer of a try on a file that cannot read without waiting.
+const EOPNOTSUPP: i64 = -(libc::EOPNOTSUPP as i64);
 
 /// Files for the tests of posters that help: one whose pages are cached, and one whose
 /// pages are not.
@@ -272,54 +301,105 @@ mod tests {
     }
 
     #[test]
-    fn preads_the_try_cannot_answer_are_posted() {
+    fn preads_the_try_cannot_answer_for_run_as_made_or_are_posted() {
         let t = cached("odd", 4096);
+        let fd = t.file.as_raw_fd();
         let mut buf = vec![0u8; 16];
-        // pread64's EINVAL; preadv2 would read -1 as "at the file position".
-        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, -1), None);
-        assert_eq!(pread(t.file.as_raw_fd(), &mut buf, -5), None);
-        // A directory (EOPNOTSUPP to the try, EISDIR to pread64) and a closed descriptor.
+        let e = |errno: i32| Some(-(errno as i64));
+        // A negative offset: pread64's EINVAL (preadv2 would read -1 as "at the file
+        // position").
+        assert_eq!(pread(fd, &mut buf, -1), e(libc::EINVAL));
+        assert_eq!(pread(fd, &mut buf, -5), e(libc::EINVAL));
+        // A directory: EISDIR, with a count of 0 too (an empty iovec would read 0).
         let dir = std::fs::File::open(std::env::temp_dir()).expect("the temporary directory");
-        assert_eq!(pread(dir.as_raw_fd(), &mut buf, 0), None);
-        assert_eq!(pread(-1, &mut buf, 0), None);
-        // A length that is negative as a signed count.
-        let args = [
-            t.file.as_raw_fd() as u64,
-            buf.as_mut_ptr() as u64,
-            u64::MAX,
-            0,
-            0,
-            0,
-        ];
-        // SAFETY: rejected before any byte moves (posted, never run here).
+        assert_eq!(pread(dir.as_raw_fd(), &mut buf, 0), e(libc::EISDIR));
+        assert_eq!(pread(dir.as_raw_fd(), &mut buf[..0], 0), e(libc::EISDIR));
+        // A file in memory cannot say whether it would wait (EOPNOTSUPP to the try), and
+        // never waits for a disk: read as made.
+        // SAFETY: a name string; no other pointer.
+        let memfd = unsafe { libc::memfd_create(c"flexsc-help".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(memfd >= 0, "memfd_create: {}", std::io::Error::last_os_error());
+        // SAFETY: writes 8 bytes from a static string.
         assert_eq!(
-            unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args) },
-            None
+            unsafe { libc::pwrite(memfd, c"memfd...".as_ptr().cast(), 8, 0) },
+            8
         );
+        assert_eq!(pread(memfd, &mut buf, 2), Some(6));
+        assert_eq!(&buf[..6], b"mfd...");
+        // SAFETY: our own descriptor, closed once.
+        unsafe { libc::close(memfd) };
+        // Errors of the try: posted, for the posted pread64's own answer.
+        assert_eq!(pread(-1, &mut buf, 0), None);
+        // Counts past MAX_RW_COUNT: pread64 checks the whole range first (EFAULT here);
+        // an iovec is clamped first. Posted untried.
+        for count in [MAX_RW_COUNT + 1, u64::MAX / 2, u64::MAX] {
+            let args = [fd as u64, buf.as_mut_ptr() as u64, count, 0, 0, 0];
+            // SAFETY: posted, never run here.
+            assert_eq!(
+                unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args) },
+                None
+            );
+        }
     }
 
     #[test]
     fn calls_that_wait_for_the_device_or_another_thread_are_posted_and_others_run() {
         let t = cached("sync", 16);
-        let fd = [t.file.as_raw_fd() as u64, 0, 0, 0, 0, 0];
-        for nr in [
-            libc::SYS_fsync,
-            libc::SYS_fdatasync,
-            libc::SYS_syncfs,
-            libc::SYS_close,
-        ] {
-            // SAFETY: never run here (posted), and fine if it were: our own descriptor.
-            assert_eq!(unsafe { run_unless_it_waits(nr as u64, fd) }, None, "nr {nr}");
+        let fd = t.file.as_raw_fd() as u64;
+        let posted = [
+            (libc::SYS_fsync, [fd, 0, 0, 0, 0, 0]),
+            (libc::SYS_fdatasync, [fd, 0, 0, 0, 0, 0]),
+            (libc::SYS_syncfs, [fd, 0, 0, 0, 0, 0]),
+            (libc::SYS_sync_file_range, [fd, 0, 0, 7, 0, 0]),
+            (libc::SYS_close, [fd, 0, 0, 0, 0, 0]),
+            (libc::SYS_openat, [libc::AT_FDCWD as u64, 0, 0, 0, 0, 0]),
+            (libc::SYS_copy_file_range, [fd, 0, fd, 0, 1 << 20, 0]),
+            (libc::SYS_readahead, [fd, 0, 1 << 20, 0, 0, 0]),
+            (libc::SYS_fallocate, [fd, 0, 0, 1 << 20, 0, 0]),
+            (
+                libc::SYS_fadvise64,
+                [fd, 0, 0, libc::POSIX_FADV_WILLNEED as u64, 0, 0],
+            ),
+            (libc::SYS_madvise, [4096, 4096, 22, 0, 0, 0]), // MADV_POPULATE_READ
+            (libc::SYS_madvise, [4096, 4096, 23, 0, 0, 0]), // MADV_POPULATE_WRITE
+            (
+                libc::SYS_madvise,
+                [4096, 4096, libc::MADV_WILLNEED as u64, 0, 0, 0],
+            ),
+            (libc::SYS_mlock, [4096, 4096, 0, 0, 0, 0]),
+            (libc::SYS_mlockall, [libc::MCL_CURRENT as u64, 0, 0, 0, 0, 0]),
+            (
+                libc::SYS_mmap,
+                [0, 4096, 1, (libc::MAP_SHARED | libc::MAP_POPULATE) as u64, fd, 0],
+            ),
+            // Its length is behind a pointer.
+            (libc::SYS_preadv, [fd, 4096, 1, 0, 0, 0]),
+        ];
+        for (nr, args) in posted {
+            // SAFETY: posted, never run here.
+            assert_eq!(
+                unsafe { run_unless_it_waits(nr as u64, args) },
+                None,
+                "nr {nr} {args:?}"
+            );
         }
         // SAFETY: getppid takes no arguments.
         let parent = unsafe { run_unless_it_waits(libc::SYS_getppid as u64, [0; 6]) };
         assert_eq!(parent, Some(std::os::unix::process::parent_id() as i64));
-        let mut buf = [0u8; 4];
-        let args = [fd[0], buf.as_mut_ptr() as u64, 4, 0, 0, 0];
-        // SAFETY: a preadv would read the iovec array at `buf`; it is posted, never run.
+        // A mapping that populates nothing, and advice that reads nothing, run here.
+        let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+        // SAFETY: a new anonymous mapping, unmapped below.
+        let map = unsafe { run_unless_it_waits(libc::SYS_mmap as u64, [0, 4096, 3, anon, u64::MAX, 0]) };
+        let Some(addr) = map.filter(|&a| a > 0) else {
+            panic!("an anonymous mmap runs here: {map:?}");
+        };
+        let dontneed = [addr as u64, 4096, libc::MADV_DONTNEED as u64, 0, 0, 0];
+        // SAFETY: advice on our own mapping.
         assert_eq!(
-            unsafe { run_unless_it_waits(libc::SYS_preadv as u64, args) },
-            None
+            unsafe { run_unless_it_waits(libc::SYS_madvise as u64, dontneed) },
+            Some(0)
         );
+        // SAFETY: the mapping made above.
+        assert_eq!(unsafe { libc::munmap(addr as *mut libc::c_void, 4096) }, 0);
     }
 }

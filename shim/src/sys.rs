@@ -39,6 +39,9 @@ pub unsafe fn syscall6(nr: u64, args: [u64; 6]) -> i64 {
     ret
 }
 
+/// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page).
+pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
 /// Turns a raw kernel answer into an `io::Result`.
 pub fn check(ret: i64) -> io::Result<i64> {
     if (-4095..0).contains(&ret) {

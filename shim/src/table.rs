@@ -60,21 +60,42 @@ pub fn may_wait_for_another_thread(nr: u64) -> bool {
     )
 }
 
-/// Delegate calls made to wait for the storage device: they write data back or flush it,
-/// and take as long as the device does (`fsync` ~150 µs on this guest's virtual disk,
-/// milliseconds on a real one). A thread with other work (an M-on-N kernel thread, an
-/// executor thread) posts them rather than run them itself ([`crate::help`]).
-pub fn waits_for_the_device(nr: u64) -> bool {
-    matches!(
-        nr as i64,
+/// Delegate calls made to wait for the storage device, or to fill memory or the page
+/// cache from it: they take as long as the device does (`fsync` ~150 µs on this guest's
+/// virtual disk, milliseconds on a real one; a 64 MiB `copy_file_range` or
+/// `MADV_POPULATE_READ` of a cold file ~40 ms). A thread with other work (an M-on-N
+/// kernel thread, an executor thread) posts them rather than run them itself
+/// ([`crate::help`]). Looks at registers only: the populating `madvise` advice and
+/// `fadvise64`'s `WILLNEED`, `mmap`'s `MAP_POPULATE`.
+pub fn waits_for_the_device(nr: u64, args: &[u64; 6]) -> bool {
+    match nr as i64 {
         libc::SYS_fsync
-            | libc::SYS_fdatasync
-            | libc::SYS_sync
-            | libc::SYS_syncfs
-            | libc::SYS_sync_file_range
-            | libc::SYS_msync
-    )
+        | libc::SYS_fdatasync
+        | libc::SYS_sync
+        | libc::SYS_syncfs
+        | libc::SYS_sync_file_range
+        | libc::SYS_msync
+        | libc::SYS_copy_file_range
+        | libc::SYS_readahead
+        | libc::SYS_fallocate
+        | libc::SYS_mlock
+        | libc::SYS_mlock2
+        | libc::SYS_mlockall => true,
+        libc::SYS_madvise => matches!(
+            args[2] as i32,
+            libc::MADV_WILLNEED | MADV_POPULATE_READ | MADV_POPULATE_WRITE
+        ),
+        libc::SYS_fadvise64 => args[3] as i32 == libc::POSIX_FADV_WILLNEED,
+        libc::SYS_mmap => args[3] as i32 & libc::MAP_POPULATE != 0,
+        _ => false,
+    }
 }
+
+/// `madvise` advice that faults the range in, reading a file's pages from the device
+/// (Linux 5.14, `include/uapi/asm-generic/mman-common.h`; not in the `libc` crate).
+const MADV_POPULATE_READ: i32 = 22;
+/// The same, for writing (it may also allocate blocks).
+const MADV_POPULATE_WRITE: i32 = 23;
 
 /// Where a system call runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
