@@ -12,6 +12,8 @@
 
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/cold.rs"]
+mod cold;
 #[path = "support/hand.rs"]
 mod hand;
 #[path = "support/wait.rs"]
@@ -2396,4 +2398,55 @@ fn the_auto_backends_learned_costs_are_in_the_statistics() {
     assert!(direct > 0.0 && ring > 0.0, "{learned:?}");
     assert!(table.contains("auto backend, service thread 0: read "), "{table}");
     drop(sub);
+}
+
+/// A call made to wait for the storage device does not hold up the service thread's
+/// batch: an `fsync` goes to a blocking worker (or back to its caller), while a `pread64`
+/// finishes inline, even of data that is not cached (trying each without waiting costs
+/// every cached read; see `execute`). On the direct backend (the io_uring backend sends
+/// both to the ring, which has its own workers).
+#[test]
+fn device_waits_leave_the_service_thread() {
+    let _serial = serial();
+    for blocking in [Blocking::Workers, Blocking::Caller] {
+        let builder = Runtime::builder()
+            .backend(Backend::Direct)
+            .caller_helps(false)
+            .blocking(blocking);
+        let Some(rt) = service_runtime(builder) else {
+            return;
+        };
+        let (warm, _) = cold::file_for_reads(8192, false);
+        let (cold, uncached) = cold::file_for_reads(64 * 1024, true);
+        let mut sub = rt.submitter().expect("a page");
+        let mut buf = vec![0u8; 4096];
+        let before = sent_away(&rt);
+        assert_eq!(pread(&mut sub, warm.as_file().as_raw_fd(), &mut buf, 4096), 4096);
+        assert!(buf.iter().all(|&b| b == 7));
+        assert_eq!(
+            sent_away(&rt),
+            before,
+            "{blocking:?}: a cached pread finishes inline"
+        );
+        let fd = warm.as_file().as_raw_fd() as u64;
+        // SAFETY: fsync of our own descriptor.
+        assert_eq!(unsafe { sub.call(nr(libc::SYS_fsync), [fd, 0, 0, 0, 0, 0]) }, 0);
+        assert_eq!(
+            sent_away(&rt),
+            before + 1,
+            "{blocking:?}: the fsync was sent away"
+        );
+        if uncached {
+            buf.fill(0);
+            assert_eq!(pread(&mut sub, cold.as_file().as_raw_fd(), &mut buf, 8192), 4096);
+            assert!(buf.iter().all(|&b| b == 7));
+            assert_eq!(
+                sent_away(&rt),
+                before + 1,
+                "{blocking:?}: the cold pread finished inline"
+            );
+        }
+        drop(sub);
+        drop(rt);
+    }
 }

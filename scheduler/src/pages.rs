@@ -14,6 +14,7 @@ use flexsc_kernel_side::execute::Step;
 use flexsc_shim::resume::{resume, Resume};
 use std::sync::Arc;
 
+use flexsc_shim::help::Reads;
 use flexsc_shim::table::{classify, may_wait_for_another_thread, Class};
 use flexsc_shim::{Push, RegisterError, Shared, Submitter, Ticket};
 
@@ -129,9 +130,14 @@ impl Pages {
     ///
     /// # Safety
     /// As for `Submitter::push`.
-    pub(crate) unsafe fn run_unless_it_waits(&mut self, nr: u64, args: [u64; 6]) -> Option<i64> {
+    pub(crate) unsafe fn run_unless_it_waits(
+        &mut self,
+        nr: u64,
+        args: [u64; 6],
+        reads: Reads,
+    ) -> Option<i64> {
         // SAFETY: forwarded from this function's contract.
-        let ret = unsafe { flexsc_shim::help::run_unless_it_waits(nr, args) }?;
+        let ret = unsafe { flexsc_shim::help::run_unless_it_waits(nr, args, reads) }?;
         self.submitters[self.current].count_direct(nr, ret);
         Some(ret)
     }

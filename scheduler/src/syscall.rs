@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flexsc_shim::help::Reads;
 use flexsc_shim::sys::syscall6;
 use flexsc_shim::table::{classify, Class};
 
@@ -76,10 +77,12 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
                 // Only a call that will not wait (`help::run_unless_it_waits`): not an
                 // open, which may wait for another thread (a FIFO's other end) that could
                 // be a user thread of this kernel thread, sleeping now or not even created
-                // yet; not an fsync or a read from the disk, during which the other user
-                // threads, or one that wakes meanwhile, could not run.
+                // yet; not an fsync, during which the other user threads, or one that
+                // wakes meanwhile, could not run; with others ready, not a read from the
+                // disk either.
+                let reads = if alone { Reads::AsMade } else { Reads::TryFirst };
                 // SAFETY: forwarded from this function's contract.
-                unsafe { pages.run_unless_it_waits(nr, args) }
+                unsafe { pages.run_unless_it_waits(nr, args, reads) }
             } else {
                 // SAFETY: forwarded.
                 unsafe { pages.attempt_here(nr, args) }

@@ -190,7 +190,7 @@ impl AsyncSubmitter {
         // open or a close waits for (a FIFO's other end, a lingering socket's peer).
         if class == Class::Delegate && self.should_help() {
             // SAFETY: forwarded.
-            if let Some(ret) = unsafe { help::run_unless_it_waits(nr, args) } {
+            if let Some(ret) = unsafe { help::run_unless_it_waits(nr, args, help::Reads::TryFirst) } {
                 self.page(0).counters(nr).record_shared(false, ret);
                 return AsyncPush::Ran(ret);
             }

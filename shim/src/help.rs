@@ -7,9 +7,10 @@
 //! call that waits there holds all of that up, where a posted one would hold up only its
 //! own task. So such a poster runs a call only if it will not wait, as far as registers
 //! and one try can tell: not for another thread (an open, a close), not for the storage
-//! device (`fsync` and kin, populating memory or the page cache from a file), and not for
-//! the disk behind a `pread64` whose data is not in the page cache. Everything else it
-//! posts, and the service threads, whose waiting holds up nobody's work, run it.
+//! device (`fsync` and kin, populating memory or the page cache from a file), and, while
+//! other work is ready ([`Reads::TryFirst`]), not for the disk behind a `pread64` whose
+//! data is not in the page cache. Everything else it posts; service threads run it, and
+//! hand the calls made to wait for the device to a blocking worker in turn.
 //!
 //! What may still wait for the disk on such a thread, because telling would cost more
 //! than it saves:
@@ -26,7 +27,8 @@
 //!   writeback; metadata calls (`stat`, `getdents64`, ...) whose blocks are not cached;
 //! - an M-on-N user thread's `readv` or `recvmsg` of a regular file (tried like a
 //!   socket's, then run: a `readv` tried without waiting could stop part-way, with the
-//!   file position moved).
+//!   file position moved), and the reads of one alone on its kernel thread
+//!   ([`Reads::AsMade`]).
 //!
 //! A try that finds the data uncached is not free: the kernel starts reading ahead before
 //! it answers `EAGAIN` (24–35 µs for 4 KiB of a cold file on this guest, against 70–105 µs
@@ -41,28 +43,42 @@
 use crate::sys::{syscall6, MAX_RW_COUNT};
 use crate::table::{may_wait_for_another_thread, waits_for_the_device};
 
+/// Whether a poster tries a read without waiting before it runs it itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// Other work is ready on this thread now, and would wait behind a read from the
+    /// disk: a `pread64` is tried with `RWF_NOWAIT` first and posted if its data is not
+    /// cached; a `preadv` is posted. The try costs a cached 4 KiB read ~95 ns here
+    /// (`preadv2` against `pread64`, ~490 ns).
+    TryFirst,
+    /// Nothing else is ready on this thread (an M-on-N user thread alone on its kernel
+    /// thread): reads run as made, and one of data that is not cached waits here, as it
+    /// would on a service thread. A try would cost every cached read to spare the
+    /// threads that become ready during a read from the disk a wait.
+    AsMade,
+}
+
 /// Runs `Delegate`-class call `nr` on this thread if it finishes without waiting, and
 /// returns its raw result; None when it should be posted instead, with nothing of it
 /// done:
 /// * an open or a close, which may wait until another thread acts
 ///   ([`may_wait_for_another_thread`]);
 /// * a call made to wait for the storage device ([`waits_for_the_device`]);
-/// * a `pread64` whose data is not all in the page cache. It is tried with
-///   `preadv2(RWF_NOWAIT)`, which answers `EAGAIN` rather than read the disk
-///   ([`pread_without_waiting`]);
-/// * a `preadv`: its length is behind a pointer, so a short answer could not be told from
-///   a whole one.
+/// * with [`Reads::TryFirst`], a `pread64` whose data is not all in the page cache. It is
+///   tried with `preadv2(RWF_NOWAIT)`, which answers `EAGAIN` rather than read the disk
+///   ([`pread_without_waiting`]). And a `preadv`: its length is behind a pointer, so a
+///   short answer could not be told from a whole one.
 ///
 /// # Safety
 /// As for the `syscall` instruction with these arguments.
-pub unsafe fn run_unless_it_waits(nr: u64, args: [u64; 6]) -> Option<i64> {
+pub unsafe fn run_unless_it_waits(nr: u64, args: [u64; 6], reads: Reads) -> Option<i64> {
     if may_wait_for_another_thread(nr) || waits_for_the_device(nr, &args) {
         return None;
     }
-    match nr as i64 {
+    match (nr as i64, reads) {
         // SAFETY: forwarded from this function's contract.
-        libc::SYS_pread64 => unsafe { pread_without_waiting(args) },
-        libc::SYS_preadv => None,
+        (libc::SYS_pread64, Reads::TryFirst) => unsafe { pread_without_waiting(args) },
+        (libc::SYS_preadv, Reads::TryFirst) => None,
         // SAFETY: forwarded.
         _ => Some(unsafe { syscall6(nr, args) }),
     }
@@ -239,7 +255,7 @@ mod tests {
             0,
         ];
         // SAFETY: a read into `buf`, which outlives the call.
-        unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args) }
+        unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args, Reads::TryFirst) }
     }
 
     #[test]
@@ -336,7 +352,7 @@ mod tests {
             let args = [fd as u64, buf.as_mut_ptr() as u64, count, 0, 0, 0];
             // SAFETY: posted, never run here.
             assert_eq!(
-                unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args) },
+                unsafe { run_unless_it_waits(libc::SYS_pread64 as u64, args, Reads::TryFirst) },
                 None
             );
         }
@@ -378,25 +394,31 @@ mod tests {
         for (nr, args) in posted {
             // SAFETY: posted, never run here.
             assert_eq!(
-                unsafe { run_unless_it_waits(nr as u64, args) },
+                unsafe { run_unless_it_waits(nr as u64, args, Reads::TryFirst) },
                 None,
                 "nr {nr} {args:?}"
             );
         }
         // SAFETY: getppid takes no arguments.
-        let parent = unsafe { run_unless_it_waits(libc::SYS_getppid as u64, [0; 6]) };
+        let parent = unsafe { run_unless_it_waits(libc::SYS_getppid as u64, [0; 6], Reads::TryFirst) };
         assert_eq!(parent, Some(std::os::unix::process::parent_id() as i64));
         // A mapping that populates nothing, and advice that reads nothing, run here.
         let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
         // SAFETY: a new anonymous mapping, unmapped below.
-        let map = unsafe { run_unless_it_waits(libc::SYS_mmap as u64, [0, 4096, 3, anon, u64::MAX, 0]) };
+        let map = unsafe {
+            run_unless_it_waits(
+                libc::SYS_mmap as u64,
+                [0, 4096, 3, anon, u64::MAX, 0],
+                Reads::TryFirst,
+            )
+        };
         let Some(addr) = map.filter(|&a| a > 0) else {
             panic!("an anonymous mmap runs here: {map:?}");
         };
         let dontneed = [addr as u64, 4096, libc::MADV_DONTNEED as u64, 0, 0, 0];
         // SAFETY: advice on our own mapping.
         assert_eq!(
-            unsafe { run_unless_it_waits(libc::SYS_madvise as u64, dontneed) },
+            unsafe { run_unless_it_waits(libc::SYS_madvise as u64, dontneed, Reads::TryFirst) },
             Some(0)
         );
         // SAFETY: the mapping made above.

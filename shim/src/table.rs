@@ -67,6 +67,7 @@ pub fn may_wait_for_another_thread(nr: u64) -> bool {
 /// kernel thread, an executor thread) posts them rather than run them itself
 /// ([`crate::help`]). Looks at registers only: the populating `madvise` advice and
 /// `fadvise64`'s `WILLNEED`, `mmap`'s `MAP_POPULATE`.
+#[inline]
 pub fn waits_for_the_device(nr: u64, args: &[u64; 6]) -> bool {
     match nr as i64 {
         libc::SYS_fsync
