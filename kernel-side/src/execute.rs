@@ -7,7 +7,8 @@
 //!   of data that is not cached still waits inline: trying each one first with
 //!   `RWF_NOWAIT`, as a poster that helps does (`flexsc_shim::help`), made every cached
 //!   4 KiB read here ~115 ns slower (`hotpath batch64-direct`: 608 against 725 ns per
-//!   call). The io_uring backend sends reads to the ring, whose workers wait instead.
+//!   call). The io_uring backend sends reads to the ring, whose workers wait instead, and
+//!   parks an `fsync` or `fdatasync` there rather than wake a worker of ours.
 //! - `Block` calls may wait for an event. Where a non-blocking form exists
 //!   (`RWF_NOWAIT` for the read/write family, `MSG_DONTWAIT` for sockets, a zero timeout
 //!   for poll and epoll_wait),

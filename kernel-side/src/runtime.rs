@@ -412,7 +412,9 @@ pub struct Stats {
     pub batch_sizes: [u64; 7],
     /// Calls handed to blocking workers.
     pub handoffs: u64,
-    /// Calls handed back to their callers because every worker was busy.
+    /// Calls handed back to their callers: under [`Blocking::Caller`] every call that
+    /// would wait (for an event, or for the device: an `fsync`), otherwise one that would
+    /// wait for an event while every worker was busy.
     pub declined: u64,
     /// Calls their callers took back because no service thread claimed them in
     /// `flexsc_shim::TAKE_BACK_AFTER` (a service thread stuck in a call that waits).

@@ -26,6 +26,7 @@ use crate::pool::{Job, Pool};
 use crate::signals;
 use crate::uring::{self, Backend, Completion, Park, Parked, Uring, PARK_FAILED};
 use flexsc_shim::sys::syscall6;
+use flexsc_shim::table::waits_for_the_device;
 use io_uring::squeue;
 
 /// One service thread's state.
@@ -300,7 +301,8 @@ impl ServiceThread {
         // SAFETY: the entry was posted through the submit API by its owner, whose
         // thread it belongs to; `execute::run` refuses numbers that must run on it.
         let step = unsafe { execute::run(nr, args) };
-        if let (Some(k), Some(start)) = (kind, start) {
+        // Only a call that ran here: a hand-off's time is the decision's, not the call's.
+        if let (Some(k), Some(start), Step::Done(_)) = (kind, start, step) {
             self.uring
                 .choice
                 .record_direct(k, start.elapsed().as_nanos() as f64);
@@ -320,8 +322,33 @@ impl ServiceThread {
                     args,
                 })
             }
+            Step::HandOff(Resume::Disk) if self.blocking == Blocking::Workers => self.device_wait(Parked {
+                page: index,
+                slot,
+                nr,
+                args,
+            }),
             Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
         }
+    }
+
+    /// A call made to wait for the device (`table::waits_for_the_device`): parked in the
+    /// ring where io_uring runs it with the same meaning (an `fsync` or `fdatasync`: the
+    /// ring's own workers wait, and no thread of ours is woken), else to a blocking
+    /// worker.
+    fn device_wait(&mut self, call: Parked) {
+        let Parked { page, slot, nr, args } = call;
+        let ring = self.uring.ring.as_mut().filter(|r| r.can_park());
+        if let (Some(ring), Some(sqe)) = (ring, uring::device_wait_sqe(nr, &args)) {
+            // SAFETY: the owner's posted call, whose owner waits for its entry; an fsync
+            // reads no memory of the caller's.
+            if unsafe { ring.park(call, sqe, None) }.is_ok() {
+                let c = &self.counters.parked;
+                c.store(c.load(Relaxed) + 1, Relaxed);
+                return;
+            }
+        }
+        self.hand_off(page, slot, nr, args, Resume::Disk);
     }
 
     /// One pass: reaps the parked calls that finished, takes every posted entry and runs
@@ -549,6 +576,13 @@ impl ServiceThread {
         }
         if disk {
             shared.finishing_end();
+            // Every worker is busy. A call that waits for the device at most (it was
+            // inline before it was handed on) runs here rather than go back to an owner
+            // whose thread has other work (an executor's, an M-on-N kernel thread's).
+            // SAFETY: the owner's posted call, which this thread claimed.
+            let ret = unsafe { flexsc_shim::resume::resume(nr, args, Resume::Disk) };
+            entry.complete(ret);
+            return;
         }
         counters.declined.fetch_add(1, Relaxed);
         entry.decline(done);
@@ -757,6 +791,11 @@ impl UringLane {
             choice::kind(nr).filter(|&k| mask & (1 << k) != 0)
         };
         let Some(k) = kind else { return };
+        // Not a call made to wait for the device: the pass waits for every SQE of its
+        // batch. It runs from the direct loop, which parks it (`device_wait`).
+        if waits_for_the_device(u64::from(nr), args) {
+            return;
+        }
         if let Some(sqe) = uring::batch_sqe(nr, args, &mut self.seekable) {
             self.sqes.push(sqe.user_data(i as u64));
             self.ring_counts[k] += 1;

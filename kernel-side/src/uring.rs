@@ -4,8 +4,8 @@
 //! in its ring instead of on a blocking worker.
 //!
 //! **Batch calls**: file I/O at an offset (`pread64`, `pwrite64`, `preadv`, `pwritev`),
-//! `fsync`, `fdatasync`, `openat`, `close`, `statx`, `fallocate`, `ftruncate`, `unlinkat`,
-//! `mkdirat`, `renameat2`: each maps to an opcode with exactly the syscall's meaning. A
+//! `openat`, `close`, `statx`, `fallocate`, `ftruncate`, `unlinkat`, `mkdirat`,
+//! `renameat2`: each maps to an opcode with exactly the syscall's meaning. A
 //! call whose arguments io_uring would read differently runs directly instead: an
 //! `openat` that io_uring would try with `O_NONBLOCK` added (a FIFO would not wait for its
 //! other end; see `open_means_the_same`), a negative
@@ -18,9 +18,11 @@
 //!
 //! **Parked calls**: `read`, `write`, `readv`, `writev`, `recvfrom`, `sendto`, `recvmsg`,
 //! `sendmsg` on a socket or pipe whose non-blocking attempt answered EAGAIN, `accept`,
-//! `accept4` and `connect` on a socket, and a `poll` of one descriptor with nothing ready
+//! `accept4` and `connect` on a socket, a `poll` of one descriptor with nothing ready
 //! (a POLL_ADD, linked to a LINK_TIMEOUT unless it waits for ever; [`poll_result`] turns
-//! the CQE into poll's answer, `revents` filtered as poll filters them). The service
+//! the CQE into poll's answer, `revents` filtered as poll filters them), and `fsync` and
+//! `fdatasync`, which are made to wait for the device (a batch's pass would wait for them
+//! with every other SQE; [`device_wait_sqe`]). The service
 //! thread pushes the SQE, submits it with the pass's other SQEs and goes on; io_uring
 //! waits for readiness itself (its internal poll), and a later pass reaps the CQE and
 //! completes the entry. When the service thread
@@ -805,6 +807,14 @@ pub fn batch_sqe(nr: u32, a: &[u64; 6], seekable: &mut Vec<(u64, bool)>) -> Opti
         }
     };
     ok.then_some(entry)
+}
+
+/// The SQE that parks a call made to wait for the device (`fsync`, `fdatasync`) in the
+/// ring, or None for the others (a blocking worker runs those).
+pub fn device_wait_sqe(nr: u32, a: &[u64; 6]) -> Option<squeue::Entry> {
+    matches!(nr as i64, libc::SYS_fsync | libc::SYS_fdatasync)
+        .then(|| sqe(nr, a))
+        .flatten()
 }
 
 /// Whether a batch call of number `nr` is likely to go to the ring, before it is claimed

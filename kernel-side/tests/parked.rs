@@ -552,3 +552,58 @@ fn a_waiting_poll_is_parked_and_answers_as_a_direct_poll() {
         close(fd);
     }
 }
+
+/// A call made to wait for the device is no batch call on the io_uring backend (a pass
+/// waits for every SQE of its batch): an `fsync` and an `fdatasync` are parked in the
+/// ring, whose own workers wait, and complete in a later pass; an `msync` with `MS_SYNC`,
+/// which io_uring has no opcode for, goes to a blocking worker.
+#[test]
+fn an_fsync_is_parked_not_waited_for_in_the_batch() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let Some(rt) = runtime(4) else {
+        return;
+    };
+    let mut file = tempfile::tempfile().expect("a file");
+    file.write_all(&[3u8; 8192]).expect("written");
+    let fd = file.as_raw_fd() as u64;
+    let mut me = Submitter::new(std::sync::Arc::clone(rt.shared())).expect("a page");
+    // SAFETY: calls on the test's own descriptor.
+    unsafe {
+        assert_eq!(me.call(libc::SYS_fsync as u64, [fd, 0, 0, 0, 0, 0]), 0);
+        assert_eq!(me.call(libc::SYS_fdatasync as u64, [fd, 0, 0, 0, 0, 0]), 0);
+        let closed = [u64::MAX >> 33, 0, 0, 0, 0, 0]; // a descriptor that is not open
+        assert_eq!(me.call(libc::SYS_fsync as u64, closed), -(libc::EBADF as i64));
+    }
+    // SAFETY: a new shared mapping of the test's file, unmapped below.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd as i32,
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED);
+    // SAFETY: msync of that mapping.
+    let synced = unsafe {
+        me.call(
+            libc::SYS_msync as u64,
+            [map as u64, 8192, libc::MS_SYNC as u64, 0, 0, 0],
+        )
+    };
+    assert_eq!(synced, 0);
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(map, 8192) };
+    drop(me);
+    let stats = rt.shutdown();
+    assert_eq!(
+        (stats.uring_parked, stats.handoffs),
+        (3, 1),
+        "parked: the fsyncs; to a worker: the msync"
+    );
+    let fsync = &stats.syscalls[libc::SYS_fsync as usize];
+    assert_eq!((fsync.delegated, fsync.errors), (2, 1));
+}

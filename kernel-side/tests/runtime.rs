@@ -2401,10 +2401,9 @@ fn the_auto_backends_learned_costs_are_in_the_statistics() {
 }
 
 /// A call made to wait for the storage device does not hold up the service thread's
-/// batch: an `fsync` goes to a blocking worker (or back to its caller), while a `pread64`
-/// finishes inline, even of data that is not cached (trying each without waiting costs
-/// every cached read; see `execute`). On the direct backend (the io_uring backend sends
-/// both to the ring, which has its own workers).
+/// batch: an `fsync`, an `msync` with `MS_SYNC`, a populating `madvise` go to a blocking
+/// worker (or back to their caller); their cheap forms (`MS_ASYNC`, `MADV_DONTNEED`) and a
+/// `pread64` finish inline. On the direct backend.
 #[test]
 fn device_waits_leave_the_service_thread() {
     let _serial = serial();
@@ -2416,37 +2415,89 @@ fn device_waits_leave_the_service_thread() {
         let Some(rt) = service_runtime(builder) else {
             return;
         };
-        let (warm, _) = cold::file_for_reads(8192, false);
-        let (cold, uncached) = cold::file_for_reads(64 * 1024, true);
+        let (file, _) = cold::file_for_reads("device_waits_leave_the_service_thread", 8192, false);
+        let fd = file.as_file().as_raw_fd();
+        // SAFETY: a new shared mapping of our own file, unmapped below.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED);
+        let (map_at, fd) = (map as u64, fd as u64);
         let mut sub = rt.submitter().expect("a page");
         let mut buf = vec![0u8; 4096];
+        let mut sent = sent_away(&rt);
+        let mut expect = |what: &str, nr: libc::c_long, args: [u64; 6], away: bool| {
+            // SAFETY: calls on our own descriptor and mapping.
+            assert_eq!(unsafe { sub.call(nr as u64, args) }, 0, "{blocking:?}: {what}");
+            sent += u64::from(away);
+            assert_eq!(sent_away(&rt), sent, "{blocking:?}: {what} sent away: {away}");
+        };
+        let empty = [fd, buf.as_mut_ptr() as u64, 0, 4096, 0, 0];
+        expect("a zero-length pread", libc::SYS_pread64, empty, false);
+        expect("fsync", libc::SYS_fsync, [fd, 0, 0, 0, 0, 0], true);
+        let msync = |flags: i32| [map_at, 8192, flags as u64, 0, 0, 0];
+        expect("msync MS_ASYNC", libc::SYS_msync, msync(libc::MS_ASYNC), false);
+        expect("msync MS_SYNC", libc::SYS_msync, msync(libc::MS_SYNC), true);
+        let madvise = |advice: i32| [map_at, 8192, advice as u64, 0, 0, 0];
+        expect(
+            "madvise DONTNEED",
+            libc::SYS_madvise,
+            madvise(libc::MADV_DONTNEED),
+            false,
+        );
+        expect("madvise POPULATE_READ", libc::SYS_madvise, madvise(22), true);
         let before = sent_away(&rt);
-        assert_eq!(pread(&mut sub, warm.as_file().as_raw_fd(), &mut buf, 4096), 4096);
+        assert_eq!(pread(&mut sub, fd as RawFd, &mut buf, 4096), 4096);
         assert!(buf.iter().all(|&b| b == 7));
-        assert_eq!(
-            sent_away(&rt),
-            before,
-            "{blocking:?}: a cached pread finishes inline"
-        );
-        let fd = warm.as_file().as_raw_fd() as u64;
-        // SAFETY: fsync of our own descriptor.
-        assert_eq!(unsafe { sub.call(nr(libc::SYS_fsync), [fd, 0, 0, 0, 0, 0]) }, 0);
-        assert_eq!(
-            sent_away(&rt),
-            before + 1,
-            "{blocking:?}: the fsync was sent away"
-        );
-        if uncached {
-            buf.fill(0);
-            assert_eq!(pread(&mut sub, cold.as_file().as_raw_fd(), &mut buf, 8192), 4096);
-            assert!(buf.iter().all(|&b| b == 7));
-            assert_eq!(
-                sent_away(&rt),
-                before + 1,
-                "{blocking:?}: the cold pread finished inline"
-            );
-        }
+        assert_eq!(sent_away(&rt), before, "{blocking:?}: a pread finishes inline");
         drop(sub);
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(map, 8192) };
         drop(rt);
     }
+}
+
+/// When every blocking worker is busy, a call made to wait for the device runs on the
+/// service thread, as it did before such calls were handed on, rather than go back to an
+/// owner whose thread has other work (an executor's, an M-on-N kernel thread's).
+#[test]
+fn a_device_wait_runs_inline_when_every_worker_is_busy() {
+    let _serial = serial();
+    let builder = Runtime::builder()
+        .backend(Backend::Direct)
+        .caller_helps(false)
+        .workers(1);
+    let Some(rt) = service_runtime(builder) else {
+        return;
+    };
+    let (file, _) = cold::file_for_reads("a_device_wait_runs_inline_when_every_worker_is_busy", 8192, false);
+    let (rx, tx) = pipe();
+    let rx_fd = rx.as_raw_fd();
+    // The only worker: in a read of an empty pipe.
+    let reader = spawn_submitter(rt.shared(), "reader", move |sub| {
+        let mut byte = [0u8; 1];
+        read(sub, rx_fd, &mut byte)
+    });
+    let mut release = Release::new(move || {
+        // SAFETY: one byte from this stack into our own pipe.
+        unsafe { libc::write(tx.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    });
+    wait_until("the pipe read to reach the worker", || rt.stats().handoffs == 1);
+    let mut sub = rt.submitter().expect("a page");
+    let fd = file.as_file().as_raw_fd() as u64;
+    // SAFETY: fsync of our own descriptor.
+    assert_eq!(unsafe { sub.call(nr(libc::SYS_fsync), [fd, 0, 0, 0, 0, 0]) }, 0);
+    let stats = rt.stats();
+    assert_eq!((stats.handoffs, stats.declined), (1, 0), "the fsync ran inline");
+    release.now();
+    assert_eq!(join(reader, "the pipe read"), 1);
+    drop(rx);
+    drop(sub);
 }

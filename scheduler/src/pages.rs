@@ -15,7 +15,7 @@ use flexsc_shim::resume::{resume, Resume};
 use std::sync::Arc;
 
 use flexsc_shim::help::Reads;
-use flexsc_shim::table::{classify, may_wait_for_another_thread, Class};
+use flexsc_shim::table::{classify, may_wait_for_another_thread, waits_for_the_device, Class};
 use flexsc_shim::{Push, RegisterError, Shared, Submitter, Ticket};
 
 /// The most pages (so 64 calls in flight each) one kernel thread takes from the runtime.
@@ -31,9 +31,9 @@ pub(crate) struct PageTicket {
 }
 
 impl PageTicket {
-    /// Whether the call may wait for an event (an empty pipe, a sleep, ...) rather than
-    /// finish in the time it takes to run: only calls that cannot are worth sleeping on
-    /// (see `kernel_thread`'s idle policy).
+    /// Whether the call may wait for an event (an empty pipe, a sleep, ...) or for the
+    /// device (an `fsync`) rather than finish in the time it takes to run: only calls that
+    /// cannot are worth sleeping on (see `kernel_thread`'s idle policy).
     pub(crate) fn may_wait_for_event(&self) -> bool {
         self.may_wait
     }
@@ -92,7 +92,7 @@ impl Pages {
                     return PagePush::Posted(PageTicket {
                         page,
                         ticket,
-                        may_wait: classify(nr, &args) != Class::Delegate,
+                        may_wait: classify(nr, &args) != Class::Delegate || waits_for_the_device(nr, &args),
                         waits_for_others: may_wait_for_another_thread(nr),
                     });
                 }

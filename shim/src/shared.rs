@@ -209,7 +209,9 @@ pub struct BatchCounters {
     pub by_size: [StdAtomicU64; 7],
     /// Calls handed to the blocking workers.
     pub handoffs: StdAtomicU64,
-    /// Calls handed back to their owner because every blocking worker was busy.
+    /// Calls handed back to their owner: under `Blocking::Caller` every call that would
+    /// wait (for an event, or for the device: an `fsync`), otherwise one that would wait
+    /// for an event while every blocking worker was busy.
     pub declined: StdAtomicU64,
     /// Calls their owners took back after no service thread claimed them in
     /// [`crate::TAKE_BACK_AFTER`] (a service thread stuck in a call that waits). Written

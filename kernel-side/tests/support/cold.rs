@@ -7,8 +7,9 @@ use std::os::fd::AsRawFd;
 /// A temporary file of `len` bytes of 7 under the target directory, and, when `cold` is
 /// asked for, whether none of its pages is in the page cache: written back, dropped with
 /// `POSIX_FADV_DONTNEED`, then checked with `mincore` (a read to check would start the
-/// kernel's readahead). A file system in memory keeps the pages, and then it says no.
-pub fn file_for_reads(len: usize, cold: bool) -> (tempfile::NamedTempFile, bool) {
+/// kernel's readahead). A file system in memory keeps the pages, and then it says no,
+/// and says on stderr that `test` skips its uncached part.
+pub fn file_for_reads(test: &str, len: usize, cold: bool) -> (tempfile::NamedTempFile, bool) {
     let mut file = tempfile::NamedTempFile::new_in(env!("CARGO_TARGET_TMPDIR")).expect("a temporary file");
     file.write_all(&vec![7u8; len]).expect("written");
     if !cold {
@@ -41,8 +42,8 @@ pub fn file_for_reads(len: usize, cold: bool) -> (tempfile::NamedTempFile, bool)
     let uncached = pages.iter().all(|&p| p & 1 == 0);
     if !uncached {
         eprintln!(
-            "SKIPPED (in part): {} keeps a file's pages cached after POSIX_FADV_DONTNEED: \
-             no uncached file to test with here",
+            "SKIPPED (in part) {test}: {} keeps a file's pages cached after \
+             POSIX_FADV_DONTNEED: no uncached file to test with here",
             env!("CARGO_TARGET_TMPDIR")
         );
     }
