@@ -54,6 +54,8 @@ pub struct ServiceThread {
     watching: Option<usize>,
     /// Where it reports its passes while it serves (see `Shared::service_is_blocked`).
     progress: Option<Arc<ServiceProgress>>,
+    /// Whether the current pass runs one call only (see `device_wait`).
+    alone_in_pass: bool,
 }
 
 /// How many times `idle` looks for work before it reads the clock (~1 µs of looks).
@@ -104,6 +106,7 @@ impl ServiceThread {
             id: NEXT_ID.fetch_add(1, Relaxed).max(1),
             watching: None,
             progress: None,
+            alone_in_pass: false,
         }
     }
 
@@ -332,12 +335,26 @@ impl ServiceThread {
         }
     }
 
-    /// A call made to wait for the device (`table::waits_for_the_device`): parked in the
-    /// ring where io_uring runs it with the same meaning (an `fsync` or `fdatasync`: the
-    /// ring's own workers wait, and no thread of ours is woken), else to a blocking
-    /// worker.
+    /// A call made to wait for the device (`table::waits_for_the_device`): run here when
+    /// it is the pass's only call and nothing else has rung, else parked in the ring where
+    /// io_uring runs it with the same meaning (an `fsync` or `fdatasync`: the ring's own
+    /// workers wait), else to a blocking worker.
+    ///
+    /// Alone, it waits behind nobody's call, and a hand-off would only add a wake across
+    /// the cores to its own wait: a loop of a 64 B write and an `fsync` through the async
+    /// API took 170–200 µs per round with every `fsync` parked, 100–140 µs inline (80 µs
+    /// direct). Calls posted while it runs wait for it, as before such calls were handed
+    /// on; with other calls around, it leaves the service thread.
     fn device_wait(&mut self, call: Parked) {
         let Parked { page, slot, nr, args } = call;
+        if self.alone_in_pass && !self.shared.doorbell.has_work() {
+            // SAFETY: the owner's posted call, which this thread claimed.
+            let ret = unsafe { syscall6(u64::from(nr), args) };
+            if let Some(p) = self.shared.page(page) {
+                p.entry(slot).complete(ret);
+            }
+            return;
+        }
         let ring = self.uring.ring.as_mut().filter(|r| r.can_park());
         if let (Some(ring), Some(sqe)) = (ring, uring::device_wait_sqe(nr, &args)) {
             // SAFETY: the owner's posted call, whose owner waits for its entry; an fsync
@@ -432,6 +449,7 @@ impl ServiceThread {
         }
         // The claimed calls the ring did not run (it refused their arguments), then the
         // rest, each claimed as it comes.
+        self.alone_in_pass = self.batch.len() + self.taken.len() == 1;
         for i in 0..self.batch.len() {
             if !self.handled[i] {
                 self.run_direct(self.batch[i], timed);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 mod uring;
 
 use flexsc_kernel_side::{Runtime, Stats};
-use flexsc_shim::{Push, Submitter};
+use flexsc_shim::{Call, Push, Submitter};
 
 fn runtime(workers: usize) -> Option<Runtime> {
     uring::uring_runtime(
@@ -556,25 +556,34 @@ fn a_waiting_poll_is_parked_and_answers_as_a_direct_poll() {
 /// A call made to wait for the device is no batch call on the io_uring backend (a pass
 /// waits for every SQE of its batch): an `fsync` and an `fdatasync` are parked in the
 /// ring, whose own workers wait, and complete in a later pass; an `msync` with `MS_SYNC`,
-/// which io_uring has no opcode for, goes to a blocking worker.
+/// which io_uring has no opcode for, goes to a blocking worker. Each goes in a batch with
+/// a `getppid` (alone in its pass, a device wait runs inline).
 #[test]
 fn an_fsync_is_parked_not_waited_for_in_the_batch() {
     use std::io::Write;
     use std::os::fd::AsRawFd;
-    let Some(rt) = runtime(4) else {
+    // A caller that only waits hands its batch over whole (one pass sees both calls).
+    let builder = Runtime::builder().workers(4).caller_helps(false);
+    let Some(rt) = uring::uring_runtime(builder, flexsc_kernel_side::uring::probe_parking) else {
         return;
     };
     let mut file = tempfile::tempfile().expect("a file");
     file.write_all(&[3u8; 8192]).expect("written");
     let fd = file.as_raw_fd() as u64;
     let mut me = Submitter::new(std::sync::Arc::clone(rt.shared())).expect("a page");
-    // SAFETY: calls on the test's own descriptor.
-    unsafe {
-        assert_eq!(me.call(libc::SYS_fsync as u64, [fd, 0, 0, 0, 0, 0]), 0);
-        assert_eq!(me.call(libc::SYS_fdatasync as u64, [fd, 0, 0, 0, 0, 0]), 0);
-        let closed = [u64::MAX >> 33, 0, 0, 0, 0, 0]; // a descriptor that is not open
-        assert_eq!(me.call(libc::SYS_fsync as u64, closed), -(libc::EBADF as i64));
-    }
+    let parent = std::os::unix::process::parent_id() as i64;
+    let mut with_getppid = |nr: libc::c_long, args: [u64; 6]| {
+        let calls = [Call::new(libc::SYS_getppid, [0; 6]), Call::new(nr, args)];
+        let mut results = [0; 2];
+        // SAFETY: getppid, and a call on the test's own descriptor or mapping.
+        unsafe { me.call_batch(&calls, &mut results) };
+        assert_eq!(results[0], parent);
+        results[1]
+    };
+    assert_eq!(with_getppid(libc::SYS_fsync, [fd, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(with_getppid(libc::SYS_fdatasync, [fd, 0, 0, 0, 0, 0]), 0);
+    let closed = [u64::MAX >> 33, 0, 0, 0, 0, 0]; // a descriptor that is not open
+    assert_eq!(with_getppid(libc::SYS_fsync, closed), -(libc::EBADF as i64));
     // SAFETY: a new shared mapping of the test's file, unmapped below.
     let map = unsafe {
         libc::mmap(
@@ -587,14 +596,8 @@ fn an_fsync_is_parked_not_waited_for_in_the_batch() {
         )
     };
     assert_ne!(map, libc::MAP_FAILED);
-    // SAFETY: msync of that mapping.
-    let synced = unsafe {
-        me.call(
-            libc::SYS_msync as u64,
-            [map as u64, 8192, libc::MS_SYNC as u64, 0, 0, 0],
-        )
-    };
-    assert_eq!(synced, 0);
+    let msync = [map as u64, 8192, libc::MS_SYNC as u64, 0, 0, 0];
+    assert_eq!(with_getppid(libc::SYS_msync, msync), 0);
     // SAFETY: the mapping made above.
     unsafe { libc::munmap(map, 8192) };
     drop(me);

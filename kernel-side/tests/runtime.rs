@@ -2403,7 +2403,8 @@ fn the_auto_backends_learned_costs_are_in_the_statistics() {
 /// A call made to wait for the storage device does not hold up the service thread's
 /// batch: an `fsync`, an `msync` with `MS_SYNC`, a populating `madvise` go to a blocking
 /// worker (or back to their caller); their cheap forms (`MS_ASYNC`, `MADV_DONTNEED`) and a
-/// `pread64` finish inline. On the direct backend.
+/// `pread64` finish inline. Each is sent in a batch with a `getppid` (alone in its pass, a
+/// device wait runs inline: see the next test). On the direct backend.
 #[test]
 fn device_waits_leave_the_service_thread() {
     let _serial = serial();
@@ -2434,8 +2435,11 @@ fn device_waits_leave_the_service_thread() {
         let mut buf = vec![0u8; 4096];
         let mut sent = sent_away(&rt);
         let mut expect = |what: &str, nr: libc::c_long, args: [u64; 6], away: bool| {
-            // SAFETY: calls on our own descriptor and mapping.
-            assert_eq!(unsafe { sub.call(nr as u64, args) }, 0, "{blocking:?}: {what}");
+            let calls = [Call::new(libc::SYS_getppid, [0; 6]), Call::new(nr, args)];
+            let mut results = [0; 2];
+            // SAFETY: getppid, and a call on our own descriptor or mapping.
+            unsafe { sub.call_batch(&calls, &mut results) };
+            assert_eq!(results, [ppid(), 0], "{blocking:?}: {what}");
             sent += u64::from(away);
             assert_eq!(sent_away(&rt), sent, "{blocking:?}: {what} sent away: {away}");
         };
@@ -2457,6 +2461,13 @@ fn device_waits_leave_the_service_thread() {
         assert_eq!(pread(&mut sub, fd as RawFd, &mut buf, 4096), 4096);
         assert!(buf.iter().all(|&b| b == 7));
         assert_eq!(sent_away(&rt), before, "{blocking:?}: a pread finishes inline");
+        // Alone in its pass (with nothing else rung), a device wait holds up nobody and
+        // runs inline; handed on, it would only add a wake to its own wait. Under
+        // Blocking::Caller it goes back to its caller, who is waiting for it anyway.
+        // SAFETY: fsync of our own descriptor.
+        assert_eq!(unsafe { sub.call(nr(libc::SYS_fsync), [fd, 0, 0, 0, 0, 0]) }, 0);
+        let away = u64::from(blocking == Blocking::Caller);
+        assert_eq!(sent_away(&rt), before + away, "{blocking:?}: a lone fsync");
         drop(sub);
         // SAFETY: the mapping made above.
         unsafe { libc::munmap(map, 8192) };
@@ -2492,8 +2503,16 @@ fn a_device_wait_runs_inline_when_every_worker_is_busy() {
     wait_until("the pipe read to reach the worker", || rt.stats().handoffs == 1);
     let mut sub = rt.submitter().expect("a page");
     let fd = file.as_file().as_raw_fd() as u64;
-    // SAFETY: fsync of our own descriptor.
-    assert_eq!(unsafe { sub.call(nr(libc::SYS_fsync), [fd, 0, 0, 0, 0, 0]) }, 0);
+    // With a companion, so that it is not alone in its pass (then it would run inline
+    // anyway).
+    let calls = [
+        Call::new(libc::SYS_getppid, [0; 6]),
+        Call::new(libc::SYS_fsync, [fd, 0, 0, 0, 0, 0]),
+    ];
+    let mut results = [0; 2];
+    // SAFETY: getppid, and fsync of our own descriptor.
+    unsafe { sub.call_batch(&calls, &mut results) };
+    assert_eq!(results, [ppid(), 0]);
     let stats = rt.stats();
     assert_eq!((stats.handoffs, stats.declined), (1, 0), "the fsync ran inline");
     release.now();
