@@ -335,10 +335,11 @@ impl ServiceThread {
         }
     }
 
-    /// A call made to wait for the device (`table::waits_for_the_device`): run here when
-    /// it is the pass's only call and nothing else has rung, else parked in the ring where
-    /// io_uring runs it with the same meaning (an `fsync` or `fdatasync`: the ring's own
-    /// workers wait), else to a blocking worker.
+    /// A call that waits for the device and for nothing else (`Resume::Disk`): one made
+    /// to wait for it (`table::waits_for_the_device`), or a read of a regular file whose
+    /// data is not cached. Run here when it is the pass's only call and nothing else has
+    /// rung, else parked in the ring where io_uring runs it with the same meaning (an
+    /// `fsync` or `fdatasync`: the ring's own workers wait), else to a blocking worker.
     ///
     /// Alone, it waits behind nobody's call, and a hand-off would only add a wake across
     /// the cores to its own wait: a loop of a 64 B write and an `fsync` through the async

@@ -12,10 +12,10 @@
 
 #[path = "support/child.rs"]
 mod child;
-#[path = "support/cold.rs"]
-mod cold;
 #[path = "support/hand.rs"]
 mod hand;
+#[path = "support/sevens.rs"]
+mod sevens;
 #[path = "support/wait.rs"]
 mod wait;
 use hand::HandDriven;
@@ -2416,7 +2416,7 @@ fn device_waits_leave_the_service_thread() {
         let Some(rt) = service_runtime(builder) else {
             return;
         };
-        let (file, _) = cold::file_for_reads("device_waits_leave_the_service_thread", 8192, false);
+        let file = sevens::file_of_sevens(8192);
         let fd = file.as_file().as_raw_fd();
         // SAFETY: a new shared mapping of our own file, unmapped below.
         let map = unsafe {
@@ -2488,7 +2488,7 @@ fn a_device_wait_runs_inline_when_every_worker_is_busy() {
     let Some(rt) = service_runtime(builder) else {
         return;
     };
-    let (file, _) = cold::file_for_reads("a_device_wait_runs_inline_when_every_worker_is_busy", 8192, false);
+    let file = sevens::file_of_sevens(8192);
     let (rx, tx) = pipe();
     let rx_fd = rx.as_raw_fd();
     // The only worker: in a read of an empty pipe.

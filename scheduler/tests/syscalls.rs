@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flexsc_scheduler::{spawn, syscall, yield_now, Mode, Scheduler};
 
-use common::cold::file_for_reads;
+use common::sevens::file_of_sevens;
 use common::{scenarios, serial, within_limit};
 
 fn scheduler_on(cores: &[usize]) -> Arc<Scheduler> {
@@ -351,7 +351,7 @@ fn a_user_thread_alone_makes_its_calls_directly() {
 fn a_lone_user_thread_posts_what_waits_for_the_device() {
     use std::os::fd::AsRawFd;
     let _turn = serial();
-    let (file, _) = file_for_reads("a_lone_user_thread_posts_what_waits_for_the_device", 8192, false);
+    let file = file_of_sevens(8192);
     let scheduler = lone_rule_scheduler();
     let fd = file.as_file().as_raw_fd() as u64;
     let results = scheduler.block_on(move || {
@@ -807,7 +807,7 @@ fn seccomp_child() {
         eprintln!("SKIPPED a_read_after_a_seccomp_filter_runs_as_made: no service thread ({reason})");
         return;
     }
-    let (file, _) = file_for_reads("a_read_after_a_seccomp_filter_runs_as_made", 8192, false);
+    let file = file_of_sevens(8192);
     let fd = std::os::fd::AsRawFd::as_raw_fd(file.as_file()) as u64;
     let (filtered, read, readv) = scheduler.block_on(move || {
         // Load the number; kill on preadv2, allow the rest.

@@ -9,8 +9,10 @@
 //! and one try can tell: not for another thread (an open, a close), not for the storage
 //! device (`fsync` and kin, populating memory or the page cache from a file), and, while
 //! other work is ready ([`Reads::TryFirst`]), not for the disk behind a `pread64` whose
-//! data is not in the page cache. Everything else it posts; service threads run it, and
-//! hand the calls made to wait for the device to a blocking worker in turn.
+//! data is not in the page cache. Everything else it posts, and a service thread runs it
+//! (one made to wait for the device leaves the service thread too, unless it is alone in
+//! its pass: parked in the ring or handed to a blocking worker; `flexsc-kernel-side`'s
+//! `execute`).
 //!
 //! What may still wait for the disk on such a thread, because telling would cost more
 //! than it saves:

@@ -2,9 +2,9 @@
 //! scenarios that run both here and in a child confined to one core.
 #![allow(dead_code)] // each test binary uses a different part
 
-#[path = "../../../kernel-side/tests/support/cold.rs"]
-pub mod cold;
 pub mod scenarios;
+#[path = "../../../kernel-side/tests/support/sevens.rs"]
+pub mod sevens;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
