@@ -814,7 +814,10 @@ mod tests {
             "a cached pread runs here"
         );
         assert!(buf.iter().enumerate().all(|(i, &b)| b == byte_at(4096 + i)));
-        if let Some(cold) = uncached("async-cold", 64 * 1024) {
+        if let Some(cold) = uncached(
+            "a_poster_that_helps_still_posts_what_waits_for_the_disk",
+            64 * 1024,
+        ) {
             match pread(cold.file.as_raw_fd() as u64, &mut buf) {
                 AsyncPush::Posted(call) => posted.push(call),
                 other => panic!("a pread that would read the disk is posted, got {other:?}"),

@@ -220,7 +220,7 @@ pub(crate) mod test_files {
     }
 
     /// A [`TestFile`] none of whose pages are in the page cache, or None (and why, on
-    /// stderr) where the page cache keeps them (a file system in memory, tmpfs, never
+    /// stderr, for the test `name`) where the page cache keeps them (a file system in memory, tmpfs, never
     /// waits for a disk).
     pub(crate) fn uncached(name: &str, len: usize) -> Option<TestFile> {
         let t = cached(name, len);
@@ -232,8 +232,8 @@ pub(crate) mod test_files {
             return Some(t);
         }
         eprintln!(
-            "SKIPPED (in part): a file in {} keeps its pages cached after POSIX_FADV_DONTNEED: \
-             no uncached file to test with here",
+            "SKIPPED (in part) {name}: a file in {} keeps its pages cached after \
+             POSIX_FADV_DONTNEED: no uncached file to test with here",
             std::env::temp_dir().display()
         );
         None
@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn a_pread_that_would_read_the_disk_is_posted() {
-        let Some(t) = uncached("cold", 64 * 1024) else {
+        let Some(t) = uncached("a_pread_that_would_read_the_disk_is_posted", 64 * 1024) else {
             return;
         };
         let mut buf = vec![7u8; 4096];
@@ -290,7 +290,10 @@ mod tests {
 
     #[test]
     fn a_pread_that_would_read_the_disk_part_way_is_posted_whole() {
-        let Some(t) = uncached("part", 64 * 1024) else {
+        let Some(t) = uncached(
+            "a_pread_that_would_read_the_disk_part_way_is_posted_whole",
+            64 * 1024,
+        ) else {
             return;
         };
         let fd = t.file.as_raw_fd();
@@ -307,7 +310,7 @@ mod tests {
             4096
         );
         if cached_pages(&t.file)[..2] != [true, false] {
-            eprintln!("SKIPPED: the kernel read ahead past the first page despite POSIX_FADV_RANDOM");
+            eprintln!("SKIPPED a_pread_that_would_read_the_disk_part_way_is_posted_whole: the kernel read ahead past the first page despite POSIX_FADV_RANDOM");
             return;
         }
         let mut buf = vec![0u8; 8192];
