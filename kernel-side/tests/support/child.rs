@@ -47,5 +47,14 @@ pub fn run_child(test: &str, env: &[(&str, &OsStr)], timeout: Duration) -> (Exit
     // Read from the start: the shared file offset is where the child stopped writing.
     let mut bytes = vec![0u8; out.metadata().map(|m| m.len() as usize).unwrap_or(0)];
     let _ = out.read_exact_at(&mut bytes, 0);
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    let printed = String::from_utf8_lossy(&bytes).into_owned();
+    // A passing test shows its own output only on request, its child's never: pass on
+    // why the child skipped, for `scripts/test.sh`'s list.
+    for line in printed
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("skipped"))
+    {
+        eprintln!("{line}");
+    }
+    (status, printed)
 }

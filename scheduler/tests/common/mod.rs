@@ -88,7 +88,21 @@ pub fn run_child(test: &str, role: &str, cores: Option<&[usize]>) -> Output {
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(LIMIT) {
-        Ok(output) => output.expect("collect the child's output"),
+        Ok(output) => {
+            let output = output.expect("collect the child's output");
+            // A passing test shows its own output only on request, its child's never:
+            // pass on why the child skipped, for `scripts/test.sh`'s list.
+            for stream in [&output.stdout, &output.stderr] {
+                let text = String::from_utf8_lossy(stream);
+                for line in text
+                    .lines()
+                    .filter(|l| l.to_ascii_lowercase().contains("skipped"))
+                {
+                    eprintln!("{line}");
+                }
+            }
+            output
+        }
         Err(_) => {
             // SAFETY: kill(2) on our own child's pid; at worst it is already gone.
             unsafe { libc::kill(pid, libc::SIGKILL) };
