@@ -515,20 +515,28 @@ fn idle_connections_wait_in_io_uring_not_on_worker_threads() {
     let rt = match flexsc::global() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("SKIPPED: no runtime ({e})");
+            eprintln!(
+                "SKIPPED {}: no runtime ({e})",
+                std::thread::current().name().unwrap_or("?")
+            );
             return;
         }
     };
     let stats = rt.stats();
     if !matches!(rt.mode(), flexsc::Mode::Service { .. }) {
-        eprintln!("SKIPPED: no service thread here ({})", stats.backend);
+        eprintln!(
+            "SKIPPED {}: no service thread here ({})",
+            std::thread::current().name().unwrap_or("?"),
+            stats.backend
+        );
         return;
     }
     if !(stats.backend.starts_with("auto") || stats.backend.starts_with("uring"))
         || flexsc_kernel_side::uring::probe_parking().is_err()
     {
         eprintln!(
-            "SKIPPED: calls cannot wait in io_uring here (backend {})",
+            "SKIPPED {}: calls cannot wait in io_uring here (backend {})",
+            std::thread::current().name().unwrap_or("?"),
             stats.backend
         );
         return;

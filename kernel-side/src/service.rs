@@ -336,19 +336,21 @@ impl ServiceThread {
     }
 
     /// A call that waits for the device and for nothing else (`Resume::Disk`): one made
-    /// to wait for it (`table::waits_for_the_device`), or a read of a regular file whose
-    /// data is not cached. Run here when it is the pass's only call and nothing else has
-    /// rung, else parked in the ring where io_uring runs it with the same meaning (an
-    /// `fsync` or `fdatasync`: the ring's own workers wait), else to a blocking worker.
+    /// to wait for it (`table::waits_for_the_device`), or a transfer of a regular file
+    /// whose data is not cached. Run here when it sleeps while it waits and is alone
+    /// (`runs_inline_alone`), else parked in the ring where io_uring runs it with the same
+    /// meaning (an `fsync` or `fdatasync`: the ring's own workers wait), else to a
+    /// blocking worker.
     ///
     /// Alone, it waits behind nobody's call, and a hand-off would only add a wake across
     /// the cores to its own wait: a loop of a 64 B write and an `fsync` through the async
     /// API took 170–200 µs per round with every `fsync` parked, 100–140 µs inline (80 µs
     /// direct). Calls posted while it runs wait for it, as before such calls were handed
-    /// on; with other calls around, it leaves the service thread.
+    /// on, and their owners take them back after 10 ms (`Submitter::wait`: this thread is
+    /// then asleep in the kernel). With other calls around, it leaves the service thread.
     fn device_wait(&mut self, call: Parked) {
         let Parked { page, slot, nr, args } = call;
-        if self.alone_in_pass && !self.shared.doorbell.has_work() {
+        if self.runs_inline_alone(nr, &args) {
             // SAFETY: the owner's posted call, which this thread claimed.
             let ret = unsafe { syscall6(u64::from(nr), args) };
             if let Some(p) = self.shared.page(page) {
@@ -367,6 +369,28 @@ impl ServiceThread {
             }
         }
         self.hand_off(page, slot, nr, args, Resume::Disk);
+    }
+
+    /// Whether a device wait runs here: it is the pass's only call, nothing else is
+    /// waiting (the doorbell, the watched page, which posts do not ring, the ring's
+    /// completions), and it sleeps while it waits, as an `fsync` or a read from the disk
+    /// do, so that calls posted meanwhile are taken back by their owners. Not the calls
+    /// that may keep this thread busy instead (`copy_file_range` of cached data,
+    /// populating memory: `mlock`, `MAP_POPULATE`, `MADV_POPULATE_*`; `sync`, `syncfs`):
+    /// a 1 GiB `copy_file_range` inline held a `getppid` posted behind it for 240–897 ms.
+    fn runs_inline_alone(&mut self, nr: u32, args: &[u64; 6]) -> bool {
+        let sleeps = !waits_for_the_device(u64::from(nr), args)
+            || matches!(
+                nr as i64,
+                libc::SYS_fsync | libc::SYS_fdatasync | libc::SYS_msync | libc::SYS_sync_file_range
+            );
+        let shared = &*self.shared;
+        let watched_waits = self
+            .watching
+            .and_then(|w| shared.page(w))
+            .is_some_and(|p| p.pending_bits() != 0);
+        let completions = self.uring.ring.as_mut().is_some_and(|r| r.has_completions());
+        sleeps && self.alone_in_pass && !shared.doorbell.has_work() && !watched_waits && !completions
     }
 
     /// One pass: reaps the parked calls that finished, takes every posted entry and runs
@@ -450,7 +474,8 @@ impl ServiceThread {
         }
         // The claimed calls the ring did not run (it refused their arguments), then the
         // rest, each claimed as it comes.
-        self.alone_in_pass = self.batch.len() + self.taken.len() == 1;
+        // (Parked calls reaped at the pass's start are told only after the direct loops.)
+        self.alone_in_pass = self.batch.len() + self.taken.len() == 1 && self.uring.reaped.is_empty();
         for i in 0..self.batch.len() {
             if !self.handled[i] {
                 self.run_direct(self.batch[i], timed);

@@ -3488,8 +3488,9 @@ fn run_all(builder: Builder) -> Report {
     let mode = rt.mode().clone();
     match &mode {
         Mode::Direct { reason } => eprintln!(
-            "differential: delegation could not be exercised, the runtime runs every call \
-             directly ({reason}); comparing direct calls with direct calls"
+            "SKIPPED (in part) {}: delegation could not be exercised, the runtime runs every \
+             call directly ({reason}); comparing direct calls with direct calls",
+            std::thread::current().name().unwrap_or("?")
         ),
         Mode::Service { cpus } => {
             eprintln!("differential: service threads on cores {cpus:?}")
@@ -3651,7 +3652,7 @@ fn delegated_calls_match_direct_calls_on_the_io_uring_backend() {
         flexsc_kernel_side::uring::probe()
     };
     if let Err(why) = probed {
-        eprintln!("SKIPPED: {why}");
+        eprintln!("SKIPPED {}: {why}", std::thread::current().name().unwrap_or("?"));
         return;
     }
     if let Err(text) = differences(report_on_io_uring()) {

@@ -25,8 +25,7 @@ const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// Runs `test` alone in a child process (see `support/child.rs`); fails if it fails.
 fn run_in_child(test: &str) {
     let (status, text) = child::run_child(test, &[], TIMEOUT);
-    eprint!("{text}");
-    assert!(status.success(), "child for {test} failed ({status})");
+    assert!(status.success(), "child for {test} failed ({status}):\n{text}");
     assert!(text.contains("1 passed"), "the child did not run {test}:\n{text}");
 }
 

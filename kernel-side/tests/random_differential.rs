@@ -54,7 +54,11 @@ fn random_call_sequences_match_direct_calls() {
     let builder = Builder::from_env().unwrap_or_else(|e| panic!("{e}"));
     let rt = Arc::new(builder.build().expect("runtime"));
     if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("note: no service thread ({reason}): this run compares direct with direct");
+        eprintln!(
+            "SKIPPED (in part) {}: no service thread ({reason}): this run compares direct \
+             with direct",
+            std::thread::current().name().unwrap_or("?")
+        );
     }
     let root = tempfile::tempdir().expect("temp dir");
     let threads: Vec<_> = (0..THREADS)
@@ -128,7 +132,7 @@ fn random_call_sequences_match_direct_calls() {
 #[test]
 fn ftruncate_negative_length_on_a_bad_descriptor_through_io_uring() {
     if let Err(why) = flexsc_kernel_side::uring::probe() {
-        eprintln!("SKIPPED: {why}");
+        eprintln!("SKIPPED {}: {why}", std::thread::current().name().unwrap_or("?"));
         return;
     }
     let rt = Builder::new()
@@ -136,7 +140,10 @@ fn ftruncate_negative_length_on_a_bad_descriptor_through_io_uring() {
         .build()
         .expect("runtime");
     if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("SKIPPED: no service thread ({reason})");
+        eprintln!(
+            "SKIPPED {}: no service thread ({reason})",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let file = tempfile::tempfile().expect("a temporary file");
@@ -173,7 +180,7 @@ fn ftruncate_negative_length_on_a_bad_descriptor_through_io_uring() {
 #[test]
 fn vectored_transfer_against_the_descriptors_mode_through_io_uring() {
     if let Err(why) = flexsc_kernel_side::uring::probe() {
-        eprintln!("SKIPPED: {why}");
+        eprintln!("SKIPPED {}: {why}", std::thread::current().name().unwrap_or("?"));
         return;
     }
     let rt = Builder::new()
@@ -181,7 +188,10 @@ fn vectored_transfer_against_the_descriptors_mode_through_io_uring() {
         .build()
         .expect("runtime");
     if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("SKIPPED: no service thread ({reason})");
+        eprintln!(
+            "SKIPPED {}: no service thread ({reason})",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("temporary folder");

@@ -24,7 +24,11 @@ use flexsc_shim::{Push, Shared, Submitter, Ticket};
 fn two_cores() -> Option<Vec<usize>> {
     let cpus = allowed_cpus();
     if cpus.len() < 2 {
-        eprintln!("SKIPPED: needs two usable cores, has {}", cpus.len());
+        eprintln!(
+            "SKIPPED {}: needs two usable cores, has {}",
+            std::thread::current().name().unwrap_or("?"),
+            cpus.len()
+        );
         return None;
     }
     Some(cpus[..2].to_vec())

@@ -90,7 +90,10 @@ fn spawn_submitter<T: Send + 'static>(
 /// A runtime with service threads, or `None` (and a message) on a one-core machine.
 fn service_runtime(builder: Builder) -> Option<Runtime> {
     if allowed_cpus().len() < 2 {
-        eprintln!("skipped: this test needs two usable cores to run service threads");
+        eprintln!(
+            "SKIPPED {}: this test needs two usable cores to run service threads",
+            std::thread::current().name().unwrap_or("?")
+        );
         return None;
     }
     let rt = builder.build().expect("build a runtime");
@@ -1829,7 +1832,10 @@ fn one_usable_core_means_direct_mode() {
     }
     let _serial = serial();
     if allowed_cpus().len() < 2 || !allowed_cpus().contains(&0) {
-        eprintln!("skipped: needs two usable cores, core 0 among them");
+        eprintln!(
+            "SKIPPED {}: needs two usable cores, core 0 among them",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let (status, output) = run_child(TEST, &[]);
@@ -1845,7 +1851,10 @@ fn one_usable_core_means_direct_mode() {
 /// usable cores.
 fn run_child_writing(test: &str) -> Option<(ExitStatus, String, tempfile::NamedTempFile)> {
     if allowed_cpus().len() < 2 {
-        eprintln!("skipped: needs two usable cores to run a service thread");
+        eprintln!(
+            "SKIPPED {}: needs two usable cores to run a service thread",
+            std::thread::current().name().unwrap_or("?")
+        );
         return None;
     }
     let file = tempfile::NamedTempFile::new().expect("a temporary file");
@@ -2055,7 +2064,10 @@ fn a_call_of_a_batch_that_runs_on_its_caller_sees_the_calls_before_it() {
     }
     let _serial = serial();
     if allowed_cpus().len() < 2 {
-        eprintln!("skipped: needs two usable cores to run a service thread");
+        eprintln!(
+            "SKIPPED {}: needs two usable cores to run a service thread",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     // In a child of its own, bounded: the broken case waits for ever.

@@ -11,7 +11,10 @@ use flexsc_kernel_side::{Mode, Runtime};
 fn shutdown_wakes_every_sleeping_service_thread() {
     let cpus = flexsc_kernel_side::runtime::allowed_cpus();
     if cpus.len() < 2 {
-        eprintln!("SKIPPED: needs two usable cores for two service threads, have {cpus:?}");
+        eprintln!(
+            "SKIPPED {}: needs two usable cores for two service threads, have {cpus:?}",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let rt = Runtime::builder()

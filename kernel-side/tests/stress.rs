@@ -62,7 +62,10 @@ fn join<T>(handle: JoinHandle<T>, what: &str) -> T {
 fn runtime() -> Runtime {
     let rt = Runtime::builder().build().expect("build a runtime");
     if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("note: no service thread ({reason}): every call runs on its caller");
+        eprintln!(
+            "SKIPPED (in part) {}: no service thread ({reason}): every call runs on its caller",
+            std::thread::current().name().unwrap_or("?")
+        );
     }
     rt
 }

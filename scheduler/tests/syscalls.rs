@@ -77,7 +77,10 @@ fn posting_scheduler(help: bool) -> Option<Scheduler> {
         .build()
         .expect("start a scheduler");
     if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!("SKIPPED: no service thread ({reason}), so no calls to help with");
+        eprintln!(
+            "SKIPPED {}: no service thread ({reason}), so no calls to help with",
+            std::thread::current().name().unwrap_or("?")
+        );
         return None;
     }
     Some(scheduler)
@@ -406,7 +409,10 @@ fn user_thread_blocked_in_a_read_does_not_stop_the_others() {
     let _turn = serial();
     let scheduler = scheduler_on(&first_cores(1));
     if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!("SKIPPED: needs a service thread to serve the blocking read, but {reason}");
+        eprintln!(
+            "SKIPPED {}: needs a service thread to serve the blocking read, but {reason}",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let mut fds = [0; 2];
@@ -485,7 +491,10 @@ fn a_fifo_opened_at_both_ends_by_user_threads_of_one_kernel_thread() {
     let _turn = serial();
     let scheduler = scheduler_on(&first_cores(1));
     if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!("SKIPPED: needs a service thread to run the first open, but {reason}");
+        eprintln!(
+            "SKIPPED {}: needs a service thread to run the first open, but {reason}",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("a directory");
@@ -735,7 +744,10 @@ fn isolate_child(in_handler: bool) {
     small_files_with_xfsz_handler(drop_privileges_on_xfsz);
     let scheduler = lone_rule_scheduler();
     if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!("SKIPPED: no service thread ({reason})");
+        eprintln!(
+            "SKIPPED {}: no service thread ({reason})",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let file = tempfile::tempfile().expect("a temporary file");
@@ -783,7 +795,10 @@ fn a_signal_handler_that_drops_privileges_stops_delegation() {
     }
     // SAFETY: geteuid only reads.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: needs root (setresuid to nobody)");
+        eprintln!(
+            "SKIPPED {}: needs root (setresuid to nobody)",
+            std::thread::current().name().unwrap_or("?")
+        );
         return;
     }
     let _turn = serial();
@@ -916,7 +931,10 @@ fn exit_child(in_handler: bool, marker: &str) {
     small_files_with_xfsz_handler(exit_on_xfsz);
     let scheduler = lone_rule_scheduler();
     if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!("SKIPPED: no service thread ({reason})");
+        eprintln!(
+            "SKIPPED {}: no service thread ({reason})",
+            std::thread::current().name().unwrap_or("?")
+        );
         std::fs::write(marker.to_str().unwrap(), b"").unwrap();
         return;
     }

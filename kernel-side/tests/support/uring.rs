@@ -8,12 +8,15 @@ use flexsc_kernel_side::{Backend, Builder, Mode, Runtime};
 /// for parked calls) or the runtime has no service thread (one usable core).
 pub fn uring_runtime(builder: Builder, probe: fn() -> Result<(), String>) -> Option<Runtime> {
     if let Err(why) = probe() {
-        eprintln!("SKIPPED: {why}");
+        eprintln!("SKIPPED {}: {why}", std::thread::current().name().unwrap_or("?"));
         return None;
     }
     let rt = builder.backend(Backend::Uring).build().expect("runtime");
     if let Mode::Direct { reason } = rt.mode() {
-        eprintln!("SKIPPED: no service thread ({reason})");
+        eprintln!(
+            "SKIPPED {}: no service thread ({reason})",
+            std::thread::current().name().unwrap_or("?")
+        );
         return None;
     }
     Some(rt)
