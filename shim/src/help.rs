@@ -68,7 +68,7 @@ pub enum Reads {
 /// * a call made to wait for the storage device ([`waits_for_the_device`]);
 /// * with [`Reads::TryFirst`], a `pread64` whose data is not all in the page cache. It is
 ///   tried with `preadv2(RWF_NOWAIT)`, which answers `EAGAIN` rather than read the disk
-///   ([`pread_without_waiting`]). And a `preadv`: its length is behind a pointer, so a
+///   (`pread_without_waiting`). And a `preadv`: its length is behind a pointer, so a
 ///   short answer could not be told from a whole one.
 ///
 /// # Safety

@@ -52,8 +52,8 @@ pub struct SubmitOptions {
     /// Posters of single calls help too, where another thread's work is waiting anyway
     /// (an asynchronous poster, a user thread of the M-on-N scheduler): when the service
     /// threads are behind ([`HELP_BACKLOG`] posted calls rung for and not taken yet), such a
-    /// poster runs a call that never waits for an event itself instead of posting it
-    /// ([`Shared::should_help`]).
+    /// poster runs a call that will not wait itself instead of posting it
+    /// ([`Shared::should_help`], [`crate::help`]).
     pub caller_helps: bool,
 }
 
@@ -68,8 +68,9 @@ impl Default for SubmitOptions {
 }
 
 /// Posted calls that the service threads were rung for and have not taken yet, on the page
-/// a poster posts to, from which a poster that helps ([`SubmitOptions::caller_helps`]) runs its next call that
-/// never waits for an event (`Delegate` class) itself instead of posting it
+/// a poster posts to, from which a poster that helps ([`SubmitOptions::caller_helps`]) runs
+/// its next call that will not wait (a `Delegate`-class call, as far as
+/// [`crate::help::run_unless_it_waits`] can tell) itself instead of posting it
 /// ([`Shared::should_help`]): an asynchronous poster ([`crate::AsyncSubmitter::push`]), or
 /// a user thread of the M-on-N scheduler. The service threads have that much work queued
 /// already, so the poster's core adds a second pair of hands without taking work from
@@ -312,9 +313,9 @@ impl Shared {
     /// Whether a poster should run its next call itself instead of posting it: it helps
     /// ([`SubmitOptions::caller_helps`]) and the service threads are behind on its page,
     /// where `waiting` are the posted bits they were rung for and have not taken (at least
-    /// [`HELP_BACKLOG`]). Only for a call that never waits for an event, and not for one
-    /// that may wait until another thread acts (an open, a close:
-    /// [`crate::table::may_wait_for_another_thread`]). The bits come from a relaxed look:
+    /// [`HELP_BACKLOG`]). Only for a call that will not wait: not for an event, not until
+    /// another thread acts (an open, a close), not for the device (an `fsync`, a read of
+    /// uncached data): [`crate::help::run_unless_it_waits`]. The bits come from a relaxed look:
     /// a stale count only decides whether the call is posted or run here, and both are
     /// correct.
     #[inline]

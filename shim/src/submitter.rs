@@ -520,7 +520,7 @@ impl Submitter {
     }
 
     /// Whether the service threads are behind on this submitter's page, so that a poster
-    /// that helps should run its next call that never waits for an event itself (see
+    /// that helps should run its next call that will not wait itself (see
     /// [`Shared::should_help`]).
     #[inline]
     pub fn should_help(&self) -> bool {

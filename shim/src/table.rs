@@ -7,7 +7,8 @@
 //! [`Class`]:
 //!
 //! * [`Class::Delegate`]: process-wide state (fd table, address space, cwd, signal handlers,
-//!   timers...) and never waits for an event: a service thread runs it inline in its batch.
+//!   timers...) and never waits for an event: a service thread runs it inline in its batch,
+//!   except the calls made to wait for the storage device ([`waits_for_the_device`]).
 //! * [`Class::Block`]: process-wide state but may wait indefinitely for an event (pipe, socket,
 //!   futex, child, sleep...): it goes to the blocking pool.
 //! * [`Class::Caller`]: depends on or changes the calling thread (thread id, signal mask,
@@ -112,7 +113,8 @@ const MADV_POPULATE_WRITE: i32 = 23;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
     /// Process-wide meaning and never waits for an event: a service thread runs it inline in its
-    /// batch.
+    /// batch (a call made to wait for the device, [`waits_for_the_device`], leaves a batch it
+    /// shares with other calls).
     Delegate,
     /// Process-wide meaning but may wait indefinitely for an event (empty pipe, accept, futex
     /// wait, sleep, poll...): a service thread must not run it inline; it goes to the blocking
