@@ -2532,3 +2532,58 @@ fn a_device_wait_runs_inline_when_every_worker_is_busy() {
     drop(rx);
     drop(sub);
 }
+
+/// A `read` of a regular file whose data is not cached waits for the disk and nothing
+/// else: alone in its pass (and nothing else waiting) it runs on the service thread, where
+/// a hand-off would only add a wake to its own wait; beside another call it goes to a
+/// blocking worker, so that the other call does not wait behind the disk. On the direct
+/// backend (the others may send the read to the ring).
+#[test]
+fn an_uncached_read_runs_inline_alone_and_is_handed_on_beside_others() {
+    const TEST: &str = "an_uncached_read_runs_inline_alone_and_is_handed_on_beside_others";
+    let _serial = serial();
+    let builder = Runtime::builder().backend(Backend::Direct).caller_helps(false);
+    let Some(rt) = service_runtime(builder) else {
+        return;
+    };
+    let (Some(alone), Some(beside)) = (
+        sevens::uncached_file_of_sevens(TEST, 1 << 20),
+        sevens::uncached_file_of_sevens(TEST, 1 << 20),
+    ) else {
+        return;
+    };
+    let mut sub = rt.submitter().expect("a page");
+    let mut buf = vec![0u8; 4096];
+    let at_start = |f: &tempfile::NamedTempFile| {
+        // SAFETY: lseek of our own descriptor.
+        assert_eq!(
+            unsafe { libc::lseek(f.as_file().as_raw_fd(), 0, libc::SEEK_SET) },
+            0
+        );
+        f.as_file().as_raw_fd()
+    };
+    let before = sent_away(&rt);
+    assert_eq!(read(&mut sub, at_start(&alone), &mut buf), 4096);
+    assert!(buf.iter().all(|&b| b == 7));
+    assert_eq!(
+        sent_away(&rt),
+        before,
+        "alone: the read ran on the service thread"
+    );
+    buf.fill(0);
+    let fd = at_start(&beside) as u64;
+    let calls = [
+        Call::new(libc::SYS_getppid, [0; 6]),
+        Call::new(libc::SYS_read, [fd, buf.as_mut_ptr() as u64, 4096, 0, 0, 0]),
+    ];
+    let mut results = [0; 2];
+    // SAFETY: getppid, and a read into `buf`, which outlives the batch.
+    unsafe { sub.call_batch(&calls, &mut results) };
+    assert_eq!(results, [ppid(), 4096]);
+    assert!(buf.iter().all(|&b| b == 7));
+    assert_eq!(
+        sent_away(&rt),
+        before + 1,
+        "beside a getppid: the read went to a worker"
+    );
+}
