@@ -63,7 +63,12 @@ pub(crate) struct Relief {
 
 impl Relief {
     /// Starts the relief thread of a runtime whose service threads run now.
-    pub(crate) fn start(shared: Arc<Shared>, pool: Arc<Pool>, blocking: Blocking) -> std::io::Result<Relief> {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        pool: Arc<Pool>,
+        blocking: Blocking,
+        after: Duration,
+    ) -> std::io::Result<Relief> {
         let stop = Arc::new(AtomicU32::new(0));
         let word = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -71,7 +76,7 @@ impl Relief {
             .stack_size(64 * 1024)
             .spawn(move || {
                 signals::block_async_signals();
-                watch(&word, &shared, &pool, blocking);
+                watch(&word, &shared, &pool, blocking, after);
             })?;
         Ok(Relief {
             stop,
@@ -96,7 +101,7 @@ impl Drop for Relief {
     }
 }
 
-fn watch(stop: &AtomicU32, shared: &Shared, pool: &Arc<Pool>, blocking: Blocking) {
+fn watch(stop: &AtomicU32, shared: &Shared, pool: &Arc<Pool>, blocking: Blocking, after: Duration) {
     let mut sleep = CHECK_EVERY;
     let mut stuck = StuckWatch::default();
     loop {
@@ -104,9 +109,10 @@ fn watch(stop: &AtomicU32, shared: &Shared, pool: &Arc<Pool>, blocking: Blocking
         if stop.load(Ordering::Acquire) != 0 {
             return;
         }
-        // A service thread in the same pass for RELIEVE_AFTER, blocked in the kernel
-        // there (not only off its core: then it comes back to these calls itself).
-        let blocked = shared.stuck_service_threads(&mut stuck, RELIEVE_AFTER);
+        // A service thread in the same pass for `after` (RELIEVE_AFTER unless the
+        // runtime's builder said otherwise), blocked in the kernel there (not only off its
+        // core: then it comes back to these calls itself).
+        let blocked = shared.stuck_service_threads(&mut stuck, after);
         sleep = if stuck.any_inside() {
             CHECK_EVERY
         } else {

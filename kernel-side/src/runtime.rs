@@ -47,6 +47,8 @@ pub struct Builder {
     config: Config,
     blocking: Blocking,
     lazy: bool,
+    /// None: [`crate::relief::RELIEVE_AFTER`].
+    relief_after: Option<Duration>,
 }
 
 impl Builder {
@@ -69,6 +71,16 @@ impl Builder {
             config,
             ..Builder::default()
         }
+    }
+
+    /// How long a service thread may be blocked in the kernel in one pass before the
+    /// relief thread hands on the calls posted behind it (default
+    /// [`crate::relief::RELIEVE_AFTER`], 50 ms). An owner that waits for its call takes it
+    /// back itself after `flexsc_shim::TAKE_BACK_AFTER` (10 ms) anyway; the relief is for
+    /// the calls whose owners do not wait on them (asynchronous tasks, M-on-N event waits).
+    pub fn relief_after(mut self, after: Duration) -> Self {
+        self.relief_after = Some(after);
+        self
     }
 
     /// Where calls that would wait for an event run (default: blocking workers).
@@ -155,6 +167,7 @@ impl Builder {
             mode,
             config: self.config,
             blocking: self.blocking,
+            relief_after: self.relief_after.unwrap_or(crate::relief::RELIEVE_AFTER),
             backend_note: Mutex::new(None),
         };
         if !self.lazy {
@@ -221,6 +234,8 @@ pub struct Runtime {
     mode: Mode,
     config: Config,
     blocking: Blocking,
+    /// See [`Builder::relief_after`].
+    relief_after: Duration,
     /// Why the configured backend is not in use, if it is not.
     backend_note: Mutex<Option<String>>,
 }
@@ -270,7 +285,12 @@ impl Runtime {
         }
         // Without it a stuck pass holds up only the calls whose owners cannot take them
         // back (asynchronous tasks, M-on-N event waits): serve on, and say so.
-        match Relief::start(Arc::clone(&self.shared), Arc::clone(&self.pool), self.blocking) {
+        match Relief::start(
+            Arc::clone(&self.shared),
+            Arc::clone(&self.pool),
+            self.blocking,
+            self.relief_after,
+        ) {
             Ok(relief) => *self.relief.lock().unwrap_or_else(|e| e.into_inner()) = Some(relief),
             Err(e) => crate::diag::note(format_args!(
                 "flexsc: cannot start the relief thread ({e}); a call that waits on a service thread holds up the asynchronous calls behind it"

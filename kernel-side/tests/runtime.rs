@@ -834,11 +834,12 @@ fn openat_args(path: &std::ffi::CStr, flags: libc::c_int) -> [u64; 6] {
 /// posted behind the read end's open. Checks that both ends open and that `counted` (a
 /// statistic) grew: the writer's call was taken from behind the stuck one.
 fn open_both_ends_of_a_fifo(
+    builder: Builder,
     open_writer: fn(&mut Submitter, &std::ffi::CStr) -> i64,
     counted: fn(&Stats) -> u64,
 ) {
     let _serial = serial();
-    let Some(rt) = service_runtime(Runtime::builder()) else {
+    let Some(rt) = service_runtime(builder) else {
         return;
     };
     let shared = rt.shared();
@@ -895,10 +896,13 @@ fn open_both_ends_of_a_fifo(
 /// for the other end) does not hold up the calls posted behind it: their owners take
 /// them back after `TAKE_BACK_AFTER` and run them. Here the call behind it is the open of
 /// the FIFO's other end, so without that the process deadlocks, where natively it does
-/// not.
+/// not. The relief thread waits 20 s here instead of 50 ms: on a loaded machine the
+/// writer's post can come after the stuck pass is 50 ms old, and the relief thread would
+/// hand it on first (the next test), so the take-back would go untested.
 #[test]
 fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
     open_both_ends_of_a_fifo(
+        Runtime::builder().relief_after(Duration::from_secs(20)),
         |sub, path| {
             // SAFETY: openat reads a path that outlives the call.
             unsafe { sub.call(nr(libc::SYS_openat), openat_args(path, libc::O_WRONLY)) }
@@ -913,6 +917,7 @@ fn a_service_thread_stuck_in_an_open_does_not_hold_up_the_calls_behind_it() {
 #[test]
 fn the_relief_thread_hands_on_calls_behind_a_stuck_pass() {
     open_both_ends_of_a_fifo(
+        Runtime::builder(),
         |sub, path| {
             let args = openat_args(path, libc::O_WRONLY);
             // SAFETY: openat reads a path that outlives the call (polled to the end here).
