@@ -652,7 +652,7 @@ fn poll_plan(a: &[u64; 6]) -> Park {
     }
 }
 
-/// poll's answer for a CQE of a call parked by [`poll_plan`], with its pollfd's `revents`
+/// poll's answer for a CQE of a call parked by `poll_plan`, with its pollfd's `revents`
 /// written: the ready events, as poll filters them (the requested ones, POLLERR and
 /// POLLHUP: io_uring also reports others, such as POLLRDHUP unasked), none when the
 /// timeout cancelled it, POLLNVAL when the descriptor was closed meanwhile. None for any
@@ -819,7 +819,7 @@ pub fn device_wait_sqe(nr: u32, a: &[u64; 6]) -> Option<squeue::Entry> {
 
 /// Whether a batch call of number `nr` is likely to go to the ring, before it is claimed
 /// (`flags` reads its posted flags argument, a hint): an `openat` that would run directly
-/// (see [`open_means_the_same`]) is not, so it is claimed only when it runs.
+/// (see `open_means_the_same`) is not, so it is claimed only when it runs.
 pub fn batch_hint(nr: u32, flags: impl FnOnce() -> u64) -> bool {
     nr as i64 != libc::SYS_openat || open_means_the_same(flags() as i32)
 }
