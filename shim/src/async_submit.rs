@@ -597,6 +597,18 @@ mod tests {
         }
     }
 
+    /// With nobody serving yet: posts `HELP_BACKLOG` getppids, after which the service
+    /// thread is behind, and returns them (to be served by hand).
+    fn backlog(s: &AsyncSubmitter) -> Vec<InFlight> {
+        (0..crate::HELP_BACKLOG)
+            // SAFETY: getppid takes no arguments.
+            .map(|_| match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
+                AsyncPush::Posted(call) => call,
+                other => panic!("posted while the backlog is short, got {other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
     fn a_poster_that_helps_runs_calls_itself_while_the_service_thread_is_behind() {
         let s = serving_with(true);
@@ -611,13 +623,7 @@ mod tests {
         let read = || unsafe { s.push(libc::SYS_read as u64, [fds[0] as u64, buf, 1, 0, 0, 0]) };
         // Nobody serves yet: the first HELP_BACKLOG calls are posted, then the service
         // thread is behind, and the poster runs its calls itself.
-        let mut posted = Vec::new();
-        for _ in 0..crate::HELP_BACKLOG {
-            match getppid() {
-                AsyncPush::Posted(call) => posted.push(call),
-                other => panic!("posted while the backlog is short, got {other:?}"),
-            }
-        }
+        let mut posted = backlog(&s);
         // SAFETY: getppid takes no arguments.
         let parent = unsafe { libc::getppid() } as i64;
         for _ in 0..5 {
@@ -662,14 +668,7 @@ mod tests {
         let fifo = std::ffi::CString::new(path.clone().into_os_string().into_encoded_bytes()).unwrap();
         // SAFETY: a path string that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
-        let mut posted = Vec::new();
-        for _ in 0..crate::HELP_BACKLOG {
-            // SAFETY: getppid takes no arguments.
-            match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
-                AsyncPush::Posted(call) => posted.push(call),
-                other => panic!("posted while the backlog is short, got {other:?}"),
-            }
-        }
+        let mut posted = backlog(&s);
         // Were the open run here, it would wait for a writer: give it one after a while,
         // so that the test fails rather than hangs (read-write: a FIFO's open that never
         // waits, itself).
@@ -748,14 +747,7 @@ mod tests {
             }
         }
         let fd = client.into_raw_fd();
-        let mut posted = Vec::new();
-        for _ in 0..crate::HELP_BACKLOG {
-            // SAFETY: getppid takes no arguments.
-            match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
-                AsyncPush::Posted(call) => posted.push(call),
-                other => panic!("posted while the backlog is short, got {other:?}"),
-            }
-        }
+        let mut posted = backlog(&s);
         let start = std::time::Instant::now();
         // SAFETY: our own descriptor, closed once (here or below).
         let pushed = unsafe { s.push(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
@@ -786,14 +778,7 @@ mod tests {
         use crate::help::test_files::{byte_at, cached, uncached};
         use std::os::fd::AsRawFd;
         let s = serving_with(true);
-        let mut posted = Vec::new();
-        for _ in 0..crate::HELP_BACKLOG {
-            // SAFETY: getppid takes no arguments.
-            match unsafe { s.push(libc::SYS_getppid as u64, [0; 6]) } {
-                AsyncPush::Posted(call) => posted.push(call),
-                other => panic!("posted while the backlog is short, got {other:?}"),
-            }
-        }
+        let mut posted = backlog(&s);
         let warm = cached("async-warm", 8192);
         let fd = warm.file.as_raw_fd() as u64;
         // SAFETY: our own descriptor; served by hand below, never run.
