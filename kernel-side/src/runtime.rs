@@ -256,6 +256,13 @@ impl Runtime {
         if self.started.load(Ordering::Acquire) {
             return Ok(());
         }
+        // Each service thread counts itself here once it has opened what it keeps open
+        // (its stat file): `start` returns only then, so that those opens never run beside
+        // the program's own, which expect the lowest free descriptor
+        // (`flexsc_shim::sys::ThreadStat`). A futex word, not a channel: a channel wakes
+        // with libc's `syscall`, which the preload library interposes, and a call routed
+        // there from a lazy start comes back to `start` (the lock this thread holds).
+        let started = Arc::new(std::sync::atomic::AtomicU32::new(0));
         for &cpu in cpus {
             let counters = Arc::new(ServiceCounters::default());
             let service = ServiceThread::new(
@@ -269,19 +276,34 @@ impl Runtime {
             if let Some(note) = note {
                 *self.backend_note.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
             }
+            let started = Arc::clone(&started);
             let handle = std::thread::Builder::new()
                 .name(format!("flexsc-svc-{cpu}"))
                 .spawn(move || {
                     // Checked usable in `choose_cores`; if pinning fails anyway, serving from an
                     // unpinned thread is still correct.
                     let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-                    service.run()
+                    service.run(move || {
+                        started.fetch_add(1, Ordering::Release);
+                        flexsc_shim::sys::futex_wake(&started, u32::MAX);
+                    })
                 })?;
             threads.push(handle);
             self.counters
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(counters);
+        }
+        // Bounded: a thread that never counts itself (it panicked) only reopens the
+        // window this wait closes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = started.load(Ordering::Acquire);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if n as usize >= cpus.len() || left.is_zero() {
+                break;
+            }
+            flexsc_shim::sys::futex_wait_for(&started, n, left);
         }
         // Without it a stuck pass holds up only the calls whose owners cannot take them
         // back (asynchronous tasks, M-on-N event waits): serve on, and say so.

@@ -132,18 +132,22 @@ impl ServiceThread {
         }
     }
 
-    /// Serves until the runtime stops and nothing posted is left.
-    pub fn run(mut self) {
+    /// Serves until the runtime stops and nothing posted is left. Calls `started` once it
+    /// is known to owners and the relief thread, before it serves.
+    pub fn run(mut self, started: impl FnOnce()) {
+        // First: from here on an interposing library runs this thread's calls directly
+        // (a call it routed could start the runtime again, or post to it).
+        signals::block_async_signals();
         // Known by its thread id while it serves: owners and the relief thread look at
         // its state to tell a thread blocked in a call from one only off its core.
         let progress = self.shared.service_thread_starts(flexsc_shim::sys::gettid());
         self.progress = Some(Arc::clone(&progress));
+        started();
         self.serve();
         self.shared.service_thread_ends(&progress);
     }
 
     fn serve(&mut self) {
-        signals::block_async_signals();
         // The per-pass lists are written on every pass: allocated here, by this thread,
         // they come from its own malloc arena, not from lines next to data the
         // submitting threads allocated (style: no hot line shared across threads).

@@ -172,15 +172,9 @@ impl Uring {
     /// return (a program that closes fd 0 and opens a file expects fd 0).
     pub fn new() -> io::Result<Self> {
         let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).build(RING_ENTRIES)?;
-        let high = high_fd_floor();
-        // SAFETY: F_DUPFD_CLOEXEC on the ring's own open descriptor.
-        let mut moved = unsafe { libc::fcntl(ring.as_raw_fd(), libc::F_DUPFD_CLOEXEC, high) };
-        if moved < 0 {
-            // The floor is past a small RLIMIT_NOFILE (EINVAL): take the highest free
-            // descriptor below the limit instead. Left where it is, the ring would hold
-            // one of the low numbers the program's next `open` must return.
-            moved = highest_free_dup(ring.as_raw_fd());
-        }
+        // Left where it is, the ring would hold one of the low numbers the program's next
+        // `open` must return.
+        let moved = flexsc_shim::sys::dup_high(ring.as_raw_fd());
         let ring = if moved < 0 {
             // No room up there (a tiny RLIMIT_NOFILE): keep the ring where it is.
             ring
@@ -858,46 +852,6 @@ fn open_for(fd: u64, writes: bool) -> bool {
         libc::O_WRONLY => writes,
         _ => !writes,
     }
-}
-
-/// A duplicate of `fd` on the highest free descriptor below the soft RLIMIT_NOFILE and
-/// above `fd`, or -1 if there is none (a few tries from the top; each failed try means
-/// every descriptor from there up is taken).
-fn highest_free_dup(fd: i32) -> i32 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return -1;
-    }
-    let limit = lim.rlim_cur.min(1 << 20) as i32;
-    for want in ((fd + 1)..limit).rev().take(64) {
-        // SAFETY: F_DUPFD_CLOEXEC on an open descriptor of ours.
-        let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, want) };
-        if moved >= 0 {
-            return moved;
-        }
-    }
-    -1
-}
-
-/// The lowest descriptor the runtime's own descriptors use: half the soft RLIMIT_NOFILE,
-/// at least 256.
-fn high_fd_floor() -> i32 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-    let cur = if ok {
-        lim.rlim_cur.min(1 << 20) as i32
-    } else {
-        1024
-    };
-    (cur / 2).max(256)
 }
 
 /// The SQE for a call, or None if io_uring would not mean exactly the same.

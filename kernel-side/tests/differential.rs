@@ -3484,15 +3484,11 @@ fn run_case(case: &Case, call: &mut dyn FnMut(i64, [u64; 6]) -> i64) -> (Observa
 fn run_all(builder: Builder) -> Report {
     let _serial = serial();
     ignore_sigpipe();
-    // The relief thread looks at a service thread stuck in a pass for 50 ms by reading
-    // `/proc/self/task/TID/stat`, a descriptor of its own for a moment: on a loaded
-    // machine that can take the number a case's open expects (the fd normalisation
-    // relies on the table not changing during a case). Owners take their calls back
-    // themselves (`Submitter::wait`), so the cases never need it.
-    let rt = builder
-        .relief_after(Duration::from_secs(60))
-        .build()
-        .expect("build the runtime");
+    // The runtime as users get it, relief thread included: looking at a stuck service
+    // thread takes no descriptor (`flexsc_shim::sys::ThreadStat`), so it cannot take the
+    // number a case's open expects (the fd normalisation relies on the table changing
+    // only by the cases' own calls).
+    let rt = builder.build().expect("build the runtime");
     let mode = rt.mode().clone();
     match &mode {
         Mode::Direct { reason } => eprintln!(

@@ -7,9 +7,15 @@
 //! - dropping a runtime whose pass is stuck behind a FIFO open returns (the relief was
 //!   stopped before the service threads were joined);
 //! - quiescing (what the preload library does at exit) does not wait for a pass stuck in
-//!   a FIFO open: natively exit ends the waiting thread (exit took the whole 10 s limit).
+//!   a FIFO open: natively exit ends the waiting thread (exit took the whole 10 s limit);
+//! - looking at whether a service thread is blocked takes no descriptor (each look opened
+//!   `/proc/self/task/TID/stat`, so a program's `open` running meanwhile got the next
+//!   number up instead of the lowest free one).
 //!
 //! Each test skips, saying why, on a machine with fewer than two usable cores.
+
+#[path = "support/child.rs"]
+mod child;
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -233,5 +239,142 @@ fn quiescing_does_not_wait_for_a_pass_stuck_in_a_fifo_open() {
     assert!(
         quiet,
         "quiesce waited its whole limit for a pass stuck in a FIFO open"
+    );
+}
+
+/// What an owner does before it takes its call back from a stuck service thread, and
+/// what the relief thread does now and then (`Shared::service_is_blocked`, `StuckWatch`),
+/// takes no file descriptor, even for a moment: a program that closes a descriptor and
+/// opens a file expects that number back (a daemon's `close(0); open("/dev/null")`), and
+/// an `open` it posted expects the lowest free one, as natively. Each look used to open
+/// `/proc/self/task/TID/stat`: the open here then got the next number up now and then.
+/// In a child process of its own, where no other test opens anything.
+#[test]
+fn looking_at_a_stuck_service_thread_takes_no_descriptor() {
+    const TEST: &str = "looking_at_a_stuck_service_thread_takes_no_descriptor";
+    if !child::is_child(TEST) {
+        let (status, printed) = child::run_child(TEST, &[], Duration::from_secs(120));
+        assert!(status.success(), "the child failed:\n{printed}");
+        return;
+    }
+    let Some(cpus) = two_cores() else { return };
+    let rt = runtime(&cpus[1..]);
+    let shared = Arc::clone(rt.shared());
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = fifo(&dir);
+    let p = path.clone();
+    let reader = std::thread::spawn(move || {
+        let mut sub = Submitter::new(shared).expect("a page");
+        // SAFETY: openat reads `p`, which lives until the call returns.
+        unsafe { sub.call(libc::SYS_openat as u64, openat_args(&p, libc::O_RDONLY)) }
+    });
+    // The service thread waits in the FIFO's open, inside its pass (the open has taken
+    // its descriptor number already).
+    wait_until_stuck(rt.shared());
+    let stop = Arc::new(AtomicBool::new(false));
+    let looker = {
+        let (shared, stop) = (Arc::clone(rt.shared()), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (mut looks, mut blocked) = (0u64, 0u64);
+            while !stop.load(SeqCst) {
+                looks += 1;
+                blocked += u64::from(shared.service_is_blocked());
+            }
+            (looks, blocked)
+        })
+    };
+    let null = c"/dev/null";
+    let open = || {
+        // SAFETY: opens /dev/null; the caller closes it.
+        unsafe { libc::open(null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
+    };
+    let lowest = open();
+    assert!(lowest >= 0, "open /dev/null: {}", std::io::Error::last_os_error());
+    let mut wrong = Vec::new();
+    let start = Instant::now();
+    let mut opens = 0u64;
+    while start.elapsed() < Duration::from_secs(2) {
+        // SAFETY: closes the descriptor this loop opened.
+        unsafe { libc::close(lowest) };
+        let fd = open();
+        opens += 1;
+        if fd != lowest {
+            wrong.push(fd);
+            // SAFETY: as above; `lowest` is taken by someone else: wait for it back.
+            unsafe { libc::close(fd) };
+            while {
+                let again = open();
+                again != lowest && again >= 0 && {
+                    // SAFETY: as above.
+                    unsafe { libc::close(again) };
+                    true
+                }
+            } {}
+        }
+    }
+    stop.store(true, SeqCst);
+    let (looks, blocked) = looker.join().expect("the looker");
+    unstick(&path);
+    let fd = reader.join().expect("the reader");
+    assert!(fd >= 0, "the read end opened once a writer came: {fd}");
+    // SAFETY: the descriptors this test opened.
+    unsafe {
+        libc::close(fd as i32);
+        libc::close(lowest);
+    }
+    assert!(
+        blocked > 0,
+        "the service thread was never seen blocked in its pass ({looks} looks): the looks tested nothing"
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {opens} opens did not get descriptor {lowest}, the lowest free one, while another thread looked at the stuck service thread {looks} times (got {:?}...)",
+        wrong.len(),
+        &wrong[..wrong.len().min(8)]
+    );
+}
+
+/// A runtime's start returns only once its service threads have opened what they keep
+/// open (each its stat file, moved to a high number): the program's opens right after
+/// the start get the lowest free descriptor, as natively. (`start` used to return while
+/// the service threads were still starting, and their opens ran beside the program's.)
+#[test]
+fn once_a_runtime_has_started_its_threads_take_no_low_descriptor() {
+    const TEST: &str = "once_a_runtime_has_started_its_threads_take_no_low_descriptor";
+    if !child::is_child(TEST) {
+        let (status, printed) = child::run_child(TEST, &[], Duration::from_secs(120));
+        assert!(status.success(), "the child failed:\n{printed}");
+        return;
+    }
+    let Some(cpus) = two_cores() else { return };
+    let null = c"/dev/null";
+    let open = || {
+        // SAFETY: opens /dev/null; the caller closes it.
+        unsafe { libc::open(null.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
+    };
+    let lowest = open();
+    assert!(lowest >= 0, "open /dev/null: {}", std::io::Error::last_os_error());
+    // SAFETY: the descriptor just opened.
+    unsafe { libc::close(lowest) };
+    let mut wrong = Vec::new();
+    for round in 0..100 {
+        let rt = Runtime::builder()
+            .cpus(cpus[1..].to_vec())
+            .build()
+            .expect("a runtime");
+        for _ in 0..100 {
+            let fd = open();
+            if fd != lowest {
+                wrong.push((round, fd));
+            }
+            // SAFETY: the descriptor just opened.
+            unsafe { libc::close(fd) };
+        }
+        drop(rt);
+    }
+    assert!(
+        wrong.is_empty(),
+        "opens right after a runtime's start did not get descriptor {lowest}, the lowest free one: (round, fd) {:?}",
+        &wrong[..wrong.len().min(8)]
     );
 }

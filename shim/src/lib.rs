@@ -21,7 +21,7 @@
 //! - [`table`]: which calls may be delegated, for every x86-64 syscall number;
 //! - [`help`]: which calls a poster whose thread has other work may run itself;
 //! - [`resume`]: finishing a transfer that stopped part-way;
-//! - [`sys`]: the raw `syscall` instruction, mappings, futex.
+//! - [`sys`]: the raw `syscall` instruction, mappings, futex, a thread's state.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod async_submit;

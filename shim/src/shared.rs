@@ -87,6 +87,9 @@ pub const HELP_BACKLOG: u32 = 8;
 #[derive(Debug)]
 pub struct ServiceProgress {
     tid: i32,
+    /// Its `/proc/self/task/TID/stat`, open from its start: a look at its state takes no
+    /// descriptor (see [`crate::sys::ThreadStat`]). None if it could not be opened.
+    stat: Option<crate::sys::ThreadStat>,
     word: CachePadded<StdAtomicU64>,
 }
 
@@ -118,7 +121,11 @@ impl ServiceProgress {
     /// Whether it is inside a pass and blocked in the kernel there (state S or D in
     /// `/proc/self/task/TID/stat`, or that cannot be read): a call it runs waits.
     pub fn is_blocked_in_a_pass(&self) -> bool {
-        self.word() & 1 == 1 && !matches!(crate::sys::thread_state(self.tid), Some(b'R'))
+        self.word() & 1 == 1
+            && !matches!(
+                self.stat.as_ref().and_then(crate::sys::ThreadStat::state),
+                Some(b'R')
+            )
     }
 }
 
@@ -264,10 +271,13 @@ impl Shared {
     }
 
     /// Service thread: it serves from now on, as kernel thread `tid`. It reports its
-    /// passes on the returned record and hands it back to `service_thread_ends`.
+    /// passes on the returned record and hands it back to `service_thread_ends`. Opens
+    /// the thread's stat file, so the runtime's start waits for this (see
+    /// [`crate::sys::ThreadStat::open`]).
     pub fn service_thread_starts(&self, tid: i32) -> Arc<ServiceProgress> {
         let progress = Arc::new(ServiceProgress {
             tid,
+            stat: crate::sys::ThreadStat::open(tid),
             word: CachePadded::new(StdAtomicU64::new(0)),
         });
         self.service_threads
@@ -539,7 +549,7 @@ mod tests {
             "no service thread: nobody will serve"
         );
         assert_eq!(
-            crate::sys::thread_state(crate::sys::gettid()),
+            crate::sys::ThreadStat::open(crate::sys::gettid()).and_then(|s| s.state()),
             Some(b'R'),
             "this thread runs"
         );
@@ -584,7 +594,7 @@ mod tests {
         spinning.join().unwrap();
         sleeping.join().unwrap();
         assert_eq!(
-            crate::sys::thread_state(spinner),
+            crate::sys::ThreadStat::open(spinner).and_then(|s| s.state()),
             None,
             "an ended thread has no state"
         );

@@ -1,5 +1,6 @@
 //! The few OS calls the shim makes itself: the raw `syscall` instruction, anonymous
-//! mappings for the pages, and the futex. Nothing here goes through libc's wrappers, so
+//! mappings for the pages, the futex, and another thread's scheduling state, read from a
+//! descriptor kept on a high number (as every long-lived descriptor of the runtime's). Nothing here goes through libc's wrappers, so
 //! the shim never recurses into an interposed libc.
 
 use core::arch::asm;
@@ -132,63 +133,187 @@ pub fn futex_wake(word: &AtomicU32, count: u32) {
     };
 }
 
-/// The scheduling state of thread `tid` of this process, as `/proc/self/task/TID/stat`
-/// gives it (`R` running or runnable, `S` sleeping, `D` waiting for I/O, ...), read with
-/// raw system calls and no allocation (an interposing library may call this). None if it
-/// cannot be read.
-pub fn thread_state(tid: i32) -> Option<u8> {
-    let mut path = [0u8; 48];
-    let prefix = b"/proc/self/task/";
-    path[..prefix.len()].copy_from_slice(prefix);
-    let mut at = prefix.len();
-    let mut digits = [0u8; 10];
-    let (mut n, mut len) = (tid.unsigned_abs(), 0);
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
+/// A thread's `/proc/self/task/TID/stat`, kept open on a high descriptor ([`dup_high`])
+/// from [`ThreadStat::open`] until it is dropped, so that each look at the thread's state
+/// ([`ThreadStat::state`]) reads it again without opening anything. Opening the file for
+/// each look (owners before taking a call back, the relief thread now and then) held the
+/// lowest free descriptor for a moment: a program's `open` running meanwhile, its own or
+/// one it posted, then got the next number up, where natively it gets the lowest free one
+/// (a daemon's `close(0); open("/dev/null")` expects 0). Raw system calls, no allocation.
+#[derive(Debug)]
+pub struct ThreadStat {
+    fd: i32,
+    /// The file's device and inode, to tell at drop whether `fd` still names it (the
+    /// program may have closed it, with `close_range` say, and reused the number).
+    id: (u64, u64),
+}
+
+impl ThreadStat {
+    /// Opens thread `tid`'s stat file, or None if it cannot (no such thread, no /proc).
+    /// Takes the lowest free descriptor for a moment, as any open does: call it where the
+    /// program's own opens cannot run at the same time (a runtime's start).
+    pub fn open(tid: i32) -> Option<ThreadStat> {
+        let mut path = [0u8; 48];
+        let prefix = b"/proc/self/task/";
+        path[..prefix.len()].copy_from_slice(prefix);
+        let mut at = prefix.len();
+        let mut digits = [0u8; 10];
+        let (mut n, mut len) = (tid.unsigned_abs(), 0);
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in digits[..len].iter().rev() {
+            path[at] = d;
+            at += 1;
+        }
+        path[at..at + 5].copy_from_slice(b"/stat");
+        // path[at + 5] stays 0: the terminating NUL.
+        // SAFETY: openat reads the NUL-terminated path on this stack.
+        let low = unsafe {
+            syscall6(
+                libc::SYS_openat as u64,
+                [
+                    libc::AT_FDCWD as u64,
+                    path.as_ptr() as u64,
+                    (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            )
+        };
+        if low < 0 {
+            return None;
+        }
+        let low = low as i32;
+        let high = dup_high(low);
+        let fd = if high >= 0 {
+            close(low);
+            high
+        } else {
+            // No room up there (a tiny RLIMIT_NOFILE): keep it where it is.
+            low
+        };
+        let Some(id) = file_id(fd) else {
+            close(fd);
+            return None;
+        };
+        Some(ThreadStat { fd, id })
+    }
+
+    /// The thread's scheduling state now (`R` running or runnable, `S` sleeping, `D`
+    /// waiting for I/O, ...), or None if it cannot be read (the thread ended).
+    pub fn state(&self) -> Option<u8> {
+        let mut buf = [0u8; 256];
+        // SAFETY: pread64 writes at most `buf.len()` bytes into `buf`. Reading a procfs
+        // file again at offset 0 makes it anew.
+        let n = unsafe {
+            syscall6(
+                libc::SYS_pread64 as u64,
+                [self.fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0],
+            )
+        };
+        let text = buf.get(..usize::try_from(n).ok()?)?;
+        // "TID (COMM) STATE ...": COMM may hold spaces and parentheses, so look after the
+        // last ')'.
+        let close = text.iter().rposition(|&b| b == b')')?;
+        text.get(close + 2).copied()
+    }
+}
+
+impl Drop for ThreadStat {
+    fn drop(&mut self) {
+        // Only if the number still names the file opened: else it is the program's now.
+        if file_id(self.fd) == Some(self.id) {
+            close(self.fd);
         }
     }
-    for &d in digits[..len].iter().rev() {
-        path[at] = d;
-        at += 1;
-    }
-    path[at..at + 5].copy_from_slice(b"/stat");
-    // path[at + 5] stays 0: the terminating NUL.
-    // SAFETY: openat reads the NUL-terminated path on this stack.
-    let fd = unsafe {
+}
+
+/// `fd`'s device and inode, or None if it is not open.
+fn file_id(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: `stat` is plain data, written whole by a successful fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes one `struct stat` into `st`.
+    let ret = unsafe {
         syscall6(
-            libc::SYS_openat as u64,
+            libc::SYS_fstat as u64,
+            [fd as u64, &mut st as *mut libc::stat as u64, 0, 0, 0, 0],
+        )
+    };
+    (ret == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// Closes a descriptor of the runtime's own.
+fn close(fd: i32) {
+    // SAFETY: the caller's own descriptor, used no more.
+    let _ = unsafe { syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+}
+
+/// The lowest number the runtime's own long-lived descriptors take: half the soft
+/// `RLIMIT_NOFILE`, at least 256 (a program's fill from 0 up).
+pub fn high_fd_floor() -> i32 {
+    (nofile_limit() / 2).max(256)
+}
+
+/// The soft `RLIMIT_NOFILE`, at most 2^20; 1024 if it cannot be read.
+fn nofile_limit() -> i32 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit64 of this process writes one rlimit and reads no new limit (NULL).
+    let ret = unsafe {
+        syscall6(
+            libc::SYS_prlimit64 as u64,
             [
-                libc::AT_FDCWD as u64,
-                path.as_ptr() as u64,
-                (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
                 0,
+                libc::RLIMIT_NOFILE as u64,
+                0,
+                &mut lim as *mut libc::rlimit as u64,
                 0,
                 0,
             ],
         )
     };
-    if fd < 0 {
-        return None;
+    if ret == 0 {
+        lim.rlim_cur.min(1 << 20) as i32
+    } else {
+        1024
     }
-    let mut buf = [0u8; 256];
-    // SAFETY: read writes at most `buf.len()` bytes into `buf`; then the descriptor we
-    // opened is closed.
-    let n = unsafe {
-        let n = syscall6(
-            libc::SYS_read as u64,
-            [fd as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0],
-        );
-        syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]);
-        n
+}
+
+/// A close-on-exec duplicate of `fd` on a high number, where it never holds one of the
+/// low numbers a program expects `open` to return: the lowest free from
+/// [`high_fd_floor`] up or, if the floor is past the soft `RLIMIT_NOFILE`, the highest
+/// free above `fd` below it (a few tries from the top; each failed try means every
+/// descriptor from there up is taken). -1 if there is none.
+pub fn dup_high(fd: i32) -> i32 {
+    let dup_from = |min: i32| {
+        // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor of the caller's.
+        unsafe {
+            syscall6(
+                libc::SYS_fcntl as u64,
+                [fd as u64, libc::F_DUPFD_CLOEXEC as u64, min as u64, 0, 0, 0],
+            )
+        }
     };
-    let text = buf.get(..usize::try_from(n).ok()?)?;
-    // "TID (COMM) STATE ...": COMM may hold spaces and parentheses, so look after the last ')'.
-    let close = text.iter().rposition(|&b| b == b')')?;
-    text.get(close + 2).copied()
+    let moved = dup_from(high_fd_floor());
+    if moved >= 0 {
+        return moved as i32;
+    }
+    for want in ((fd + 1)..nofile_limit()).rev().take(64) {
+        let moved = dup_from(want);
+        if moved >= 0 {
+            return moved as i32;
+        }
+    }
+    -1
 }
 
 /// The calling thread's kernel thread id.
@@ -201,4 +326,78 @@ pub fn gettid() -> i32 {
 pub fn sched_yield() {
     // SAFETY: sched_yield has no arguments and no effect but scheduling.
     let _ = unsafe { syscall6(libc::SYS_sched_yield as u64, [0; 6]) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{gettid, high_fd_floor, ThreadStat};
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_thread_stat_is_read_again_at_each_look_from_a_high_descriptor() {
+        let me = ThreadStat::open(gettid()).expect("this thread's stat file");
+        assert!(
+            me.fd >= high_fd_floor(),
+            "kept on a high number: {} (floor {})",
+            me.fd,
+            high_fd_floor()
+        );
+        assert_eq!(me.state(), Some(b'R'), "this thread runs");
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleeper = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                tx.send(gettid()).expect("the test waits");
+                while !stop.load(SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let tid = rx.recv().expect("the sleeper's tid");
+        let stat = ThreadStat::open(tid).expect("the sleeper's stat file");
+        // The same descriptor, read again: the state it shows changes with the thread.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stat.state() != Some(b'S') {
+            assert!(Instant::now() < deadline, "never seen asleep: {:?}", stat.state());
+        }
+        stop.store(true, SeqCst);
+        sleeper.join().expect("the sleeper");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stat.state().is_some() {
+            assert!(Instant::now() < deadline, "an ended thread still has a state");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A program may close the runtime's descriptors (`close_range` at start-up) and reuse
+    /// the numbers: dropping the stat file then leaves the program's file open.
+    #[test]
+    fn dropping_a_thread_stat_whose_number_was_reused_closes_nothing() {
+        let stat = ThreadStat::open(gettid()).expect("this thread's stat file");
+        let fd = stat.fd;
+        // SAFETY: closes the stat file's descriptor behind its back, as a program might,
+        // and puts a file of "the program's" on the number.
+        let null = unsafe {
+            libc::close(fd);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            assert!(null >= 0, "open /dev/null");
+            let moved = libc::dup3(null, fd, libc::O_CLOEXEC);
+            libc::close(null);
+            moved
+        };
+        assert_eq!(null, fd, "/dev/null on the stat file's old number");
+        assert_eq!(stat.state(), None, "/dev/null reads as no state");
+        drop(stat);
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        assert!(
+            unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0,
+            "the program's file was closed"
+        );
+        // SAFETY: the descriptor this test put there.
+        unsafe { libc::close(fd) };
+    }
 }

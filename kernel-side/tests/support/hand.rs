@@ -92,7 +92,7 @@ impl HandDriven {
         let service = self.service.take().expect("service thread state");
         std::thread::Builder::new()
             .name("hand-svc".into())
-            .spawn(move || service.run())
+            .spawn(move || service.run(|| {}))
             .expect("spawn")
     }
 
