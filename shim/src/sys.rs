@@ -1,7 +1,8 @@
 //! The few OS calls the shim makes itself: the raw `syscall` instruction, anonymous
 //! mappings for the pages, the futex, and another thread's scheduling state, read from a
-//! descriptor kept on a high number (as every long-lived descriptor of the runtime's). Nothing here goes through libc's wrappers, so
-//! the shim never recurses into an interposed libc.
+//! descriptor kept on a high number (as every long-lived descriptor of the runtime's).
+//! Nothing here goes through libc's wrappers, so the shim never recurses into an
+//! interposed libc.
 
 use core::arch::asm;
 use std::io;
