@@ -9,6 +9,10 @@
 //!   4 KiB read here ~115 ns slower (`hotpath batch64-direct`: 608 against 725 ns per
 //!   call). The io_uring backend sends reads to the ring, whose workers wait instead, and
 //!   parks an `fsync` or `fdatasync` there rather than wake a worker of ours.
+//! - While calls are parked in the service thread's ring (which it alone reaps), an open
+//!   of a FIFO or of a device that may wait for another party (`open_may_wait`) goes to a
+//!   worker too: inline, it would hold up every parked call's answer while it waits, and
+//!   deadlock the process if what it waits for waits for one of them.
 //! - `Block` calls may wait for an event. Where a non-blocking form exists
 //!   (`RWF_NOWAIT` for the read/write family, `MSG_DONTWAIT` for sockets, a zero timeout
 //!   for poll and epoll_wait),
@@ -351,6 +355,64 @@ pub(crate) fn below_low_water(fd: u64, got: i64) -> bool {
 /// `/dev/kmsg`, whose reads wait for messages).
 fn is_memory_device(rdev: libc::dev_t) -> bool {
     libc::major(rdev) == 1 && matches!(libc::minor(rdev), 3 | 5 | 7 | 9)
+}
+
+/// Whether an open may wait until another thread acts, from what its path names now:
+/// a FIFO (its open waits for the other end) or a device other than a memory device (a
+/// serial line's waits for a carrier). A look with `statx` (type only, no sync), which
+/// costs a path walk: for a service thread that has calls parked in its ring, whose
+/// completions nobody else reaps while an inline call waits (see `ServiceThread::run_direct`).
+/// No for the forms that never wait in the open itself (`O_NONBLOCK`, `O_PATH`,
+/// `O_DIRECTORY`), for `openat2` (its flags are in the caller's memory, which this thread
+/// reads only through the kernel) and `open_by_handle_at` (no path), and when the path
+/// cannot be looked at (the open then fails as quickly, or creates a regular file). The path may change
+/// between the look and the open: the look only decides where the open runs.
+pub(crate) fn open_may_wait(nr: u32, a: &[u64; 6]) -> bool {
+    // (directory descriptor, path, open flags)
+    let (dirfd, path, flags) = match nr as i64 {
+        libc::SYS_open => (libc::AT_FDCWD as u64, a[0], a[1]),
+        libc::SYS_creat => (
+            libc::AT_FDCWD as u64,
+            a[0],
+            (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
+        ),
+        libc::SYS_openat => (a[0], a[1], a[2]),
+        _ => return false,
+    };
+    let flags = flags as i32;
+    if flags & (libc::O_NONBLOCK | libc::O_PATH | libc::O_DIRECTORY) != 0 || path == 0 {
+        return false;
+    }
+    let follow = if flags & libc::O_NOFOLLOW != 0 {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    // SAFETY: all-zero is a valid `statx`, which statx fills.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx reads the owner's NUL-terminated path (its promise for the open;
+    // a bad pointer gives EFAULT, as the open would) and writes one `statx`.
+    let ret = unsafe {
+        syscall6(
+            libc::SYS_statx as u64,
+            [
+                dirfd,
+                path,
+                (libc::AT_STATX_DONT_SYNC | follow) as u64,
+                libc::STATX_TYPE as u64,
+                &mut stx as *mut libc::statx as u64,
+                0,
+            ],
+        )
+    };
+    if ret != 0 {
+        return false;
+    }
+    match u32::from(stx.stx_mode) & libc::S_IFMT {
+        libc::S_IFIFO => true,
+        libc::S_IFCHR => !is_memory_device(libc::makedev(stx.stx_rdev_major, stx.stx_rdev_minor)),
+        _ => false,
+    }
 }
 
 pub(crate) fn file_kind(fd: u64) -> Kind {

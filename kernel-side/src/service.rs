@@ -305,9 +305,23 @@ impl ServiceThread {
     fn run_direct(&mut self, (index, slot, nr, args): (usize, usize, u32, [u64; 6]), timed: bool) {
         let kind = if timed { choice::kind(nr) } else { None };
         let start = kind.map(|_| Instant::now());
-        // SAFETY: the entry was posted through the submit API by its owner, whose
-        // thread it belongs to; `execute::run` refuses numbers that must run on it.
-        let step = unsafe { execute::run(nr, args) };
+        // This thread alone reaps the completions of the calls parked in its ring: while a
+        // call here waits for another thread, they wait too, done or not, and if that
+        // other thread waits for one of them the process deadlocks where natively it does
+        // not (an M-on-N user thread's `fsync`, parked, then its open of a FIFO's write
+        // end, while the open of the read end waits here). So with calls parked, an open
+        // that may wait like that goes to a worker, or back to its owner.
+        let opens = matches!(nr as i64, libc::SYS_open | libc::SYS_openat | libc::SYS_creat);
+        let step = if opens
+            && self.uring.ring.as_ref().is_some_and(|r| r.parked() > 0)
+            && execute::open_may_wait(nr, &args)
+        {
+            Step::HandOff(Resume::Whole)
+        } else {
+            // SAFETY: the entry was posted through the submit API by its owner, whose
+            // thread it belongs to; `execute::run` refuses numbers that must run on it.
+            unsafe { execute::run(nr, args) }
+        };
         // Only a call that ran here: a hand-off's time is the decision's, not the call's.
         if let (Some(k), Some(start), Step::Done(_)) = (kind, start, step) {
             self.uring

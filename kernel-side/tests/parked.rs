@@ -610,3 +610,110 @@ fn an_fsync_is_parked_not_waited_for_in_the_batch() {
     let fsync = &stats.syscalls[libc::SYS_fsync as usize];
     assert_eq!((fsync.delegated, fsync.errors), (2, 1));
 }
+
+/// The service thread alone reaps the completions of the calls parked in its ring. An
+/// open that may wait until another thread acts (a FIFO's: for its other end) therefore
+/// leaves the service thread while calls are parked there: run inline, it held every
+/// parked call's answer until it returned. Here a `recv` is parked, then a FIFO's read
+/// end is opened with no writer: the `recv` still gets its data, before any writer comes.
+/// (Before, the `recv` waited as long as the open; had the FIFO's writer been waiting for
+/// that `recv`, the process deadlocked, where natively it does not.)
+#[test]
+fn an_open_that_waits_for_a_fifo_does_not_hold_up_the_parked_calls() {
+    let Some(rt) = runtime(64) else { return };
+    let [a, b] = socketpair();
+    let dir = tempfile::tempdir().expect("a directory");
+    let fifo = std::ffi::CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::thread::scope(|s| {
+        let rt = &rt;
+        let receiver = s.spawn(move || {
+            let mut me = rt.submitter().expect("a page");
+            let mut buf = [0u8; 64];
+            // SAFETY: recvfrom into a live buffer.
+            let n = unsafe { me.call(libc::SYS_recvfrom as u64, recv_args(a, &mut buf)) };
+            (n, buf)
+        });
+        wait_for(rt, "the recv is parked", |s| s.uring_parked == 1);
+        let path = &fifo;
+        let opener = s.spawn(move || {
+            let mut me = rt.submitter().expect("a page");
+            let args = [
+                libc::AT_FDCWD as u64,
+                path.as_ptr() as u64,
+                (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+                0,
+                0,
+                0,
+            ];
+            // SAFETY: openat reads a path that outlives the call.
+            unsafe { me.call(libc::SYS_openat as u64, args) }
+        });
+        wait_for(rt, "the open is handed to a worker", |s| s.handoffs == 1);
+        send_direct(b, b"hello");
+        // Not timed: without the rule the recv's answer never comes while the open waits.
+        let (n, buf) = receiver.join().expect("receiver");
+        assert_eq!(n, 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert!(!opener.is_finished(), "the FIFO's open waits for a writer");
+        // SAFETY: opens the FIFO's write end (a reader waits) and closes it.
+        let w = unsafe { libc::open(fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        assert!(w >= 0, "the write end opened");
+        close(w);
+        let r = opener.join().expect("opener");
+        assert!(r >= 0, "the read end opened: {r}");
+        close(r as i32);
+    });
+    let stats = rt.shutdown();
+    assert_eq!(
+        (stats.uring_parked, stats.handoffs),
+        (1, 1),
+        "parked: the recv; to a worker: the FIFO's open"
+    );
+    close(a);
+    close(b);
+}
+
+/// The same rule leaves every other open where it was: with a call parked, a regular
+/// file's open and `/dev/null`'s run inline (the look costs a `statx`, not a worker).
+#[test]
+fn with_calls_parked_other_opens_still_run_inline() {
+    let Some(rt) = runtime(64) else { return };
+    let [a, b] = socketpair();
+    let file = tempfile::NamedTempFile::new().expect("a file");
+    let regular = std::ffi::CString::new(file.path().to_str().expect("utf-8")).expect("no NUL");
+    std::thread::scope(|s| {
+        let rt = &rt;
+        let receiver = s.spawn(move || {
+            let mut me = rt.submitter().expect("a page");
+            let mut buf = [0u8; 64];
+            // SAFETY: recvfrom into a live buffer.
+            unsafe { me.call(libc::SYS_recvfrom as u64, recv_args(a, &mut buf)) }
+        });
+        wait_for(rt, "the recv is parked", |s| s.uring_parked == 1);
+        let mut me = rt.submitter().expect("a page");
+        for path in [regular.as_c_str(), c"/dev/null"] {
+            let args = [
+                libc::AT_FDCWD as u64,
+                path.as_ptr() as u64,
+                (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+                0,
+                0,
+                0,
+            ];
+            // SAFETY: openat reads a path that outlives the call.
+            let fd = unsafe { me.call(libc::SYS_openat as u64, args) };
+            assert!(fd >= 0, "{path:?} opened: {fd}");
+            close(fd as i32);
+        }
+        send_direct(b, b"x");
+        assert_eq!(receiver.join().expect("receiver"), 1);
+    });
+    let stats = rt.shutdown();
+    assert_eq!(stats.handoffs, 0, "no open went to a worker");
+    let opens = &stats.syscalls[libc::SYS_openat as usize];
+    assert_eq!(opens.delegated, 2, "both opens ran on the service thread");
+    close(a);
+    close(b);
+}

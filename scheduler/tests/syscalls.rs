@@ -541,6 +541,146 @@ fn a_fifo_opened_at_both_ends_by_user_threads_of_one_kernel_thread() {
     );
 }
 
+/// Makes a FIFO in `dir`; returns its path and an `openat` of it by a user thread.
+fn fifo_in(dir: &tempfile::TempDir) -> std::ffi::CString {
+    let fifo = std::ffi::CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: mkfifo with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    fifo
+}
+
+/// `openat` of `path` with `flags`, from a user thread.
+fn open_at(path: &std::ffi::CStr, flags: i32) -> i64 {
+    let args = [
+        libc::AT_FDCWD as u64,
+        path.as_ptr() as u64,
+        (flags | libc::O_CLOEXEC) as u64,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: openat reads a path that outlives the call.
+    unsafe { syscall(libc::SYS_openat, args) }
+}
+
+/// A kernel thread with nothing ready sleeps on a call in flight and, if the service
+/// thread is blocked in another call, takes it back and runs it itself after a while
+/// (`TAKE_BACK_AFTER`). Never a call made to wait for the device (an `fsync`): run on the
+/// kernel thread it would hold up every user thread there for as long as the device
+/// takes. Here the service thread is stuck in a FIFO's open (a user thread's) when another
+/// user thread's `fsync` is posted: the relief thread hands the `fsync` to a worker, and
+/// nothing is taken back. (Fixed in session 9, tested since session 10: reverting the fix
+/// makes the kernel thread take the `fsync` back.)
+#[test]
+fn a_kernel_thread_does_not_take_back_a_posted_fsync() {
+    let _turn = serial();
+    let scheduler = scheduler_on(&first_cores(1));
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!(
+            "SKIPPED {}: needs a service thread to run the first open, but {reason}",
+            std::thread::current().name().unwrap_or("?")
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a directory");
+    let fifo = fifo_in(&dir);
+    let file = std::fs::File::create(dir.path().join("data")).expect("a file");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let s = Arc::clone(&scheduler);
+    let path = fifo.clone();
+    let (synced, r, w) = within_limit("an fsync posted behind a stuck open", move || {
+        s.block_on(move || {
+            let reader_path = path.clone();
+            let reader = spawn(move || open_at(&reader_path, libc::O_RDONLY));
+            // A posted sleep: the service thread claims the reader's open and waits in it
+            // (the sleep goes to a worker), and the `fsync` comes after, in a pass of its
+            // own that cannot begin.
+            yield_now();
+            flexsc_scheduler::sleep(Duration::from_millis(100));
+            // SAFETY: fsync of the test's own file.
+            let synced = unsafe { syscall(libc::SYS_fsync, [fd, 0, 0, 0, 0, 0]) };
+            let w = open_at(&path, libc::O_WRONLY);
+            (synced, reader.join().expect("no panic"), w)
+        })
+    });
+    assert_eq!(synced, 0, "the fsync succeeded");
+    assert!(r >= 0 && w >= 0, "both ends opened: read end {r}, write end {w}");
+    // SAFETY: the two descriptors this test opened.
+    unsafe {
+        libc::close(r as i32);
+        libc::close(w as i32);
+    }
+    drop(file);
+    let stats = Arc::into_inner(scheduler).expect("the only handle").shutdown();
+    assert_eq!(
+        stats.taken_back,
+        0,
+        "the kernel thread took a call back (the fsync: the open of a FIFO never is)\n{}",
+        stats.table()
+    );
+    assert!(
+        stats.relieved >= 2,
+        "the fsync and the write end's open were handed to workers by the relief thread\n{}",
+        stats.table()
+    );
+}
+
+/// Two user threads of one kernel thread: one opens a FIFO's read end; the other makes an
+/// `fsync` and then opens the write end, as natively works. Both calls of the first round
+/// reach the service thread in one pass. On the io_uring and auto backends the `fsync` is
+/// parked in the ring, and the service thread alone reaps the ring: had it then run the
+/// FIFO's open inline, waiting for a writer, the `fsync`'s answer would never have come,
+/// nor the writer (a deadlock found while writing the previous test). The open goes to a
+/// worker instead.
+#[test]
+fn an_fsync_parked_beside_a_fifo_open_does_not_deadlock() {
+    let _turn = serial();
+    let scheduler = scheduler_on(&first_cores(1));
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!(
+            "SKIPPED {}: needs a service thread, but {reason}",
+            std::thread::current().name().unwrap_or("?")
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a directory");
+    let fifo = fifo_in(&dir);
+    let file = std::fs::File::create(dir.path().join("data")).expect("a file");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let s = Arc::clone(&scheduler);
+    let path = fifo.clone();
+    let (synced, r, w) = within_limit("an fsync and a FIFO's open in one pass", move || {
+        s.block_on(move || {
+            let reader_path = path.clone();
+            let reader = spawn(move || open_at(&reader_path, libc::O_RDONLY));
+            // A direct sleep holds the kernel thread: the reader's open is not yet handed
+            // over when the `fsync` is posted, so one pass takes both.
+            yield_now();
+            std::thread::sleep(Duration::from_millis(20));
+            // SAFETY: fsync of the test's own file.
+            let synced = unsafe { syscall(libc::SYS_fsync, [fd, 0, 0, 0, 0, 0]) };
+            let w = open_at(&path, libc::O_WRONLY);
+            (synced, reader.join().expect("no panic"), w)
+        })
+    });
+    assert_eq!(synced, 0, "the fsync succeeded");
+    assert!(r >= 0 && w >= 0, "both ends opened: read end {r}, write end {w}");
+    // SAFETY: the two descriptors this test opened.
+    unsafe {
+        libc::close(r as i32);
+        libc::close(w as i32);
+    }
+    drop(file);
+    let stats = Arc::into_inner(scheduler).expect("the only handle").shutdown();
+    if stats.uring_parked == 0 {
+        eprintln!(
+            "note: {}: the fsync was not parked in a ring (no io_uring here, or the backend is direct): the deadlock's path was not taken\n{}",
+            std::thread::current().name().unwrap_or("?"),
+            stats.table()
+        );
+    }
+}
+
 /// With no idle spin a kernel thread sleeps as soon as nothing is ready: on the entry of a
 /// call that cannot wait for an event, or on its inbox (with a timeout while calls are in
 /// flight). Every result and every cross-thread wake must still arrive.
