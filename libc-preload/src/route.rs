@@ -410,6 +410,28 @@ fn serving() -> bool {
     }
 }
 
+/// The program is about to create a thread (`pthread_create`): the service threads start
+/// now if they would ever start (under `adaptive` they would otherwise start at the first
+/// shared phase, while the program's threads run). Starting opens descriptors: each
+/// service thread's io_uring and `/proc/self/task/TID/stat` (`flexsc_shim::sys::ThreadStat`).
+/// Each takes the lowest free number for a moment, as any open does, and the program's
+/// own `open` expects that number (a daemon's `close(0); open("/dev/null")`). At its first
+/// `pthread_create` a program still has one thread, and this one is in here: nothing can
+/// run beside those opens. (Threads made otherwise, by C11's `thrd_create`, which glibc
+/// calls internally, or by a raw `clone`, leave the start to the first shared phase.)
+pub fn before_thread_create() {
+    if !ENABLED.load(Ordering::Acquire) || policy() == Policy::Never {
+        return;
+    }
+    if runtime().is_none_or(|rt| rt.is_serving()) {
+        return;
+    }
+    // Marked busy meanwhile: the start's own `pthread_create`s come back here.
+    quietly(|| {
+        let _ = serving();
+    });
+}
+
 /// Whether the calling thread is inside the preload (`quietly`, or an interposed call).
 pub fn is_busy() -> bool {
     LOCAL.try_with(|l| l.busy.get()).unwrap_or(true)

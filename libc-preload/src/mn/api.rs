@@ -160,6 +160,9 @@ pub unsafe extern "C" fn pthread_create(
     arg: *mut c_void,
 ) -> c_int {
     if !enabled() || internal_caller() || !super::activate() {
+        if !internal_caller() {
+            crate::route::before_thread_create();
+        }
         // SAFETY: the caller's arguments, to glibc.
         return unsafe { real::pthread_create(t, attr, start, arg) };
     }
