@@ -724,6 +724,37 @@ fn opens_get_the_lowest_free_descriptor_while_the_runtime_starts() {
     }
 }
 
+/// A forked child closes the descriptors its parent's runtime kept (its io_uring
+/// instances and stat files, which it cannot use): each generation of children holds
+/// only its own runtime's. A review counted 8 in a third generation (four of each).
+#[test]
+fn forked_children_do_not_pile_up_their_parents_runtime_descriptors() {
+    let Some((_bin, exe)) = c_program(
+        "fork_fds.c",
+        "forked_children_do_not_pile_up_their_parents_runtime_descriptors",
+    ) else {
+        return;
+    };
+    let r = flexsc_run(&["--policy", "always", "--", p(&exe)], None);
+    assert_eq!(r.code, Some(0), "{}\n{}{}", r.status_text(), r.out(), r.err());
+    let out = r.out();
+    let counts: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_once(": ").map_or(l, |(_, c)| c))
+        .collect();
+    assert_eq!(counts.len(), 4, "four generations:\n{}", r.out());
+    assert!(
+        counts.iter().all(|c| *c == counts[0]),
+        "each generation holds its own runtime's descriptors only:\n{}",
+        r.out()
+    );
+    assert!(
+        !counts[0].ends_with(" 0 stat"),
+        "the runtime started (it keeps a stat file per service thread):\n{}",
+        r.out()
+    );
+}
+
 #[test]
 fn signal_interrupts_a_read_with_eintr() {
     let Some((_bin, exe)) = c_program("signals.c", "signal_interrupts_a_read_with_eintr") else {

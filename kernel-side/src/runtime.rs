@@ -285,7 +285,7 @@ impl Runtime {
                     let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
                     service.run(move || {
                         started.fetch_add(1, Ordering::Release);
-                        flexsc_shim::sys::futex_wake(&started, u32::MAX);
+                        flexsc_shim::sys::futex_wake(&started, i32::MAX as u32);
                     })
                 })?;
             threads.push(handle);
@@ -294,13 +294,20 @@ impl Runtime {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(counters);
         }
-        // Bounded: a thread that never counts itself (it panicked) only reopens the
-        // window this wait closes.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // Bounded: a thread that never counts itself (it panicked, or never gets a core)
+        // only reopens the window this wait closes. Said once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
         loop {
             let n = started.load(Ordering::Acquire);
+            if n as usize >= cpus.len() {
+                break;
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if n as usize >= cpus.len() || left.is_zero() {
+            if left.is_zero() {
+                crate::diag::note(format_args!(
+                    "flexsc: {n} of {} service threads started within 2 s; serving on",
+                    cpus.len()
+                ));
                 break;
             }
             flexsc_shim::sys::futex_wait_for(&started, n, left);

@@ -185,6 +185,10 @@ impl Uring {
             drop(ring);
             relocated
         };
+        // Recorded, so that a forked child closes it (`flexsc_shim::sys::close_inherited`).
+        if let Some(id) = flexsc_shim::sys::file_id(ring.as_raw_fd()) {
+            flexsc_shim::sys::own(ring.as_raw_fd(), id);
+        }
         let can_park = parking_supported(&ring);
         Ok(Uring {
             ring: std::mem::ManuallyDrop::new(ring),
@@ -513,6 +517,7 @@ impl Drop for Uring {
             }
             self.reap(|_| {});
         }
+        flexsc_shim::sys::disown(self.ring.as_raw_fd());
         // SAFETY: dropped once, here, and never used again.
         unsafe { std::mem::ManuallyDrop::drop(&mut self.ring) };
     }

@@ -141,39 +141,54 @@ pub fn futex_wake(word: &AtomicU32, count: u32) {
 /// lowest free descriptor for a moment: a program's `open` running meanwhile, its own or
 /// one it posted, then got the next number up, where natively it gets the lowest free one
 /// (a daemon's `close(0); open("/dev/null")` expects 0). Raw system calls, no allocation.
+///
+/// The program may close the descriptor (`close_range` at start-up, say) and reuse the
+/// number: each look and the drop first check that it still names the file opened, and
+/// once it does not, it is never read or closed again.
 #[derive(Debug)]
 pub struct ThreadStat {
     fd: i32,
-    /// The file's device and inode, to tell at drop whether `fd` still names it (the
-    /// program may have closed it, with `close_range` say, and reused the number).
+    /// The file's device and inode.
     id: (u64, u64),
+    /// Set once `fd` was found naming another file.
+    lost: std::sync::atomic::AtomicBool,
 }
 
 impl ThreadStat {
     /// Opens thread `tid`'s stat file, or None if it cannot (no such thread, no /proc).
     /// Takes the lowest free descriptor for a moment, as any open does: call it where the
-    /// program's own opens cannot run at the same time (a runtime's start).
+    /// program's own opens cannot run at the same time (a runtime's start, which the
+    /// preload library makes before the program's first `pthread_create`).
     pub fn open(tid: i32) -> Option<ThreadStat> {
         let mut path = [0u8; 48];
-        let prefix = b"/proc/self/task/";
-        path[..prefix.len()].copy_from_slice(prefix);
-        let mut at = prefix.len();
-        let mut digits = [0u8; 10];
-        let (mut n, mut len) = (tid.unsigned_abs(), 0);
-        loop {
-            digits[len] = b'0' + (n % 10) as u8;
-            len += 1;
-            n /= 10;
-            if n == 0 {
-                break;
+        let at = if tid == gettid() {
+            // The calling thread's own: right even in a PID namespace whose /proc is the
+            // parent's (where `tid` is not the number /proc knows it by).
+            let own = b"/proc/thread-self/stat";
+            path[..own.len()].copy_from_slice(own);
+            own.len()
+        } else {
+            let prefix = b"/proc/self/task/";
+            path[..prefix.len()].copy_from_slice(prefix);
+            let mut at = prefix.len();
+            let mut digits = [0u8; 10];
+            let (mut n, mut len) = (tid.unsigned_abs(), 0);
+            loop {
+                digits[len] = b'0' + (n % 10) as u8;
+                len += 1;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
             }
-        }
-        for &d in digits[..len].iter().rev() {
-            path[at] = d;
-            at += 1;
-        }
-        path[at..at + 5].copy_from_slice(b"/stat");
-        // path[at + 5] stays 0: the terminating NUL.
+            for &d in digits[..len].iter().rev() {
+                path[at] = d;
+                at += 1;
+            }
+            path[at..at + 5].copy_from_slice(b"/stat");
+            at + 5
+        };
+        debug_assert!(at < path.len(), "the path ends in a NUL");
         // SAFETY: openat reads the NUL-terminated path on this stack.
         let low = unsafe {
             syscall6(
@@ -204,12 +219,26 @@ impl ThreadStat {
             close(fd);
             return None;
         };
-        Some(ThreadStat { fd, id })
+        own(fd, id);
+        Some(ThreadStat {
+            fd,
+            id,
+            lost: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// The thread's scheduling state now (`R` running or runnable, `S` sleeping, `D`
-    /// waiting for I/O, ...), or None if it cannot be read (the thread ended).
+    /// waiting for I/O, ...), or None if it cannot be read (the thread ended, or the
+    /// descriptor was taken from us).
     pub fn state(&self) -> Option<u8> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.lost.load(Relaxed) {
+            return None;
+        }
+        if file_id(self.fd) != Some(self.id) {
+            self.lost.store(true, Relaxed);
+            return None;
+        }
         let mut buf = [0u8; 256];
         // SAFETY: pread64 writes at most `buf.len()` bytes into `buf`. Reading a procfs
         // file again at offset 0 makes it anew.
@@ -229,15 +258,78 @@ impl ThreadStat {
 
 impl Drop for ThreadStat {
     fn drop(&mut self) {
+        disown(self.fd);
         // Only if the number still names the file opened: else it is the program's now.
-        if file_id(self.fd) == Some(self.id) {
+        if !self.lost.load(std::sync::atomic::Ordering::Relaxed) && file_id(self.fd) == Some(self.id) {
             close(self.fd);
         }
     }
 }
 
+/// How many of the runtime's own descriptors [`own`] records (more are not recorded: a
+/// forked child then keeps them, as before there was a record).
+const OWN_MAX: usize = 64;
+
+/// One recorded descriptor: `fd` is -1 when the slot is free, -2 while it is being filled.
+struct Own {
+    fd: std::sync::atomic::AtomicI32,
+    dev: std::sync::atomic::AtomicU64,
+    ino: std::sync::atomic::AtomicU64,
+}
+
+/// The runtime's own long-lived descriptors (io_uring instances, stat files), each with the
+/// identity of the file it names, so that a forked child can close those it inherited
+/// ([`close_inherited`]). Lock-free: a fork may copy it half-written (a lock held by
+/// another thread at the fork would stay held in the child). A slot's `fd` is published
+/// last, with Release, after its identity; [`close_inherited`] reads it with Acquire.
+static OWN: [Own; OWN_MAX] = [const {
+    Own {
+        fd: std::sync::atomic::AtomicI32::new(-1),
+        dev: std::sync::atomic::AtomicU64::new(0),
+        ino: std::sync::atomic::AtomicU64::new(0),
+    }
+}; OWN_MAX];
+
+/// Records `fd`, naming the file `id` (device, inode), as one of the runtime's own.
+pub fn own(fd: i32, id: (u64, u64)) {
+    use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+    for slot in &OWN {
+        if slot.fd.compare_exchange(-1, -2, Acquire, Relaxed).is_ok() {
+            slot.dev.store(id.0, Relaxed);
+            slot.ino.store(id.1, Relaxed);
+            slot.fd.store(fd, Release);
+            return;
+        }
+    }
+}
+
+/// Forgets `fd` as one of the runtime's own (before it is closed).
+pub fn disown(fd: i32) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for slot in &OWN {
+        if slot.fd.compare_exchange(fd, -1, Relaxed, Relaxed).is_ok() {
+            return;
+        }
+    }
+}
+
+/// In a child just forked (one thread): closes every descriptor the runtime recorded
+/// ([`own`]) that still names the file it recorded, and forgets them all. The parent's
+/// io_uring instances and stat files are of no use here, and each generation of children
+/// would otherwise hold more of them.
+pub fn close_inherited() {
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
+    for slot in &OWN {
+        let fd = slot.fd.load(Acquire);
+        if fd >= 0 && file_id(fd) == Some((slot.dev.load(Relaxed), slot.ino.load(Relaxed))) {
+            close(fd);
+        }
+        slot.fd.store(-1, Relaxed);
+    }
+}
+
 /// `fd`'s device and inode, or None if it is not open.
-fn file_id(fd: i32) -> Option<(u64, u64)> {
+pub fn file_id(fd: i32) -> Option<(u64, u64)> {
     // SAFETY: `stat` is plain data, written whole by a successful fstat.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat writes one `struct stat` into `st`.
@@ -340,7 +432,7 @@ mod tests {
     fn a_thread_stat_is_read_again_at_each_look_from_a_high_descriptor() {
         let me = ThreadStat::open(gettid()).expect("this thread's stat file");
         assert!(
-            me.fd >= high_fd_floor(),
+            me.fd >= high_fd_floor() || super::nofile_limit() <= high_fd_floor(),
             "kept on a high number: {} (floor {})",
             me.fd,
             high_fd_floor()
@@ -375,23 +467,24 @@ mod tests {
     }
 
     /// A program may close the runtime's descriptors (`close_range` at start-up) and reuse
-    /// the numbers: dropping the stat file then leaves the program's file open.
+    /// the numbers: the stat file then reads as no state, and dropping it leaves the
+    /// program's file open.
     #[test]
-    fn dropping_a_thread_stat_whose_number_was_reused_closes_nothing() {
+    fn a_thread_stat_whose_number_was_reused_is_left_alone() {
         let stat = ThreadStat::open(gettid()).expect("this thread's stat file");
         let fd = stat.fd;
-        // SAFETY: closes the stat file's descriptor behind its back, as a program might,
-        // and puts a file of "the program's" on the number.
+        // SAFETY: puts a file of "the program's" on the stat file's number, closing the
+        // stat file behind its back in the same step (dup3 replaces atomically, so no
+        // other test's open can take the number in between).
         let null = unsafe {
-            libc::close(fd);
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
             assert!(null >= 0, "open /dev/null");
             let moved = libc::dup3(null, fd, libc::O_CLOEXEC);
             libc::close(null);
             moved
         };
-        assert_eq!(null, fd, "/dev/null on the stat file's old number");
-        assert_eq!(stat.state(), None, "/dev/null reads as no state");
+        assert_eq!(null, fd, "/dev/null on the stat file's number");
+        assert_eq!(stat.state(), None, "another file's number reads as no state");
         drop(stat);
         // SAFETY: F_GETFD only reads the descriptor's flags.
         assert!(
