@@ -97,9 +97,10 @@ pub fn init() {
         return;
     }
     // Under `always` the service threads start now, so the interposed path never has to
-    // spawn one (spawning allocates). Under `adaptive` they start at the first shared
-    // phase: the one allocation an interposed call can make, once per process, and only
-    // in a process that is busy with system calls on two threads.
+    // spawn one (spawning allocates). Under `adaptive` they start before the program's
+    // first `pthread_create` (`before_thread_create`: what they open then runs beside
+    // nothing of the program's), or, for threads made otherwise, at the first shared
+    // phase: the one allocation an interposed call can make, once per process.
     if policy() == Policy::Always {
         if let Some(rt) = runtime() {
             if let Err(e) = rt.start() {
