@@ -363,9 +363,9 @@ fn is_memory_device(rdev: libc::dev_t) -> bool {
 /// costs a path walk: for a service thread that has calls parked in its ring, whose
 /// completions nobody else reaps while an inline call waits (see `ServiceThread::run_direct`).
 /// No for the forms that never wait in the open itself (`O_NONBLOCK`, `O_PATH`,
-/// `O_DIRECTORY`), for `openat2` (its flags are in the caller's memory, which this thread
-/// reads only through the kernel) and `open_by_handle_at` (no path), and when the path
-/// cannot be looked at (the open then fails as quickly, or creates a regular file). The path may change
+/// `O_DIRECTORY`), and when the path cannot be looked at (the open then fails as quickly,
+/// or creates a regular file). Yes for every `openat2` and `open_by_handle_at`, which it
+/// cannot look at. The path may change
 /// between the look and the open: the look only decides where the open runs.
 pub(crate) fn open_may_wait(nr: u32, a: &[u64; 6]) -> bool {
     // (directory descriptor, path, open flags)
@@ -377,6 +377,10 @@ pub(crate) fn open_may_wait(nr: u32, a: &[u64; 6]) -> bool {
             (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
         ),
         libc::SYS_openat => (a[0], a[1], a[2]),
+        // Their flags (in the caller's `open_how`) or their file (a handle) cannot be
+        // looked at from here without reading the caller's memory directly, which a bad
+        // pointer would turn into a crash where the call gives EFAULT. Rare: say yes.
+        libc::SYS_openat2 | libc::SYS_open_by_handle_at => return true,
         _ => return false,
     };
     let flags = flags as i32;

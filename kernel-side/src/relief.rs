@@ -62,12 +62,14 @@ pub(crate) struct Relief {
 }
 
 impl Relief {
-    /// Starts the relief thread of a runtime whose service threads run now.
+    /// Starts the relief thread of a runtime whose service threads run now. The thread
+    /// calls `started` first (it has its name then).
     pub(crate) fn start(
         shared: Arc<Shared>,
         pool: Arc<Pool>,
         blocking: Blocking,
         after: Duration,
+        started: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Relief> {
         let stop = Arc::new(AtomicU32::new(0));
         let word = Arc::clone(&stop);
@@ -76,6 +78,7 @@ impl Relief {
             .stack_size(64 * 1024)
             .spawn(move || {
                 signals::block_async_signals();
+                started();
                 watch(&word, &shared, &pool, blocking, after);
             })?;
         Ok(Relief {

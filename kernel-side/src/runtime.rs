@@ -294,36 +294,44 @@ impl Runtime {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(counters);
         }
+        // Without it a stuck pass holds up only the calls whose owners cannot take them
+        // back (asynchronous tasks, M-on-N event waits): serve on, and say so. It counts
+        // itself too, once it runs (and has its name: a program may count its threads by
+        // name, as tests/fixtures/mn_fallback.c does).
+        let relief_started = Arc::clone(&started);
+        let relief = Relief::start(
+            Arc::clone(&self.shared),
+            Arc::clone(&self.pool),
+            self.blocking,
+            self.relief_after,
+            move || {
+                relief_started.fetch_add(1, Ordering::Release);
+                flexsc_shim::sys::futex_wake(&relief_started, i32::MAX as u32);
+            },
+        );
+        let expected = cpus.len() + usize::from(relief.is_ok());
+        match relief {
+            Ok(relief) => *self.relief.lock().unwrap_or_else(|e| e.into_inner()) = Some(relief),
+            Err(e) => crate::diag::note(format_args!(
+                "flexsc: cannot start the relief thread ({e}); a call that waits on a service thread holds up the asynchronous calls behind it"
+            )),
+        }
         // Bounded: a thread that never counts itself (it panicked, or never gets a core)
         // only reopens the window this wait closes. Said once.
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         loop {
             let n = started.load(Ordering::Acquire);
-            if n as usize >= cpus.len() {
+            if n as usize >= expected {
                 break;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 crate::diag::note(format_args!(
-                    "flexsc: {n} of {} service threads started within 2 s; serving on",
-                    cpus.len()
+                    "flexsc: {n} of the runtime's {expected} threads started within 2 s; serving on"
                 ));
                 break;
             }
             flexsc_shim::sys::futex_wait_for(&started, n, left);
-        }
-        // Without it a stuck pass holds up only the calls whose owners cannot take them
-        // back (asynchronous tasks, M-on-N event waits): serve on, and say so.
-        match Relief::start(
-            Arc::clone(&self.shared),
-            Arc::clone(&self.pool),
-            self.blocking,
-            self.relief_after,
-        ) {
-            Ok(relief) => *self.relief.lock().unwrap_or_else(|e| e.into_inner()) = Some(relief),
-            Err(e) => crate::diag::note(format_args!(
-                "flexsc: cannot start the relief thread ({e}); a call that waits on a service thread holds up the asynchronous calls behind it"
-            )),
         }
         self.started.store(true, Ordering::Release);
         self.shared.set_serving();

@@ -56,6 +56,9 @@ pub struct ServiceThread {
     progress: Option<Arc<ServiceProgress>>,
     /// Whether the current pass runs one call only (see `device_wait`).
     alone_in_pass: bool,
+    /// Whether calls of the pass claimed for the ring wait to run after the one running
+    /// now (see `holds_others`).
+    claimed_behind: bool,
 }
 
 /// How many times `idle` looks for work before it reads the clock (~1 µs of looks).
@@ -107,6 +110,7 @@ impl ServiceThread {
             watching: None,
             progress: None,
             alone_in_pass: false,
+            claimed_behind: false,
         }
     }
 
@@ -305,17 +309,21 @@ impl ServiceThread {
     fn run_direct(&mut self, (index, slot, nr, args): (usize, usize, u32, [u64; 6]), timed: bool) {
         let kind = if timed { choice::kind(nr) } else { None };
         let start = kind.map(|_| Instant::now());
-        // This thread alone reaps the completions of the calls parked in its ring: while a
-        // call here waits for another thread, they wait too, done or not, and if that
-        // other thread waits for one of them the process deadlocks where natively it does
-        // not (an M-on-N user thread's `fsync`, parked, then its open of a FIFO's write
-        // end, while the open of the read end waits here). So with calls parked, an open
-        // that may wait like that goes to a worker, or back to its owner.
-        let opens = matches!(nr as i64, libc::SYS_open | libc::SYS_openat | libc::SYS_creat);
-        let step = if opens
-            && self.uring.ring.as_ref().is_some_and(|r| r.parked() > 0)
-            && execute::open_may_wait(nr, &args)
-        {
+        // An open that may wait until another thread acts (a FIFO's, for its other end)
+        // leaves this thread while it holds other calls that nobody else can run (see
+        // `holds_others`): they would wait with it, and if that other thread waits for one
+        // of them the process deadlocks where natively it does not (an M-on-N user
+        // thread's `fsync`, parked, then its open of a FIFO's write end, while the open of
+        // the read end waits here). It goes to a worker, or back to its owner.
+        let opens = matches!(
+            nr as i64,
+            libc::SYS_open
+                | libc::SYS_openat
+                | libc::SYS_creat
+                | libc::SYS_openat2
+                | libc::SYS_open_by_handle_at
+        );
+        let step = if opens && self.holds_others() && execute::open_may_wait(nr, &args) {
             Step::HandOff(Resume::Whole)
         } else {
             // SAFETY: the entry was posted through the submit API by its owner, whose
@@ -351,6 +359,19 @@ impl ServiceThread {
             }),
             Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
         }
+    }
+
+    /// Whether this thread holds calls that only it can finish, so that none of them
+    /// may wait behind a call of its pass that waits for another thread: calls parked in
+    /// its ring (it alone reaps the ring), parked calls reaped at the pass's start and not
+    /// yet completed, and calls of the pass claimed for the ring and not yet run. (The
+    /// calls of the pass not yet claimed are not held: their owners take them back, the
+    /// relief thread hands them on.)
+    #[inline]
+    fn holds_others(&self) -> bool {
+        self.claimed_behind
+            || !self.uring.reaped.is_empty()
+            || self.uring.ring.as_ref().is_some_and(|r| r.parked() > 0)
     }
 
     /// A call that waits for the device and for nothing else (`Resume::Disk`): one made
@@ -494,11 +515,16 @@ impl ServiceThread {
         // rest, each claimed as it comes.
         // (Parked calls reaped at the pass's start are told only after the direct loops.)
         self.alone_in_pass = self.batch.len() + self.taken.len() == 1 && self.uring.reaped.is_empty();
+        // Claimed calls behind the one running: nobody else can run them (see `holds_others`).
+        let mut unrun = self.handled.iter().filter(|&&h| !h).count();
         for i in 0..self.batch.len() {
             if !self.handled[i] {
+                unrun -= 1;
+                self.claimed_behind = unrun > 0;
                 self.run_direct(self.batch[i], timed);
             }
         }
+        self.claimed_behind = false;
         for i in 0..self.taken.len() {
             if let Some(&(index, slot)) = self.taken.get(i + PREFETCH_AHEAD) {
                 if let Some(page) = self.shared.page(index) {
@@ -854,8 +880,12 @@ impl UringLane {
         };
         let Some(k) = kind else { return };
         // Not a call made to wait for the device: the pass waits for every SQE of its
-        // batch. It runs from the direct loop, which parks it (`device_wait`).
-        if waits_for_the_device(u64::from(nr), args) {
+        // batch. It runs from the direct loop, which parks it (`device_wait`). Nor an open
+        // that may wait for another thread (an `O_CREAT` or `O_TRUNC` open of a FIFO, which
+        // io_uring hands to its own worker): the direct loop hands it to one of ours.
+        if waits_for_the_device(u64::from(nr), args)
+            || (nr as i64 == libc::SYS_openat && crate::execute::open_may_wait(nr, args))
+        {
             return;
         }
         if let Some(sqe) = uring::batch_sqe(nr, args, &mut self.seekable) {

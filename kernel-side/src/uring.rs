@@ -164,6 +164,10 @@ pub struct Uring {
     /// The ring failed as a whole (its descriptor closed or reused by the program): no new
     /// SQE goes in; parked calls are still reaped from the mapped completion queue.
     broken: bool,
+    /// The ring's file (device, inode), to tell at drop whether its descriptor still names
+    /// it. (Each io_uring instance has an inode of its own on this kernel; where they share
+    /// one, as on kernels whose rings are plain anonymous inodes, this cannot tell.)
+    id: Option<(u64, u64)>,
 }
 
 impl Uring {
@@ -186,12 +190,14 @@ impl Uring {
             relocated
         };
         // Recorded, so that a forked child closes it (`flexsc_shim::sys::close_inherited`).
-        if let Some(id) = flexsc_shim::sys::file_id(ring.as_raw_fd()) {
+        let id = flexsc_shim::sys::file_id(ring.as_raw_fd());
+        if let Some(id) = id {
             flexsc_shim::sys::own(ring.as_raw_fd(), id);
         }
         let can_park = parking_supported(&ring);
         Ok(Uring {
             ring: std::mem::ManuallyDrop::new(ring),
+            id,
             parked: Vec::new(),
             timeouts: Vec::new(),
             free: Vec::new(),
@@ -495,7 +501,8 @@ pub const PARK_FAILED: i64 = i64::MIN;
 
 impl Drop for Uring {
     fn drop(&mut self) {
-        if self.broken {
+        flexsc_shim::sys::disown(self.ring.as_raw_fd());
+        if self.broken || flexsc_shim::sys::file_id(self.ring.as_raw_fd()) != self.id {
             // The likeliest failure is that the program closed our descriptor (close_range
             // at start-up, say), and the number may now name one of its own files, which
             // dropping the ring would close: forget it instead.
@@ -517,7 +524,6 @@ impl Drop for Uring {
             }
             self.reap(|_| {});
         }
-        flexsc_shim::sys::disown(self.ring.as_raw_fd());
         // SAFETY: dropped once, here, and never used again.
         unsafe { std::mem::ManuallyDrop::drop(&mut self.ring) };
     }

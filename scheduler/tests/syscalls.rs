@@ -541,7 +541,7 @@ fn a_fifo_opened_at_both_ends_by_user_threads_of_one_kernel_thread() {
     );
 }
 
-/// Makes a FIFO in `dir`; returns its path and an `openat` of it by a user thread.
+/// Makes a FIFO in `dir` and returns its path.
 fn fifo_in(dir: &tempfile::TempDir) -> std::ffi::CString {
     let fifo = std::ffi::CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("no NUL");
     // SAFETY: mkfifo with a valid path.
@@ -631,9 +631,16 @@ fn a_kernel_thread_does_not_take_back_a_posted_fsync() {
 /// parked in the ring, and the service thread alone reaps the ring: had it then run the
 /// FIFO's open inline, waiting for a writer, the `fsync`'s answer would never have come,
 /// nor the writer (a deadlock found while writing the previous test). The open goes to a
-/// worker instead.
+/// worker instead. The read end's open as it comes, and with `O_CREAT` (io_uring's own
+/// worker runs that one, and the pass waited for it).
 #[test]
 fn an_fsync_parked_beside_a_fifo_open_does_not_deadlock() {
+    for reader_flags in [libc::O_RDONLY, libc::O_RDONLY | libc::O_CREAT] {
+        fsync_parked_beside_a_fifo_open(reader_flags);
+    }
+}
+
+fn fsync_parked_beside_a_fifo_open(reader_flags: i32) {
     let _turn = serial();
     let scheduler = scheduler_on(&first_cores(1));
     if let Mode::Direct { reason } = &scheduler.layout().mode {
@@ -652,7 +659,7 @@ fn an_fsync_parked_beside_a_fifo_open_does_not_deadlock() {
     let (synced, r, w) = within_limit("an fsync and a FIFO's open in one pass", move || {
         s.block_on(move || {
             let reader_path = path.clone();
-            let reader = spawn(move || open_at(&reader_path, libc::O_RDONLY));
+            let reader = spawn(move || open_at(&reader_path, reader_flags));
             // A direct sleep holds the kernel thread: the reader's open is not yet handed
             // over when the `fsync` is posted, so one pass takes both.
             yield_now();
