@@ -107,6 +107,30 @@ fn wait_until_stuck(shared: &Shared) {
     }
 }
 
+/// Opens `path`'s read end through `rt` from a thread of its own (whose open waits in the
+/// service thread until a writer comes); returns the descriptor.
+fn open_read_end(rt: &Runtime, path: &CString) -> std::thread::JoinHandle<i64> {
+    let shared = Arc::clone(rt.shared());
+    let p = path.clone();
+    std::thread::spawn(move || {
+        let mut sub = Submitter::new(shared).expect("a page");
+        // SAFETY: openat reads `p`, which lives until the call returns.
+        unsafe { sub.call(libc::SYS_openat as u64, openat_args(&p, libc::O_RDONLY)) }
+    })
+}
+
+/// For a test that runs in a child process of its own, where no other test opens
+/// anything: in the child, true (run the test's body); in the parent, runs the child,
+/// asserts that it passed, and returns false.
+fn in_own_process(test: &str) -> bool {
+    if child::is_child(test) {
+        return true;
+    }
+    let (status, printed) = child::run_child(test, &[], Duration::from_secs(120));
+    assert!(status.success(), "the child failed:\n{printed}");
+    false
+}
+
 /// Lets the service thread out of a stuck read-end open (a writer that comes and goes).
 fn unstick(path: &CString) {
     // SAFETY: open and close of a descriptor of our own.
@@ -219,15 +243,9 @@ fn dropping_the_runtime_with_a_pass_stuck_behind_a_fifo_open_returns() {
 fn quiescing_does_not_wait_for_a_pass_stuck_in_a_fifo_open() {
     let Some(cpus) = two_cores() else { return };
     let rt = runtime(&cpus[1..]);
-    let shared = Arc::clone(rt.shared());
     let dir = tempfile::tempdir().expect("a directory");
     let path = fifo(&dir);
-    let p = path.clone();
-    let reader = std::thread::spawn(move || {
-        let mut sub = Submitter::new(shared).expect("a page");
-        // SAFETY: openat reads `p`, which lives until the call returns.
-        unsafe { sub.call(libc::SYS_openat as u64, openat_args(&p, libc::O_RDONLY)) }
-    });
+    let reader = open_read_end(&rt, &path);
     wait_until_stuck(rt.shared());
     // No writer will come: natively the reader would wait, and exit would end it.
     let quiet = rt.quiesce(Duration::from_secs(10));
@@ -251,23 +269,14 @@ fn quiescing_does_not_wait_for_a_pass_stuck_in_a_fifo_open() {
 /// In a child process of its own, where no other test opens anything.
 #[test]
 fn looking_at_a_stuck_service_thread_takes_no_descriptor() {
-    const TEST: &str = "looking_at_a_stuck_service_thread_takes_no_descriptor";
-    if !child::is_child(TEST) {
-        let (status, printed) = child::run_child(TEST, &[], Duration::from_secs(120));
-        assert!(status.success(), "the child failed:\n{printed}");
+    if !in_own_process("looking_at_a_stuck_service_thread_takes_no_descriptor") {
         return;
     }
     let Some(cpus) = two_cores() else { return };
     let rt = runtime(&cpus[1..]);
-    let shared = Arc::clone(rt.shared());
     let dir = tempfile::tempdir().expect("a directory");
     let path = fifo(&dir);
-    let p = path.clone();
-    let reader = std::thread::spawn(move || {
-        let mut sub = Submitter::new(shared).expect("a page");
-        // SAFETY: openat reads `p`, which lives until the call returns.
-        unsafe { sub.call(libc::SYS_openat as u64, openat_args(&p, libc::O_RDONLY)) }
-    });
+    let reader = open_read_end(&rt, &path);
     // The service thread waits in the FIFO's open, inside its pass (the open has taken
     // its descriptor number already).
     wait_until_stuck(rt.shared());
@@ -340,10 +349,7 @@ fn looking_at_a_stuck_service_thread_takes_no_descriptor() {
 /// the service threads were still starting, and their opens ran beside the program's.)
 #[test]
 fn once_a_runtime_has_started_its_threads_take_no_low_descriptor() {
-    const TEST: &str = "once_a_runtime_has_started_its_threads_take_no_low_descriptor";
-    if !child::is_child(TEST) {
-        let (status, printed) = child::run_child(TEST, &[], Duration::from_secs(120));
-        assert!(status.success(), "the child failed:\n{printed}");
+    if !in_own_process("once_a_runtime_has_started_its_threads_take_no_low_descriptor") {
         return;
     }
     let Some(cpus) = two_cores() else { return };

@@ -563,16 +563,21 @@ fn open_at(path: &std::ffi::CStr, flags: i32) -> i64 {
     unsafe { syscall(libc::SYS_openat, args) }
 }
 
-/// A kernel thread with nothing ready sleeps on a call in flight and, if the service
-/// thread is blocked in another call, takes it back and runs it itself after a while
-/// (`TAKE_BACK_AFTER`). Never a call made to wait for the device (an `fsync`): run on the
-/// kernel thread it would hold up every user thread there for as long as the device
-/// takes. Here the service thread is stuck in a FIFO's open (a user thread's) when another
-/// user thread's `fsync` is posted: the relief thread hands the `fsync` to a worker, and
-/// nothing is taken back. (Fixed in session 9, tested since session 10: reverting the fix
-/// makes the kernel thread take the `fsync` back.)
-#[test]
-fn a_kernel_thread_does_not_take_back_a_posted_fsync() {
+/// How the `fsync` of [`fifo_and_fsync`] reaches the service thread.
+#[derive(Clone, Copy, PartialEq)]
+enum FsyncPass {
+    /// In a pass of its own, after the service thread already waits in the FIFO's open (a
+    /// posted sleep lets the kernel thread hand the open over first).
+    After,
+    /// In the same pass as the FIFO's open (a direct sleep holds the kernel thread, so the
+    /// open is not handed over before the `fsync` is posted).
+    Same,
+}
+
+/// Two user threads of one kernel thread: one opens a FIFO's read end (with
+/// `reader_flags`); the other makes an `fsync` and then opens the write end, as natively
+/// works. Returns the statistics, or None (saying why) without a service thread.
+fn fifo_and_fsync(reader_flags: i32, pass: FsyncPass) -> Option<flexsc_scheduler::Stats> {
     let _turn = serial();
     let scheduler = scheduler_on(&first_cores(1));
     if let Mode::Direct { reason } = &scheduler.layout().mode {
@@ -580,26 +585,26 @@ fn a_kernel_thread_does_not_take_back_a_posted_fsync() {
             "SKIPPED {}: needs a service thread to run the first open, but {reason}",
             std::thread::current().name().unwrap_or("?")
         );
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("a directory");
     let fifo = fifo_in(&dir);
     let file = std::fs::File::create(dir.path().join("data")).expect("a file");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
     let s = Arc::clone(&scheduler);
-    let path = fifo.clone();
-    let (synced, r, w) = within_limit("an fsync posted behind a stuck open", move || {
+    let (synced, r, w) = within_limit("a FIFO's two ends and an fsync", move || {
         s.block_on(move || {
-            let reader_path = path.clone();
-            let reader = spawn(move || open_at(&reader_path, libc::O_RDONLY));
-            // A posted sleep: the service thread claims the reader's open and waits in it
-            // (the sleep goes to a worker), and the `fsync` comes after, in a pass of its
-            // own that cannot begin.
+            let reader_path = fifo.clone();
+            let reader = spawn(move || open_at(&reader_path, reader_flags));
             yield_now();
-            flexsc_scheduler::sleep(Duration::from_millis(100));
+            match pass {
+                // (The posted sleep goes to a worker.)
+                FsyncPass::After => flexsc_scheduler::sleep(Duration::from_millis(100)),
+                FsyncPass::Same => std::thread::sleep(Duration::from_millis(20)),
+            }
             // SAFETY: fsync of the test's own file.
             let synced = unsafe { syscall(libc::SYS_fsync, [fd, 0, 0, 0, 0, 0]) };
-            let w = open_at(&path, libc::O_WRONLY);
+            let w = open_at(&fifo, libc::O_WRONLY);
             (synced, reader.join().expect("no panic"), w)
         })
     });
@@ -611,7 +616,22 @@ fn a_kernel_thread_does_not_take_back_a_posted_fsync() {
         libc::close(w as i32);
     }
     drop(file);
-    let stats = Arc::into_inner(scheduler).expect("the only handle").shutdown();
+    Some(Arc::into_inner(scheduler).expect("the only handle").shutdown())
+}
+
+/// A kernel thread with nothing ready sleeps on a call in flight and, if the service
+/// thread is blocked in another call, takes it back and runs it itself after a while
+/// (`TAKE_BACK_AFTER`). Never a call made to wait for the device (an `fsync`): run on the
+/// kernel thread it would hold up every user thread there for as long as the device
+/// takes. Here the service thread is stuck in a FIFO's open (a user thread's) when another
+/// user thread's `fsync` is posted: the relief thread hands the `fsync` to a worker, and
+/// nothing is taken back. (Fixed in session 9, tested since session 10: reverting the fix
+/// makes the kernel thread take the `fsync` back.)
+#[test]
+fn a_kernel_thread_does_not_take_back_a_posted_fsync() {
+    let Some(stats) = fifo_and_fsync(libc::O_RDONLY, FsyncPass::After) else {
+        return;
+    };
     assert_eq!(
         stats.taken_back,
         0,
@@ -625,66 +645,26 @@ fn a_kernel_thread_does_not_take_back_a_posted_fsync() {
     );
 }
 
-/// Two user threads of one kernel thread: one opens a FIFO's read end; the other makes an
-/// `fsync` and then opens the write end, as natively works. Both calls of the first round
-/// reach the service thread in one pass. On the io_uring and auto backends the `fsync` is
-/// parked in the ring, and the service thread alone reaps the ring: had it then run the
-/// FIFO's open inline, waiting for a writer, the `fsync`'s answer would never have come,
-/// nor the writer (a deadlock found while writing the previous test). The open goes to a
-/// worker instead. The read end's open as it comes, and with `O_CREAT` (io_uring's own
-/// worker runs that one, and the pass waited for it).
+/// The same two user threads, with both calls of the first round in one pass. On the
+/// io_uring and auto backends the `fsync` is parked in the ring, and the service thread
+/// alone reaps the ring: had it then run the FIFO's open inline, waiting for a writer, the
+/// `fsync`'s answer would never have come, nor the writer (a deadlock found while writing
+/// the previous test). The open goes to a worker instead. The read end's open as it
+/// comes, and with `O_CREAT` (io_uring's own worker ran that one, and the pass waited for
+/// it).
 #[test]
 fn an_fsync_parked_beside_a_fifo_open_does_not_deadlock() {
     for reader_flags in [libc::O_RDONLY, libc::O_RDONLY | libc::O_CREAT] {
-        fsync_parked_beside_a_fifo_open(reader_flags);
-    }
-}
-
-fn fsync_parked_beside_a_fifo_open(reader_flags: i32) {
-    let _turn = serial();
-    let scheduler = scheduler_on(&first_cores(1));
-    if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!(
-            "SKIPPED {}: needs a service thread, but {reason}",
-            std::thread::current().name().unwrap_or("?")
-        );
-        return;
-    }
-    let dir = tempfile::tempdir().expect("a directory");
-    let fifo = fifo_in(&dir);
-    let file = std::fs::File::create(dir.path().join("data")).expect("a file");
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
-    let s = Arc::clone(&scheduler);
-    let path = fifo.clone();
-    let (synced, r, w) = within_limit("an fsync and a FIFO's open in one pass", move || {
-        s.block_on(move || {
-            let reader_path = path.clone();
-            let reader = spawn(move || open_at(&reader_path, reader_flags));
-            // A direct sleep holds the kernel thread: the reader's open is not yet handed
-            // over when the `fsync` is posted, so one pass takes both.
-            yield_now();
-            std::thread::sleep(Duration::from_millis(20));
-            // SAFETY: fsync of the test's own file.
-            let synced = unsafe { syscall(libc::SYS_fsync, [fd, 0, 0, 0, 0, 0]) };
-            let w = open_at(&path, libc::O_WRONLY);
-            (synced, reader.join().expect("no panic"), w)
-        })
-    });
-    assert_eq!(synced, 0, "the fsync succeeded");
-    assert!(r >= 0 && w >= 0, "both ends opened: read end {r}, write end {w}");
-    // SAFETY: the two descriptors this test opened.
-    unsafe {
-        libc::close(r as i32);
-        libc::close(w as i32);
-    }
-    drop(file);
-    let stats = Arc::into_inner(scheduler).expect("the only handle").shutdown();
-    if stats.uring_parked == 0 {
-        eprintln!(
-            "note: {}: the fsync was not parked in a ring (no io_uring here, or the backend is direct): the deadlock's path was not taken\n{}",
-            std::thread::current().name().unwrap_or("?"),
-            stats.table()
-        );
+        let Some(stats) = fifo_and_fsync(reader_flags, FsyncPass::Same) else {
+            return;
+        };
+        if stats.uring_parked == 0 {
+            eprintln!(
+                "note: {}: the fsync was not parked in a ring (no io_uring here, or the backend is direct): the deadlock's path was not taken\n{}",
+                std::thread::current().name().unwrap_or("?"),
+                stats.table()
+            );
+        }
     }
 }
 
