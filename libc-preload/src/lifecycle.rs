@@ -37,6 +37,10 @@ pub extern "C" fn constructor() {
 
 extern "C" fn child_after_fork() {
     quietly(|| {
+        // The parent's runtimes' rings and stat files (the route's and an M-on-N
+        // scheduler's): of no use here, where their threads do not exist, and each
+        // generation would hold more.
+        flexsc_shim::sys::close_inherited();
         crate::stats::new_image();
         crate::mn::after_fork_child();
         route::after_fork_child();

@@ -154,9 +154,6 @@ pub fn after_fork_child() {
         return;
     }
     GENERATION.fetch_add(1, Ordering::AcqRel);
-    // The parent's rings and stat files: of no use here (its runtime is left as it was),
-    // and each generation would hold more.
-    flexsc_shim::sys::close_inherited();
     let config = runtime().map(|r| r.config().clone()).unwrap_or_default();
     if build_runtime(config).is_err() {
         ENABLED.store(false, Ordering::Release);
