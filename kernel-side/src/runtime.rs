@@ -259,10 +259,8 @@ impl Runtime {
         // Each service thread counts itself here once it has opened what it keeps open
         // (its stat file): `start` returns only then, so that those opens never run beside
         // the program's own, which expect the lowest free descriptor
-        // (`flexsc_shim::sys::ThreadStat`). A futex word, not a channel: a channel wakes
-        // with libc's `syscall`, which the preload library interposes, and a call routed
-        // there from a lazy start comes back to `start` (the lock this thread holds).
-        let started = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        // (`flexsc_shim::sys::ThreadStat`).
+        let started = Arc::new(flexsc_shim::Arrivals::new());
         for &cpu in cpus {
             let counters = Arc::new(ServiceCounters::default());
             let service = ServiceThread::new(
@@ -283,10 +281,7 @@ impl Runtime {
                     // Checked usable in `choose_cores`; if pinning fails anyway, serving from an
                     // unpinned thread is still correct.
                     let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-                    service.run(move || {
-                        started.fetch_add(1, Ordering::Release);
-                        flexsc_shim::sys::futex_wake(&started, i32::MAX as u32);
-                    })
+                    service.run(move || started.arrive())
                 })?;
             threads.push(handle);
             self.counters
@@ -304,10 +299,7 @@ impl Runtime {
             Arc::clone(&self.pool),
             self.blocking,
             self.relief_after,
-            move || {
-                relief_started.fetch_add(1, Ordering::Release);
-                flexsc_shim::sys::futex_wake(&relief_started, i32::MAX as u32);
-            },
+            move || relief_started.arrive(),
         );
         let expected = cpus.len() + usize::from(relief.is_ok());
         match relief {
@@ -318,20 +310,11 @@ impl Runtime {
         }
         // Bounded: a thread that never counts itself (it panicked, or never gets a core)
         // only reopens the window this wait closes. Said once.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            let n = started.load(Ordering::Acquire);
-            if n as usize >= expected {
-                break;
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                crate::diag::note(format_args!(
-                    "flexsc: {n} of the runtime's {expected} threads started within 2 s; serving on"
-                ));
-                break;
-            }
-            flexsc_shim::sys::futex_wait_for(&started, n, left);
+        let arrived = started.wait_for(expected as u32, Duration::from_secs(2));
+        if (arrived as usize) < expected {
+            crate::diag::note(format_args!(
+                "flexsc: {arrived} of the runtime's {expected} threads started within 2 s; serving on"
+            ));
         }
         self.started.store(true, Ordering::Release);
         self.shared.set_serving();

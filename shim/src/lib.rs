@@ -17,6 +17,7 @@
 //! - [`shared`]: what one runtime's threads share;
 //! - [`submitter`]: the submit/reap API of one thread;
 //! - [`async_submit`]: the submit/reap API of futures, shared by threads;
+//! - [`arrivals`]: a runtime's start waiting until its threads run;
 //! - [`notify`]: how a completer wakes the task waiting for an asynchronous call;
 //! - [`table`]: which calls may be delegated, for every x86-64 syscall number;
 //! - [`help`]: which calls a poster whose thread has other work may run itself;
@@ -24,6 +25,7 @@
 //! - [`sys`]: the raw `syscall` instruction, mappings, futex, a thread's state.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod arrivals;
 pub mod async_submit;
 pub mod doorbell;
 pub mod entry;
@@ -40,6 +42,7 @@ pub mod table;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use arrivals::Arrivals;
 pub use async_submit::{AsyncPush, AsyncSubmitter, Cleanup, InFlight};
 pub use doorbell::Doorbell;
 pub use entry::{Entry, Waited};
