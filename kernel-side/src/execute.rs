@@ -9,9 +9,10 @@
 //!   4 KiB read here ~115 ns slower (`hotpath batch64-direct`: 608 against 725 ns per
 //!   call). The io_uring backend sends reads to the ring, whose workers wait instead, and
 //!   parks an `fsync` or `fdatasync` there rather than wake a worker of ours.
-//! - While calls are parked in the service thread's ring (which it alone reaps), an open
-//!   of a FIFO or of a device that may wait for another party (`open_may_wait`) goes to a
-//!   worker too: inline, it would hold up every parked call's answer while it waits, and
+//! - While the service thread holds calls that only it can finish (parked in its ring,
+//!   which it alone reaps, or claimed for the ring's batch: `ServiceThread::holds_others`),
+//!   an open of a FIFO or of a device that may wait for another party (`open_may_wait`)
+//!   goes to a worker too: inline, it would hold up every one of them while it waits, and
 //!   deadlock the process if what it waits for waits for one of them.
 //! - `Block` calls may wait for an event. Where a non-blocking form exists
 //!   (`RWF_NOWAIT` for the read/write family, `MSG_DONTWAIT` for sockets, a zero timeout
@@ -360,13 +361,13 @@ fn is_memory_device(rdev: libc::dev_t) -> bool {
 /// Whether an open may wait until another thread acts, from what its path names now:
 /// a FIFO (its open waits for the other end) or a device other than a memory device (a
 /// serial line's waits for a carrier). A look with `statx` (type only, no sync), which
-/// costs a path walk: for a service thread that has calls parked in its ring, whose
-/// completions nobody else reaps while an inline call waits (see `ServiceThread::run_direct`).
-/// No for the forms that never wait in the open itself (`O_NONBLOCK`, `O_PATH`,
-/// `O_DIRECTORY`), and when the path cannot be looked at (the open then fails as quickly,
-/// or creates a regular file). Yes for every `openat2` and `open_by_handle_at`, which it
-/// cannot look at. The path may change
-/// between the look and the open: the look only decides where the open runs.
+/// costs a path walk: for a service thread that holds calls only it can finish, which
+/// would wait while an inline call waits (see `ServiceThread::run_direct`). No for the
+/// forms that never wait in the open itself (`O_NONBLOCK`, `O_PATH`, `O_DIRECTORY`), and
+/// when the path cannot be looked at (the open then fails as quickly, or creates a regular
+/// file). Yes for every `openat2` and `open_by_handle_at`, which it cannot look at. The
+/// path may change between the look and the open: the look only decides where the open
+/// runs.
 pub(crate) fn open_may_wait(nr: u32, a: &[u64; 6]) -> bool {
     // (directory descriptor, path, open flags)
     let (dirfd, path, flags) = match nr as i64 {
