@@ -781,11 +781,7 @@ fn a_signal_handler_may_make_a_call_while_a_helping_user_thread_runs_one() {
     }
     let _turn = serial();
     for role in ["no-help", "help"] {
-        let out = common::run_child(NAME, role, None);
-        if !out.status.success() {
-            common::show(&out);
-        }
-        assert!(out.status.success(), "child {role}: {:?}", out.status);
+        common::assert_child_passes(NAME, role);
     }
 }
 
@@ -829,11 +825,7 @@ fn a_signal_handler_may_make_a_call_while_a_lone_user_thread_runs_one() {
         return lone_handler_child();
     }
     let _turn = serial();
-    let out = common::run_child(NAME, "alone", None);
-    if !out.status.success() {
-        common::show(&out);
-    }
-    assert!(out.status.success(), "child alone: {:?}", out.status);
+    common::assert_child_passes(NAME, "alone");
 }
 
 /// As `handler_calls_child`, with one user thread alone on its kernel thread
@@ -930,11 +922,7 @@ fn a_signal_handler_that_drops_privileges_stops_delegation() {
     }
     let _turn = serial();
     for role in ["plain", "handler"] {
-        let out = common::run_child(NAME, role, None);
-        if !out.status.success() {
-            common::show(&out);
-        }
-        assert!(out.status.success(), "child {role}: {:?}", out.status);
+        common::assert_child_passes(NAME, role);
     }
 }
 
@@ -1029,11 +1017,7 @@ fn a_read_after_a_seccomp_filter_runs_as_made() {
         return seccomp_child();
     }
     let _turn = serial();
-    let out = common::run_child(NAME, "child", None);
-    if !out.status.success() {
-        common::show(&out);
-    }
-    assert!(out.status.success(), "child: {:?}", out.status);
+    common::assert_child_passes(NAME, "child");
 }
 
 extern "C" fn exit_on_xfsz(_: libc::c_int) {

@@ -111,6 +111,16 @@ pub fn run_child(test: &str, role: &str, cores: Option<&[usize]>) -> Output {
     }
 }
 
+/// Runs test `test` in a child process with `role` ([`run_child`]) and asserts that it
+/// passed, showing its output if it did not.
+pub fn assert_child_passes(test: &str, role: &str) {
+    let out = run_child(test, role, None);
+    if !out.status.success() {
+        show(&out);
+    }
+    assert!(out.status.success(), "child {role}: {:?}", out.status);
+}
+
 /// Prints a child's output (for the failure message of the test that ran it).
 pub fn show(output: &Output) {
     let mut err = std::io::stderr();
