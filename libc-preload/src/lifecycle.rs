@@ -3,7 +3,7 @@
 //! - Load: the constructor resolves the real symbols (dlsym may allocate: never later on
 //!   the interposed path), reads the configuration and builds the runtime, whose service
 //!   threads start then under `--policy always`, and under `adaptive` before the
-//!   program's first `pthread_create` (or at the first shared phase).
+//!   program's first `pthread_create` or `thrd_create` (or at the first shared phase).
 //! - fork: the child has none of the parent's service threads. A `pthread_atfork` child
 //!   handler gives it a fresh runtime and closes the parent's runtime descriptors (its
 //!   rings and stat files); the parent's pages are left untouched, so no entry in flight

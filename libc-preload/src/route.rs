@@ -418,8 +418,8 @@ fn serving() -> bool {
 /// Each takes the lowest free number for a moment, as any open does, and the program's
 /// own `open` expects that number (a daemon's `close(0); open("/dev/null")`). At its first
 /// `pthread_create` a program still has one thread, and this one is in here: nothing can
-/// run beside those opens. (Threads made otherwise, by C11's `thrd_create`, which glibc
-/// calls internally, or by a raw `clone`, leave the start to the first shared phase.)
+/// run beside those opens. C11's `thrd_create` comes here too (`mn::api::thrd_create`);
+/// threads made by a raw `clone` leave the start to the first shared phase.
 pub fn before_thread_create() {
     if !ENABLED.load(Ordering::Acquire) || policy() == Policy::Never {
         return;

@@ -18,6 +18,8 @@ type Mutex = libc::pthread_mutex_t;
 type Cond = libc::pthread_cond_t;
 type Sem = libc::sem_t;
 type RwLock = libc::pthread_rwlock_t;
+/// C11's `thrd_start_t`.
+type ThrdStart = unsafe extern "C-unwind" fn(*mut c_void) -> c_int;
 
 /// The real functions, resolved in the constructor when M-on-N is asked for.
 macro_rules! reals {
@@ -51,6 +53,7 @@ macro_rules! reals {
 reals! {
     fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, start: StartRoutine, arg: *mut c_void) -> c_int;
     fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int;
+    fn thrd_create(t: *mut pthread_t, start: Option<ThrdStart>, arg: *mut c_void) -> c_int;
     fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int;
     fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: clockid_t, abs: *const timespec) -> c_int;
     fn pthread_detach(t: pthread_t) -> c_int;
@@ -175,6 +178,20 @@ pub unsafe extern "C" fn pthread_create(
         }
         Err(e) => e,
     }
+}
+
+/// C11's `thrd_create`. glibc makes the thread with its own internal `pthread_create`, not
+/// through ours, so this is where the service threads start before a program's first
+/// C11 thread, as they do before its first `pthread_create`
+/// (`route::before_thread_create`: their opens must not run beside the program's). The
+/// thread itself is glibc's, a kernel thread, under M-on-N too.
+#[no_mangle]
+pub unsafe extern "C" fn thrd_create(t: *mut pthread_t, start: Option<ThrdStart>, arg: *mut c_void) -> c_int {
+    if !internal_caller() {
+        crate::route::before_thread_create();
+    }
+    // SAFETY: the caller's arguments, to glibc.
+    unsafe { real::thrd_create(t, start, arg) }
 }
 
 /// A user thread joining a kernel thread (the main thread, one made before M-on-N
