@@ -679,6 +679,99 @@ fn errno_is_preserved() {
     assert!(!r.native.out().contains("WRONG"), "{}", r.native.out());
 }
 
+/// Whether this kernel lets the process make an io_uring instance (a test of the io_uring
+/// backend skips, and says so, where it cannot).
+fn io_uring_works() -> bool {
+    // SAFETY: io_uring_setup writes its parameters into `params`, zeroed plain data; the
+    // descriptor it returns is ours to close.
+    unsafe {
+        let mut params = [0u8; 120];
+        let fd = libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr());
+        if fd < 0 {
+            return false;
+        }
+        libc::close(fd as i32);
+        true
+    }
+}
+
+/// The backends a test runs its program on: the default, direct, and io_uring where the
+/// kernel has it.
+fn backends(test: &str) -> Vec<&'static str> {
+    if io_uring_works() {
+        vec!["auto", "direct", "uring"]
+    } else {
+        eprintln!("SKIPPED {test} (its FLEXSC_BACKEND=uring run): io_uring is unavailable here");
+        vec!["auto", "direct"]
+    }
+}
+
+/// The signals a call sends to the thread that made it (SIGPIPE for a write whose reader
+/// is gone, SIGXFSZ for a write past `RLIMIT_FSIZE`) reach that thread, as natively:
+/// pending there when it blocks them, handled there (a handler may `siglongjmp` back onto
+/// its stack), not sent for `MSG_NOSIGNAL`, and a child with the default action dies of
+/// SIGPIPE. The service thread and workers used to leave both unblocked, so the signal
+/// went to them: a program that blocked SIGPIPE to take it with `sigtimedwait` (libpq
+/// does) was killed (exit 141), and a handler ran on the service thread. On each backend,
+/// and under M-on-N.
+#[test]
+fn signals_a_call_sends_reach_the_thread_that_made_it() {
+    let test = "signals_a_call_sends_reach_the_thread_that_made_it";
+    let Some((_bin, exe)) = c_program("caller_signals.c", test) else {
+        return;
+    };
+    for backend in backends(test) {
+        let r = Case::new(&format!("caller_signals, {backend}"), &[p(&exe)])
+            .env("FLEXSC_BACKEND", backend)
+            .run();
+        assert!(
+            r.native.success() && !r.native.out().contains("WRONG"),
+            "native run failed:\n{}{}",
+            r.native.out(),
+            r.native.err()
+        );
+        let mut cmd = Command::new(flexsc());
+        cmd.args(["run", "--policy", "always", "--threads", "m-on-n", "--", p(&exe)])
+            .env("FLEXSC_BACKEND", backend);
+        let mn = run_bounded(
+            &mut cmd,
+            RUN_TIMEOUT,
+            &format!("caller_signals, M-on-N, {backend}"),
+        );
+        assert_eq!(
+            (mn.code, mn.out()),
+            (r.native.code, r.native.out()),
+            "M-on-N, {backend}: {}\n{}",
+            mn.status_text(),
+            mn.err()
+        );
+    }
+}
+
+/// `pthread_cancel` reaches a thread blocked in a call that waits for an event (read,
+/// readv, write, recv, recvfrom, recvmsg), as natively. Such a call, delegated, comes back
+/// to its thread when it would wait, which then ran it as a raw system call: no
+/// cancellation point, so the thread never ended and a program that joined it hung. It
+/// runs through glibc's own function now.
+#[test]
+fn cancel_reaches_a_thread_blocked_in_a_delegated_call() {
+    let test = "cancel_reaches_a_thread_blocked_in_a_delegated_call";
+    let Some((_bin, exe)) = c_program("cancel_blocked.c", test) else {
+        return;
+    };
+    for backend in backends(test) {
+        let r = Case::new(&format!("cancel_blocked, {backend}"), &[p(&exe)])
+            .env("FLEXSC_BACKEND", backend)
+            .run();
+        assert!(
+            r.native.success(),
+            "native run failed:\n{}{}",
+            r.native.out(),
+            r.native.err()
+        );
+    }
+}
+
 /// A program's `open` gets the lowest free descriptor, as natively, whatever the runtime
 /// opens for itself (each service thread's io_uring and stat file): 20 forked children,
 /// each with a thread busy writing while its main thread closes and reopens its lowest

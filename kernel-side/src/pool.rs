@@ -15,6 +15,7 @@ use std::time::Duration;
 use flexsc_shim::Shared;
 
 use crate::signals;
+use flexsc_shim::owed;
 use flexsc_shim::resume::{resume, Resume};
 
 /// One handed-off call: where its entry is, what to run.
@@ -157,6 +158,9 @@ impl Pool {
         // SAFETY: the job's call was posted by its owner through the submit API and
         // claimed by a service thread, which handed it here instead of running it.
         let ret = unsafe { resume(job.nr, job.args, job.resume) };
+        // A write that stopped short may have found its reader gone (SIGPIPE): a worker's
+        // calls wait anyway, so it looks after every write that moved anything.
+        let ret = owed::with_pending(ret, owed::writes_to_a_reader(u64::from(job.nr)));
         if let Some(page) = self.shared.page(job.page) {
             page.entry(job.slot).complete(ret);
         }

@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 use flexsc_shim::entry::{Claim, Entry};
+use flexsc_shim::owed;
 use flexsc_shim::page::COUNTED_NRS;
 use flexsc_shim::{ServiceProgress, Shared};
 
@@ -339,6 +340,9 @@ impl ServiceThread {
         }
         match step {
             Step::Done(ret) => {
+                // A call that failed with EPIPE or EFBIG may have signalled this thread
+                // for its caller (see `flexsc_shim::owed`).
+                let ret = owed::with_pending(ret, false);
                 if let Some(page) = self.shared.page(index) {
                     page.entry(slot).complete(ret);
                 }
@@ -357,7 +361,15 @@ impl ServiceThread {
                 nr,
                 args,
             }),
-            Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
+            Step::HandOff(resume) => {
+                if matches!(resume, Resume::Rest { .. }) {
+                    // A write that stopped short may have found its reader gone: the rest,
+                    // run by its owner or a worker, fails and signals again, for the
+                    // owner. The signal sent here is nobody's.
+                    owed::take_signal(libc::SIGPIPE);
+                }
+                self.hand_off(index, slot, nr, args, resume)
+            }
         }
     }
 
@@ -391,7 +403,7 @@ impl ServiceThread {
         let Parked { page, slot, nr, args } = call;
         if self.runs_inline_alone(nr, &args) {
             // SAFETY: the owner's posted call, which this thread claimed.
-            let ret = unsafe { syscall6(u64::from(nr), args) };
+            let ret = owed::with_pending(unsafe { syscall6(u64::from(nr), args) }, false);
             if let Some(p) = self.shared.page(page) {
                 p.entry(slot).complete(ret);
             }
@@ -580,7 +592,7 @@ impl ServiceThread {
             }
             Park::Inline => {
                 // SAFETY: the owner's call, on a descriptor where it cannot wait.
-                let ret = unsafe { syscall6(u64::from(nr), args) };
+                let ret = owed::with_pending(unsafe { syscall6(u64::from(nr), args) }, false);
                 if let Some(p) = self.shared.page(page) {
                     p.entry(slot).complete(ret);
                 }
@@ -617,8 +629,18 @@ impl ServiceThread {
                     None => self.hand_off(page, slot, nr, args, Resume::Whole),
                 }
             } else if uring::short_write(&call, ret) {
-                // A blocking write goes on until everything is written.
+                // A blocking write goes on until everything is written (and a signal the
+                // ring sent here for it is nobody's: the rest signals again, for its owner).
+                owed::take_signal(libc::SIGPIPE);
                 self.hand_off(page, slot, nr, args, Resume::Rest { done: ret });
+            } else if owed::ring_may_owe(ret) {
+                // The ring's run sent the signal it owes the caller to this thread, or to
+                // one of io_uring's workers, where nobody can tell whose it is (io_uring's
+                // sends add MSG_NOSIGNAL): run again by a worker or the owner, the call
+                // fails the same way and signals exactly as it would for the caller. It
+                // moved nothing the first time.
+                owed::drain();
+                self.hand_off(page, slot, nr, args, Resume::Whole);
             } else if let Some(p) = self.shared.page(page) {
                 p.entry(slot).complete(ret);
             }
@@ -911,6 +933,7 @@ impl UringLane {
             return;
         }
         let reaped = &mut self.reaped;
+        let drain = &mut false;
         let start = Instant::now();
         // SAFETY: the calls were posted by their owners through the submit API; io_uring
         // runs them with the same meaning (see `uring`).
@@ -921,6 +944,11 @@ impl UringLane {
                     let refused = nr as i64 == libc::SYS_close
                         && ret == -(libc::EBADF as i64)
                         && crate::uring::is_io_uring_instance(args[0]);
+                    if owed::ring_may_owe(ret) {
+                        // Run again directly in this pass, as in `finish_reaped`.
+                        *drain = true;
+                        return;
+                    }
                     let ret = if refused {
                         // IORING_OP_CLOSE refuses an io_uring instance's descriptor
                         // (EBADF), which close(2) closes: the syscall's own answer. The
@@ -942,6 +970,9 @@ impl UringLane {
                 Completion::Parked(call, ret) => reaped.push((call, ret)),
             })
         };
+        if *drain {
+            owed::drain();
+        }
         if timed && result.is_ok() {
             self.choice
                 .record_ring(&self.ring_counts, start.elapsed().as_nanos() as f64);

@@ -1,13 +1,16 @@
 //! Signal masks of the runtime's own threads.
 //!
 //! Process-directed signals (SIGINT, SIGCHLD, SIGTERM, ...) belong to the application's
-//! threads, so service threads and workers block them. They leave unblocked the signals
-//! the kernel sends to the thread that made a call: SIGPIPE (write to a closed pipe) and
-//! SIGXFSZ (file size limit), so that their default action (ending the process) happens
-//! as it would have for the caller, and the synchronous fault signals.
+//! threads, so service threads and workers block them. So do they the signals the kernel
+//! sends to the thread that made a call, SIGPIPE (a write whose reader is gone) and
+//! SIGXFSZ (a write past the file size limit): those belong to the caller, who may block
+//! them, take them with `sigtimedwait` or handle them on its own stack. A runtime thread
+//! that ran such a call consumes the signal and sends it back with the result
+//! (`flexsc_shim::owed`), and the caller raises it on itself. Only the synchronous fault
+//! signals stay deliverable.
 
-/// Blocks every signal except SIGPIPE, SIGXFSZ and the synchronous faults on the calling
-/// thread. (glibc keeps its own internal signals deliverable whatever the mask asks.)
+/// Blocks every signal except the synchronous faults on the calling thread. (glibc keeps
+/// its own internal signals deliverable whatever the mask asks.)
 pub fn block_async_signals() {
     mark_runtime_thread();
     // SAFETY: sigset_t is plain data that sigfillset initialises; pthread_sigmask only
@@ -16,8 +19,6 @@ pub fn block_async_signals() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
         for sig in [
-            libc::SIGPIPE,
-            libc::SIGXFSZ,
             libc::SIGSEGV,
             libc::SIGBUS,
             libc::SIGFPE,

@@ -361,9 +361,14 @@ unsafe fn route_in(l: &Local, nr: i64, args: [u64; 6], real: impl FnOnce() -> i6
     };
     let start = if decision.sample { ticks() } else { 0 };
     let delegate = decision.delegate && serving();
-    let ret = if delegate {
-        // SAFETY: forwarded: the call `real` would have made.
-        let raw = unsafe { sub.call(nr as u64, args) };
+    // A call handed back whole (one that would wait, declined under `Blocking::Caller`)
+    // runs below through glibc's own function, as it would have without us: a
+    // cancellation point acts on `pthread_cancel` there, where a raw call would not.
+    // SAFETY: forwarded: the call `real` would have made.
+    let delegated = delegate
+        .then(|| unsafe { sub.call_unless_handed_back(nr as u64, args) })
+        .flatten();
+    let ret = if let Some(raw) = delegated {
         if (-4095..0).contains(&raw) {
             set_errno(-raw as i32);
             -1

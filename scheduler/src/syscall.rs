@@ -99,7 +99,11 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
             .expect("a user thread runs on a kernel thread of a scheduler");
         match pushed {
             PagePush::Ran(ret) => return ret,
-            PagePush::Posted(ticket) => return current.switch_out(Switch::Syscall(ticket)),
+            // Resumed with the raw result, on this user thread: a signal the call owes it
+            // (SIGPIPE, SIGXFSZ) is raised here (`flexsc_shim::owed`).
+            PagePush::Posted(ticket) => {
+                return flexsc_shim::owed::deliver(current.switch_out(Switch::Syscall(ticket)))
+            }
             PagePush::Full => {
                 current.switch_out(Switch::PageFull);
             }

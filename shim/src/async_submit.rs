@@ -290,7 +290,8 @@ impl AsyncSubmitter {
     }
 
     /// Looks at a posted call; if it is still running, `waker` is woken when it finishes.
-    /// On `Ready` the call is spent.
+    /// On `Ready` the call is spent. A signal the call owes the thread that made it
+    /// (SIGPIPE, SIGXFSZ: see [`crate::owed`]) is raised on the thread that polls.
     pub fn poll(&self, call: &InFlight, waker: &Waker) -> Poll<i64> {
         let (p, slot) = (call.page as usize, call.slot as usize);
         let page = self.page(p);
@@ -303,7 +304,7 @@ impl AsyncSubmitter {
                 return Poll::Pending;
             }
         }
-        Poll::Ready(self.finish(call, outcome))
+        Poll::Ready(crate::owed::deliver(self.finish(call, outcome)))
     }
 
     /// Frees a finished call's entry and returns its result; a declined call (or the rest
@@ -320,7 +321,7 @@ impl AsyncSubmitter {
         let counters = page.counters(call.nr as u64);
         match outcome {
             Outcome::Done(ret) => {
-                counters.record_shared(true, ret);
+                counters.record_shared(true, crate::owed::split(ret).0);
                 ret
             }
             Outcome::Declined { done } => {
@@ -399,7 +400,8 @@ impl Orphan {
         let submitter = &self.submitter;
         let page = submitter.page(p);
         let ret = match page.entry(slot).poll() {
-            Outcome::Done(ret) => ret,
+            // Nobody waits for this call any more: a signal it owed goes with its future.
+            Outcome::Done(ret) => crate::owed::split(ret).0,
             Outcome::Declined { .. } => -(libc::ECANCELED as i64),
             Outcome::Pending => {
                 // A stale wake: the completer of the entry's previous call swapped its

@@ -19,6 +19,7 @@
 //! - [`async_submit`]: the submit/reap API of futures, shared by threads;
 //! - [`arrivals`]: a runtime's start waiting until its threads run;
 //! - [`notify`]: how a completer wakes the task waiting for an asynchronous call;
+//! - [`owed`]: the signal a call owes its caller (SIGPIPE, SIGXFSZ), carried with its result;
 //! - [`table`]: which calls may be delegated, for every x86-64 syscall number;
 //! - [`help`]: which calls a poster whose thread has other work may run itself;
 //! - [`resume`]: finishing a transfer that stopped part-way;
@@ -31,6 +32,7 @@ pub mod doorbell;
 pub mod entry;
 pub mod help;
 pub mod notify;
+pub mod owed;
 pub mod page;
 pub(crate) mod primitive;
 pub mod resume;

@@ -78,6 +78,9 @@ pub struct Submitter {
     /// The part of a batch a helping caller posts, in 256ths; the rest it runs itself
     /// (see [`Split`]). Learned from batch to batch.
     share: u32,
+    /// Inside [`Submitter::call_unless_handed_back`]: a call handed back whole is
+    /// returned as [`HANDED_BACK`] instead of run here.
+    hand_back: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -86,6 +89,10 @@ pub struct Submitter {
 /// itself ([`Submitter::wait`]). Long against any batch a service thread runs (tens of
 /// microseconds), short against a stall a program would notice.
 pub const TAKE_BACK_AFTER: Duration = Duration::from_millis(10);
+
+/// What `finish` returns for a call handed back whole under `hand_back` (never a raw
+/// result: `owed`'s encodings are above it).
+const HANDED_BACK: i64 = i64::MIN;
 
 const ALL_FREE: u64 = if ENTRIES_PER_PAGE == 64 {
     u64::MAX
@@ -103,6 +110,7 @@ impl Submitter {
             index,
             page,
             free: ALL_FREE,
+            hand_back: false,
             unsubmitted: 0,
             unpublished: 0,
             reclaimed: 0,
@@ -142,7 +150,10 @@ impl Submitter {
             Push::Ran(ret) => ret,
             Push::Posted(ticket) => {
                 self.submit();
-                self.wait(ticket)
+                match self.wait_raw(ticket) {
+                    HANDED_BACK => HANDED_BACK,
+                    raw => crate::owed::deliver(raw),
+                }
             }
             Push::Full => {
                 // Only reachable when tickets were pushed and not reaped: run it here
@@ -151,6 +162,24 @@ impl Submitter {
                 unsafe { self.run_here(nr, args) }
             }
         }
+    }
+
+    /// As [`Submitter::call`], except for a call that comes back to this thread whole
+    /// before anything of it ran: one the service side declined (under
+    /// `Blocking::Caller`, a call that would wait for an event), or one taken back from a
+    /// stuck service thread. `None` then: the caller runs it itself, as it would have
+    /// without the runtime (the LD_PRELOAD library calls glibc's own function, which is a
+    /// cancellation point where the raw call here is not).
+    ///
+    /// # Safety
+    /// As for [`Submitter::call`].
+    #[inline]
+    pub unsafe fn call_unless_handed_back(&mut self, nr: u64, args: [u64; 6]) -> Option<i64> {
+        self.hand_back = true;
+        // SAFETY: forwarded from this function's contract.
+        let ret = unsafe { self.call(nr, args) };
+        self.hand_back = false;
+        (ret != HANDED_BACK).then_some(ret)
     }
 
     /// Runs many calls and writes each result to the same index of `results`: posts them
@@ -405,6 +434,11 @@ impl Submitter {
 
     /// Looks once at a posted call. `Some(result)` when it finished (the ticket is spent).
     ///
+    /// The result is raw: it may carry a signal the call owes the thread that made it
+    /// (SIGPIPE, SIGXFSZ), which [`crate::owed::deliver`] raises and strips. Pass it
+    /// through that on the thread that made the call (an M-on-N user thread once it
+    /// resumes, not its scheduler's loop). The same for [`Submitter::wait_a_while`].
+    ///
     /// # Panics
     /// If the ticket is not one of this submitter's in-flight tickets.
     #[inline]
@@ -434,8 +468,17 @@ impl Submitter {
     /// back and run here (see [`crate::Entry::wait_or_take_back`]): a service thread stuck
     /// in a call that waits (a FIFO's open) must not hold up the calls posted behind it.
     /// One that is only off its core keeps them.
+    ///
+    /// A signal the call owes this thread (SIGPIPE, SIGXFSZ: see [`crate::owed`]) is
+    /// raised here before it returns, as the kernel would have before the call returned.
     #[inline]
-    pub fn wait(&mut self, mut ticket: Ticket) -> i64 {
+    pub fn wait(&mut self, ticket: Ticket) -> i64 {
+        crate::owed::deliver(self.wait_raw(ticket))
+    }
+
+    /// As [`Submitter::wait`], with the raw result (see [`Submitter::poll`]).
+    #[inline]
+    fn wait_raw(&mut self, mut ticket: Ticket) -> i64 {
         loop {
             match self.wait_a_while(ticket, true) {
                 Ok(ret) => return ret,
@@ -474,6 +517,10 @@ impl Submitter {
                     .batches()
                     .taken_back
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if self.hand_back {
+                    self.free |= 1 << ticket.slot;
+                    return Ok(HANDED_BACK);
+                }
                 // SAFETY: as above; the owner holds the entry again.
                 Ok(unsafe { self.run_reclaimed(ticket) })
             }
@@ -490,9 +537,12 @@ impl Submitter {
             Outcome::Done(ret) => {
                 let ran_here = self.reclaimed & bit != 0;
                 self.reclaimed &= !bit;
-                self.page().counters(nr as u64).record(!ran_here, ret);
+                self.page()
+                    .counters(nr as u64)
+                    .record(!ran_here, crate::owed::split(ret).0);
                 ret
             }
+            Outcome::Declined { done } if done <= 0 && self.hand_back => HANDED_BACK,
             // SAFETY: forwarded from the caller.
             Outcome::Declined { done } => unsafe { self.finish_declined(nr, args, done) },
             Outcome::Pending => unreachable!("only final outcomes are finished"),
