@@ -772,6 +772,46 @@ fn cancel_reaches_a_thread_blocked_in_a_delegated_call() {
     }
 }
 
+/// `unshare(CLONE_NEWUSER)` and `setns` into a mount namespace, which the kernel refuses
+/// (EINVAL) in a process with more than one thread: they used to fail under `--policy
+/// always` in every program (`unshare --user`, `nsenter --mount`), and under `adaptive` in
+/// one that had made threads, because of the runtime's threads. Now those stop for good
+/// and the call is made again; with a thread of the program's own alive the call fails as
+/// natively. Under M-on-N, a program that made threads keeps its scheduler's kernel
+/// threads, and the call fails there (README, M-on-N limits): only the cases without
+/// threads are compared.
+#[test]
+fn namespace_calls_that_want_one_thread_work_as_natively() {
+    let test = "namespace_calls_that_want_one_thread_work_as_natively";
+    let Some((_bin, exe)) = c_program("userns.c", test) else {
+        return;
+    };
+    for mode in ["alone", "after-threads", "with-thread"] {
+        let r = Case::new(&format!("userns {mode}"), &[p(&exe), mode]).run();
+        assert!(
+            r.native.success(),
+            "native run failed:\n{}{}",
+            r.native.out(),
+            r.native.err()
+        );
+        if mode == "alone" && !r.native.out().contains("unshare(CLONE_NEWUSER) = 0") {
+            eprintln!(
+                "SKIPPED {test} (its successful calls): natively the calls fail here too (not root, or user namespaces disabled):\n{}",
+                r.native.out()
+            );
+        }
+        if mode != "after-threads" {
+            let mn = flexsc_run(&["--threads", "m-on-n", "--", p(&exe), mode], None);
+            assert_eq!(
+                (mn.code, mn.out()),
+                (r.native.code, r.native.out()),
+                "M-on-N, {mode}: {}",
+                mn.err()
+            );
+        }
+    }
+}
+
 /// A program's `open` gets the lowest free descriptor, as natively, whatever the runtime
 /// opens for itself (each service thread's io_uring and stat file): 20 forked children,
 /// each with a thread busy writing while its main thread closes and reopens its lowest

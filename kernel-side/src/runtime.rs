@@ -163,6 +163,7 @@ impl Builder {
             threads: Mutex::new(Vec::new()),
             relief: Mutex::new(None),
             started: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             counters: Mutex::new(Vec::new()),
             mode,
             config: self.config,
@@ -230,6 +231,8 @@ pub struct Runtime {
     /// The thread that hands on the calls posted behind a stuck pass (see `relief`).
     relief: Mutex<Option<Relief>>,
     started: AtomicBool,
+    /// Set by [`Runtime::retire`]: no thread starts again.
+    retired: AtomicBool,
     counters: Mutex<Vec<Arc<ServiceCounters>>>,
     mode: Mode,
     config: Config,
@@ -253,7 +256,7 @@ impl Runtime {
             return Ok(());
         };
         let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
-        if self.started.load(Ordering::Acquire) {
+        if self.started.load(Ordering::Acquire) || self.retired.load(Ordering::Acquire) {
             return Ok(());
         }
         // Each service thread counts itself here once it has opened what it keeps open
@@ -323,7 +326,19 @@ impl Runtime {
 
     /// Whether service threads are running, so posted calls will be served.
     pub fn is_serving(&self) -> bool {
-        self.started.load(Ordering::Acquire)
+        self.started.load(Ordering::Acquire) && !self.retired.load(Ordering::Acquire)
+    }
+
+    /// Stops the runtime for good, through a shared reference (the LD_PRELOAD library
+    /// keeps its runtime for the life of the process): as [`Runtime::shutdown`], and
+    /// [`Runtime::start`] starts nothing afterwards. For a call the kernel refuses in a
+    /// process with more than one thread (`unshare(CLONE_NEWUSER)`, `setns` into a user
+    /// or mount namespace), made by a program whose only other threads are the
+    /// runtime's. The service threads and the relief thread have ended when this returns;
+    /// idle blocking workers and io_uring's own workers end a moment later.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        self.stop();
     }
 
     /// Where calls run.
@@ -371,12 +386,12 @@ impl Runtime {
     /// Stops the runtime: the service threads run everything already posted, the
     /// workers finish every call handed to them, and only then does this return. Calls
     /// posted afterwards run on their callers.
-    pub fn shutdown(mut self) -> Stats {
+    pub fn shutdown(self) -> Stats {
         self.stop();
         self.stats()
     }
 
-    fn stop(&mut self) {
+    fn stop(&self) {
         self.shared.doorbell.stop();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {

@@ -376,7 +376,11 @@ unsafe fn route_in(l: &Local, nr: i64, args: [u64; 6], real: impl FnOnce() -> i6
             raw
         }
     } else {
-        let ret = real();
+        let mut ret = real();
+        if class == Class::Isolate && ret == -1 && errno() == libc::EINVAL && wants_one_thread(nr, &args) {
+            // SAFETY: forwarded: the same call, made again.
+            ret = unsafe { again_alone(nr, args) }.unwrap_or(ret);
+        }
         let raw = if ret == -1 { -(errno() as i64) } else { ret };
         sub.count_direct(nr as u64, raw);
         if class == Class::Isolate && ret != -1 {
@@ -390,6 +394,78 @@ unsafe fn route_in(l: &Local, nr: i64, args: [u64; 6], real: impl FnOnce() -> i6
         l.window.set(w);
     }
     ret
+}
+
+/// Whether the kernel refuses call `nr` (EINVAL) in a process with more than one
+/// thread: `unshare` of a user namespace (or of the thread group, signal handlers or
+/// memory, which it implies), `setns` (into a user namespace, or a mount namespace: the
+/// threads share the file system context; other kinds need no single thread, and then
+/// never fail here with EINVAL for this reason).
+fn wants_one_thread(nr: i64, args: &[u64; 6]) -> bool {
+    let alone = (libc::CLONE_NEWUSER | libc::CLONE_THREAD | libc::CLONE_SIGHAND | libc::CLONE_VM) as u64;
+    match nr {
+        libc::SYS_unshare => args[0] & alone != 0,
+        libc::SYS_setns => true,
+        _ => false,
+    }
+}
+
+/// After `nr` failed with EINVAL, and it is one the kernel refuses in a process with
+/// more than one thread (`wants_one_thread`): if the runtime's threads are the only
+/// others, they stop for good (the process delegates nothing from then on, as after any
+/// such call), and the call is made again once they have ended. `None` when the program
+/// has threads of its own (natively the call fails too) or no runtime threads run.
+///
+/// # Safety
+/// As the call itself.
+#[cold]
+unsafe fn again_alone(nr: i64, args: [u64; 6]) -> Option<i64> {
+    let rt = runtime().filter(|rt| rt.is_serving())?;
+    let err = errno();
+    let (ours, theirs) = threads();
+    if theirs > 1 || ours == 0 {
+        // Looking at the threads (std's readdir) set errno: the call's own goes back.
+        set_errno(err);
+        return None;
+    }
+    ISOLATED.store(true, Ordering::Relaxed);
+    rt.retire();
+    // Idle blocking workers and io_uring's workers end a moment after they are told.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while threads().0 > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // SAFETY: forwarded: the program's own call, made again (glibc's wrapper is the
+    // plain system call).
+    let raw = unsafe { flexsc_shim::sys::syscall6(nr as u64, args) };
+    Some(if (-4095..0).contains(&raw) {
+        set_errno(-raw as i32);
+        -1
+    } else {
+        raw
+    })
+}
+
+/// The process's threads: (the runtime's and io_uring's, the program's). The runtime's
+/// are named `flexsc-svc-N`, `flexsc-relief` and `flexsc-worker`; io_uring's workers
+/// `iou-*`. An M-on-N scheduler's kernel threads (`flexsc-user-N`) run the program's user
+/// threads and stay: they count as the program's (so under M-on-N, a program that
+/// created threads gets EINVAL here, as a program with live threads does natively).
+fn threads() -> (usize, usize) {
+    let (mut ours, mut theirs) = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, usize::MAX);
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let runtime = ["flexsc-svc-", "flexsc-relief", "flexsc-worker", "iou-"];
+        if runtime.iter().any(|name| comm.starts_with(name)) {
+            ours += 1;
+        } else if !comm.is_empty() {
+            theirs += 1;
+        }
+    }
+    (ours, theirs)
 }
 
 /// Whether service threads run (starting them on first need).
