@@ -812,6 +812,85 @@ fn namespace_calls_that_want_one_thread_work_as_natively() {
     }
 }
 
+/// A process whose `main` called `pthread_exit` ends, with status 0 and its atexit
+/// handlers run, when its last thread ends, as with glibc: the runtime's threads (and
+/// under M-on-N its scheduler's kernel threads) do not keep it alive. They did: it never
+/// ended, and took no SIGTERM (they block it). A hang fails the run after RUN_TIMEOUT.
+#[test]
+fn a_process_ends_when_its_last_thread_does_after_main_called_pthread_exit() {
+    let test = "a_process_ends_when_its_last_thread_does_after_main_called_pthread_exit";
+    let Some((_bin, exe)) = c_program("main_exits_first.c", test) else {
+        return;
+    };
+    let r = Case::new("main_exits_first", &[p(&exe), "3"]).run();
+    assert!(
+        r.native.success() && r.native.out().contains("atexit handler ran"),
+        "native run failed:\n{}{}",
+        r.native.out(),
+        r.native.err()
+    );
+    for policy in ["always", "adaptive"] {
+        let mn = flexsc_run(
+            &["--policy", policy, "--threads", "m-on-n", "--", p(&exe), "3"],
+            None,
+        );
+        assert_eq!(
+            (mn.code, mn.out()),
+            (r.native.code, r.native.out()),
+            "M-on-N, --policy {policy}: {}\n{}",
+            mn.status_text(),
+            mn.err()
+        );
+    }
+}
+
+/// A library whose constructor makes a thread and joins it, loaded with `dlopen` (as
+/// OpenBLAS at `import numpy`): the loader holds its lock meanwhile, which every thread
+/// Rust's std starts needs before it runs. The runtime's start waited for its threads
+/// there: under 1:1 a 2 s stall and a note on stderr (which the comparison with the
+/// native run catches); under M-on-N the scheduler's start hung (a hang fails the run
+/// after RUN_TIMEOUT). Both with the runtime (and M-on-N) not yet started at the
+/// `dlopen`, and started.
+#[test]
+fn a_thread_made_in_a_dlopened_constructor_runs_as_natively() {
+    let test = "a_thread_made_in_a_dlopened_constructor_runs_as_natively";
+    let dir = tmp();
+    let Some(lib) = compile_c(
+        "ctor_thread_lib.c",
+        dir.path(),
+        &["-shared", "-fPIC"],
+        false,
+        test,
+    ) else {
+        return;
+    };
+    let Some(exe) = compile_c("dlopen_ctor.c", dir.path(), &["-ldl"], false, test) else {
+        return;
+    };
+    for first in [&[][..], &["thread-first"][..]] {
+        let mut cmd = vec![p(&exe), p(&lib)];
+        cmd.extend_from_slice(first);
+        let r = Case::new(&format!("dlopen_ctor {}", first.join(" ")), &cmd).run();
+        assert_eq!(
+            r.native.out(),
+            "the constructor's thread ran\n",
+            "{}",
+            r.native.err()
+        );
+        for policy in ["always", "adaptive"] {
+            let mut args = vec!["--policy", policy, "--threads", "m-on-n", "--"];
+            args.extend_from_slice(&cmd);
+            let mn = flexsc_run(&args, None);
+            assert_eq!(
+                (mn.code, mn.out(), mn.err()),
+                (r.native.code, r.native.out(), r.native.err()),
+                "M-on-N, --policy {policy}, {first:?}: {}",
+                mn.status_text()
+            );
+        }
+    }
+}
+
 /// A program's `open` gets the lowest free descriptor, as natively, whatever the runtime
 /// opens for itself (each service thread's io_uring and stat file): 20 forked children,
 /// each with a thread busy writing while its main thread closes and reopens its lowest

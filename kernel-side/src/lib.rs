@@ -13,9 +13,12 @@
 //! - [`choice`]: the auto backend's per-batch choice, from measured costs;
 //! - [`config`]: `FLEXSC_*` variables and their valid forms;
 //! - [`diag`]: notes on standard error, only while fd 2 is still the program's stderr;
-//! - [`signals`]: the signal mask of the runtime's own threads.
+//! - [`signals`]: the signal mask of the runtime's own threads;
+//! - [`census`]: the runtime's threads do not count as the program's (glibc ends the process
+//!   when its last thread ends).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod census;
 pub mod choice;
 pub mod config;
 pub mod diag;

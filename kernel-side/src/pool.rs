@@ -123,6 +123,7 @@ impl Pool {
     }
 
     fn work_loop(self: Arc<Self>) {
+        let _uncounted = crate::census::Uncounted::begin();
         signals::block_async_signals();
         let mut state = self.lock();
         loop {

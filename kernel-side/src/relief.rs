@@ -77,6 +77,7 @@ impl Relief {
             .name("flexsc-relief".into())
             .stack_size(64 * 1024)
             .spawn(move || {
+                let _uncounted = crate::census::Uncounted::begin();
                 signals::block_async_signals();
                 started();
                 watch(&word, &shared, &pool, blocking, after);

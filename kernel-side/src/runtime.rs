@@ -281,6 +281,7 @@ impl Runtime {
             let handle = std::thread::Builder::new()
                 .name(format!("flexsc-svc-{cpu}"))
                 .spawn(move || {
+                    let _uncounted = crate::census::Uncounted::begin();
                     // Checked usable in `choose_cores`; if pinning fails anyway, serving from an
                     // unpinned thread is still correct.
                     let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });

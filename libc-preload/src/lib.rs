@@ -9,6 +9,7 @@
 //! - [`route`]: the interposed path: guard, policy, delegate or call the real function;
 //! - [`policy`]: when delegation pays off (the adaptive policy);
 //! - [`lifecycle`]: constructor, fork, exec, exit;
+//! - [`loader`]: whether the calling thread runs inside `dlopen` (a library's constructor);
 //! - [`stats`]: the per-process statistics file `flexsc run` merges;
 //! - [`real`]: the real libc symbols;
 //! - [`mn`]: M-on-N threads (`FLEXSC_THREADS=m-on-n`): pthread_create makes user threads
@@ -21,6 +22,7 @@
 pub mod heap;
 pub mod interpose;
 pub mod lifecycle;
+pub mod loader;
 pub mod mn;
 pub mod policy;
 pub mod real;

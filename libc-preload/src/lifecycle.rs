@@ -22,6 +22,7 @@ pub extern "C" fn constructor() {
         // lazily started runtime would otherwise take a program's data file for stderr).
         flexsc_kernel_side::diag::remember_stderr();
         crate::interpose::resolve_all();
+        crate::loader::init();
         crate::stats::init();
         // M-on-N first: it patches glibc's lock waits only while the process has one
         // thread, and under `--policy always` `route::init` starts the service threads.

@@ -505,6 +505,12 @@ pub fn before_thread_create() {
     if !ENABLED.load(Ordering::Acquire) || policy() == Policy::Never {
         return;
     }
+    // Inside a library's constructor (dlopen holds the loader lock), the service threads
+    // could not run until it returns, and the start would wait for them: they start at
+    // the first shared phase instead (`crate::loader`).
+    if crate::loader::held_here() {
+        return;
+    }
     if runtime().is_none_or(|rt| rt.is_serving()) {
         return;
     }

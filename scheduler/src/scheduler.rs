@@ -252,7 +252,11 @@ impl Builder {
             let idle_spin = self.idle_spin;
             let thread = std::thread::Builder::new()
                 .name(format!("flexsc-user-{core}"))
-                .spawn(move || kernel_thread_main(shared, index, core, pages_of, idle_spin, started))
+                .spawn(move || {
+                    // The program's threads are the user threads this one runs, not it.
+                    let _uncounted = flexsc_kernel_side::census::Uncounted::begin();
+                    kernel_thread_main(shared, index, core, pages_of, idle_spin, started)
+                })
                 .map_err(BuildError::KernelThread)?;
             scheduler.kernel_threads.push(thread);
         }

@@ -162,7 +162,14 @@ pub unsafe extern "C" fn pthread_create(
     start: StartRoutine,
     arg: *mut c_void,
 ) -> c_int {
-    if !enabled() || internal_caller() || !super::activate() {
+    // A thread made by a library's constructor, inside `dlopen` (`crate::loader`), is
+    // glibc's: the first user thread starts the scheduler, whose kernel threads cannot
+    // run while the constructor holds the loader lock, so that start hung; and such
+    // threads are a library's own pool (OpenBLAS's, at `import numpy`), whose workers
+    // spin while they wait and would keep every other user thread of their kernel thread
+    // from running. M-on-N starts (or goes on) at the next `pthread_create`.
+    let in_loader = enabled() && crate::loader::held_here();
+    if in_loader || !enabled() || internal_caller() || !super::activate() {
         if !internal_caller() {
             crate::route::before_thread_create();
         }

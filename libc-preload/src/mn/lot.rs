@@ -481,6 +481,7 @@ mod timer {
         std::thread::Builder::new()
             .name("flexsc-mn-timer".into())
             .spawn(move || {
+                let _uncounted = flexsc_kernel_side::census::Uncounted::begin();
                 // Signals are for the application's threads: never let one land here.
                 // SAFETY: plain signal-mask calls on this new thread's own mask.
                 unsafe {

@@ -427,7 +427,16 @@ pub(crate) unsafe fn create(
     let arg = arg as usize;
     let body = Box::new(move || run(body_record, start, arg));
     let context = Arc::into_raw(Arc::clone(&record)) as usize;
+    // Counted as glibc counts its threads (the kernel threads that run user threads are
+    // not): a `main` that called `pthread_exit` ends the process when the last one ends.
+    let count = flexsc_kernel_side::census::count();
+    if let Some(c) = count {
+        c.fetch_add(1, Ordering::SeqCst);
+    }
     if let Err(_e) = scheduler.spawn_with_context(context, stack, body) {
+        if let Some(c) = count {
+            c.fetch_sub(1, Ordering::SeqCst);
+        }
         // SAFETY: the context was never handed out.
         drop(unsafe { Arc::from_raw(context as *const Record) });
         THREADS.with(|table| table.as_mut().and_then(|m| m.remove(&tcb)));
@@ -476,6 +485,14 @@ fn run(record: Arc<Record>, start: StartRoutine, arg: usize) {
     record.result.store(value, Ordering::Relaxed);
     record.done.store(1, Ordering::SeqCst);
     lot::wake(&record.done, usize::MAX);
+    // The last of the program's threads ends the process, as in glibc's `start_thread`
+    // (its `main` called `pthread_exit`).
+    if let Some(c) = flexsc_kernel_side::census::count() {
+        if c.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // SAFETY: exit runs the atexit handlers and ends the process, as glibc does.
+            unsafe { libc::exit(0) };
+        }
+    }
 }
 
 /// pthread_join / tryjoin / timedjoin of a user thread: 0, or an errno.
