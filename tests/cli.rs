@@ -891,6 +891,34 @@ fn a_thread_made_in_a_dlopened_constructor_runs_as_natively() {
     }
 }
 
+/// A program built with AddressSanitizer runs under `flexsc run` as natively. ASan exits
+/// 1 at start unless its runtime comes first among the loaded libraries, and ours came
+/// first; `flexsc run` now puts the runtime the program links (`libasan.so.N`) in
+/// LD_PRELOAD before ours. Its calls still go through the syscall pages (`Case::run`
+/// checks that `always` delegated some).
+#[test]
+fn a_program_built_with_address_sanitizer_runs() {
+    let test = "a_program_built_with_address_sanitizer_runs";
+    let dir = tmp();
+    // Optional: a compiler without ASan's runtime skips, and says so.
+    let Some(exe) = compile_c(
+        "caller_signals.c",
+        dir.path(),
+        &["-fsanitize=address"],
+        true,
+        test,
+    ) else {
+        return;
+    };
+    let r = Case::new("caller_signals, AddressSanitizer", &[p(&exe)]).run();
+    assert!(
+        r.native.success() && !r.native.out().contains("WRONG"),
+        "native run failed:\n{}{}",
+        r.native.out(),
+        r.native.err()
+    );
+}
+
 /// A program's `open` gets the lowest free descriptor, as natively, whatever the runtime
 /// opens for itself (each service thread's io_uring and stat file): 20 forked children,
 /// each with a thread busy writing while its main thread closes and reopens its lowest

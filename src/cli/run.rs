@@ -257,6 +257,59 @@ pub fn is_static_elf(b: &[u8]) -> bool {
     !has_interp
 }
 
+/// The sanitizer runtime an ELF64 executable links (`libasan.so.8`, say), if any.
+/// AddressSanitizer, ThreadSanitizer and HWASan insist on coming first among the loaded
+/// libraries (the program exits 1 otherwise: "ASan runtime does not come first"), so it
+/// goes in LD_PRELOAD before ours, where it interposes first and calls on to ours.
+pub fn sanitizer_runtime(b: &[u8]) -> Option<String> {
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+        return None;
+    }
+    // Every read is bounds-checked: a truncated or scribbled file gives no answer.
+    let bytes = |o: usize, k: usize, n: usize| b.get(o.checked_add(k)?..o.checked_add(k)?.checked_add(n)?);
+    let u16_at = |o: usize, k: usize| Some(u16::from_le_bytes(bytes(o, k, 2)?.try_into().ok()?) as usize);
+    let u32_at = |o: usize| Some(u32::from_le_bytes(bytes(o, 0, 4)?.try_into().ok()?));
+    let u64_at = |o: usize, k: usize| Some(u64::from_le_bytes(bytes(o, k, 8)?.try_into().ok()?) as usize);
+    let (phoff, phentsize, phnum) = (u64_at(32, 0)?, u16_at(54, 0)?, u16_at(56, 0)?);
+    // PT_LOAD: (file offset, address, size in the file); PT_DYNAMIC: where the table is.
+    let mut loads = Vec::new();
+    let mut dynamic = None;
+    for i in 0..phnum {
+        let o = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        let (offset, vaddr, filesz) = (u64_at(o, 8)?, u64_at(o, 16)?, u64_at(o, 32)?);
+        match u32_at(o)? {
+            1 => loads.push((offset, vaddr, filesz)),
+            2 => dynamic = Some((offset, filesz)),
+            _ => {}
+        }
+    }
+    let (dyn_off, dyn_size) = dynamic?;
+    let (mut needed, mut strtab) = (Vec::new(), None);
+    for k in 0..dyn_size / 16 {
+        let o = dyn_off.checked_add(k.checked_mul(16)?)?;
+        match (u64_at(o, 0)?, u64_at(o, 8)?) {
+            (0, _) => break,            // DT_NULL
+            (1, v) => needed.push(v),   // DT_NEEDED: an offset in the string table
+            (5, v) => strtab = Some(v), // DT_STRTAB: its address
+            _ => {}
+        }
+    }
+    let strtab = strtab?;
+    let (offset, vaddr, _) = loads
+        .iter()
+        .find(|&&(_, vaddr, filesz)| strtab >= vaddr && strtab - vaddr < filesz)?;
+    let table = offset.checked_add(strtab - vaddr)?;
+    needed.into_iter().find_map(|v| {
+        let start = table.checked_add(v)?;
+        let len = b.get(start..)?.iter().position(|&c| c == 0)?;
+        let name = std::str::from_utf8(&b[start..start + len]).ok()?;
+        ["libasan.so", "libtsan.so", "libhwasan.so"]
+            .iter()
+            .any(|s| name.starts_with(s))
+            .then(|| name.to_owned())
+    })
+}
+
 /// The running program's pid, for [`forward_signal`] (0: none).
 static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
@@ -280,7 +333,13 @@ pub fn run(o: &Options) -> Result<u8, RunError> {
     if let Some(note) = &note {
         eprintln!("flexsc: {note}");
     } else {
-        let mut preload = lib.into_os_string();
+        let mut preload = std::ffi::OsString::new();
+        // A sanitizer's runtime must come first (see `sanitizer_runtime`).
+        if let Some(runtime) = std::fs::read(&program).ok().and_then(|b| sanitizer_runtime(&b)) {
+            preload.push(runtime);
+            preload.push(":");
+        }
+        preload.push(lib);
         if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
             preload.push(":");
             preload.push(old);
@@ -487,6 +546,18 @@ mod tests {
         let sh = std::fs::read("/bin/sh").unwrap();
         assert!(!is_static_elf(&sh));
         assert!(!is_static_elf(b"#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn a_program_without_a_sanitizer_names_none() {
+        let sh = std::fs::read("/bin/sh").unwrap();
+        assert_eq!(sanitizer_runtime(&sh), None);
+        assert_eq!(sanitizer_runtime(b"#!/bin/sh\n"), None);
+        // Truncated or scribbled headers: no panic, no answer.
+        assert_eq!(sanitizer_runtime(&sh[..200.min(sh.len())]), None);
+        let mut bad = sh.clone();
+        bad[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(sanitizer_runtime(&bad), None);
     }
 
     #[test]
