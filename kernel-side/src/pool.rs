@@ -161,7 +161,8 @@ impl Pool {
         let ret = unsafe { resume(job.nr, job.args, job.resume) };
         // A write that stopped short may have found its reader gone (SIGPIPE): a worker's
         // calls wait anyway, so it looks after every write that moved anything.
-        let ret = owed::with_pending(ret, owed::writes_to_a_reader(u64::from(job.nr)));
+        let nr = u64::from(job.nr);
+        let ret = owed::with_pending(nr, &job.args, ret, owed::writes_to_a_reader(nr));
         if let Some(page) = self.shared.page(job.page) {
             page.entry(job.slot).complete(ret);
         }

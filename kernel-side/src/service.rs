@@ -342,7 +342,7 @@ impl ServiceThread {
             Step::Done(ret) => {
                 // A call that failed with EPIPE or EFBIG may have signalled this thread
                 // for its caller (see `flexsc_shim::owed`).
-                let ret = owed::with_pending(ret, false);
+                let ret = owed::with_pending(u64::from(nr), &args, ret, false);
                 if let Some(page) = self.shared.page(index) {
                     page.entry(slot).complete(ret);
                 }
@@ -361,15 +361,11 @@ impl ServiceThread {
                 nr,
                 args,
             }),
-            Step::HandOff(resume) => {
-                if matches!(resume, Resume::Rest { .. }) {
-                    // A write that stopped short may have found its reader gone: the rest,
-                    // run by its owner or a worker, fails and signals again, for the
-                    // owner. The signal sent here is nobody's.
-                    owed::take_signal(libc::SIGPIPE);
-                }
-                self.hand_off(index, slot, nr, args, resume)
-            }
+            // A write that stopped short may have found its reader gone and signalled this
+            // thread: the rest, run by its owner or a worker, fails and signals again, for
+            // the owner. The signal left pending here is nobody's, and harmless: only a
+            // later call that signals itself looks for one (`owed::take_pending`).
+            Step::HandOff(resume) => self.hand_off(index, slot, nr, args, resume),
         }
     }
 
@@ -403,7 +399,12 @@ impl ServiceThread {
         let Parked { page, slot, nr, args } = call;
         if self.runs_inline_alone(nr, &args) {
             // SAFETY: the owner's posted call, which this thread claimed.
-            let ret = owed::with_pending(unsafe { syscall6(u64::from(nr), args) }, false);
+            let ret = owed::with_pending(
+                u64::from(nr),
+                &args,
+                unsafe { syscall6(u64::from(nr), args) },
+                false,
+            );
             if let Some(p) = self.shared.page(page) {
                 p.entry(slot).complete(ret);
             }
@@ -592,7 +593,12 @@ impl ServiceThread {
             }
             Park::Inline => {
                 // SAFETY: the owner's call, on a descriptor where it cannot wait.
-                let ret = owed::with_pending(unsafe { syscall6(u64::from(nr), args) }, false);
+                let ret = owed::with_pending(
+                    u64::from(nr),
+                    &args,
+                    unsafe { syscall6(u64::from(nr), args) },
+                    false,
+                );
                 if let Some(p) = self.shared.page(page) {
                     p.entry(slot).complete(ret);
                 }
@@ -629,17 +635,16 @@ impl ServiceThread {
                     None => self.hand_off(page, slot, nr, args, Resume::Whole),
                 }
             } else if uring::short_write(&call, ret) {
-                // A blocking write goes on until everything is written (and a signal the
-                // ring sent here for it is nobody's: the rest signals again, for its owner).
-                owed::take_signal(libc::SIGPIPE);
+                // A blocking write goes on until everything is written (a signal the ring
+                // sent here for it is nobody's: the rest signals again, for its owner).
                 self.hand_off(page, slot, nr, args, Resume::Rest { done: ret });
             } else if owed::ring_may_owe(ret) {
                 // The ring's run sent the signal it owes the caller to this thread, or to
                 // one of io_uring's workers, where nobody can tell whose it is (io_uring's
                 // sends add MSG_NOSIGNAL): run again by a worker or the owner, the call
                 // fails the same way and signals exactly as it would for the caller. It
-                // moved nothing the first time.
-                owed::drain();
+                // moved nothing the first time. (A signal the ring left pending here is
+                // taken with the new one, or by the next call that signals itself.)
                 self.hand_off(page, slot, nr, args, Resume::Whole);
             } else if let Some(p) = self.shared.page(page) {
                 p.entry(slot).complete(ret);
@@ -691,7 +696,8 @@ impl ServiceThread {
             // whose thread has other work (an executor's, an M-on-N kernel thread's).
             // SAFETY: the owner's posted call, which this thread claimed.
             let ret = unsafe { flexsc_shim::resume::resume(nr, args, Resume::Disk) };
-            entry.complete(ret);
+            // A `copy_file_range` past RLIMIT_FSIZE signals (see `flexsc_shim::owed`).
+            entry.complete(owed::with_pending(u64::from(nr), &args, ret, false));
             return;
         }
         counters.declined.fetch_add(1, Relaxed);
@@ -933,7 +939,6 @@ impl UringLane {
             return;
         }
         let reaped = &mut self.reaped;
-        let drain = &mut false;
         let start = Instant::now();
         // SAFETY: the calls were posted by their owners through the submit API; io_uring
         // runs them with the same meaning (see `uring`).
@@ -946,7 +951,6 @@ impl UringLane {
                         && crate::uring::is_io_uring_instance(args[0]);
                     if owed::ring_may_owe(ret) {
                         // Run again directly in this pass, as in `finish_reaped`.
-                        *drain = true;
                         return;
                     }
                     let ret = if refused {
@@ -970,9 +974,6 @@ impl UringLane {
                 Completion::Parked(call, ret) => reaped.push((call, ret)),
             })
         };
-        if *drain {
-            owed::drain();
-        }
         if timed && result.is_ok() {
             self.choice
                 .record_ring(&self.ring_counts, start.elapsed().as_nanos() as f64);

@@ -67,8 +67,19 @@ pub fn held_here() -> bool {
     if lock == 0 {
         return false;
     }
-    // SAFETY: the lock's owner field, an int that glibc changes atomically; read as one.
+    // SAFETY: the lock's owner field, an aligned int inside ld.so's `_rtld_global`, alive
+    // for the process. glibc writes it with plain stores under the lock; an atomic load
+    // of an aligned int is one `mov` on x86-64 and sees either value (only the owner's
+    // own writes can make it equal to our tid).
     let owner =
         unsafe { (*((lock + OFF_OWNER) as *const std::sync::atomic::AtomicI32)).load(Ordering::Relaxed) };
-    owner != 0 && owner == flexsc_shim::sys::gettid()
+    if owner == 0 {
+        return false;
+    }
+    // glibc names the owner by the tid in the caller's TCB: an M-on-N user thread's is a
+    // fake one (`mn::tcb`), which is what its `dlopen` recorded.
+    if flexsc_scheduler::in_user_thread() {
+        return owner == crate::mn::tcb::current_tid();
+    }
+    owner == flexsc_shim::sys::gettid()
 }

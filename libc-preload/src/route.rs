@@ -49,6 +49,10 @@ struct Local {
     direct: Cell<bool>,
     tid: Cell<u32>,
     window: Cell<Window>,
+    /// The signal a delegated call owes this thread (`flexsc_shim::owed`), raised once
+    /// the call has left the preload (`raise_owed`): a handler that `siglongjmp`s out
+    /// must not jump over the code that clears `busy`.
+    owed: Cell<i32>,
 }
 
 thread_local! {
@@ -60,6 +64,7 @@ thread_local! {
             direct: Cell::new(false),
             tid: Cell::new(0),
             window: Cell::new(Window::new()),
+            owed: Cell::new(0),
         }
     };
 }
@@ -268,6 +273,12 @@ fn set_errno(e: i32) {
 /// `nr` and `args` are exactly the system call that `real` would make.
 #[inline]
 pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
+    // Inside `dlopen` (a library's constructor), the loader lock is held, which a new
+    // thread of the runtime (a blocking worker for this very call) needs before it runs:
+    // the call runs here (`crate::loader`). Two loads while nobody holds the lock.
+    if crate::loader::held_here() {
+        return real();
+    }
     if crate::mn::routes_user_thread() {
         // SAFETY: forwarded.
         return unsafe { route_user_thread(nr, args, real) };
@@ -275,7 +286,7 @@ pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 
     if !ENABLED.load(Ordering::Relaxed) {
         return real();
     }
-    LOCAL.with(|l| {
+    let ret = LOCAL.with(|l| {
         if l.busy.replace(true) {
             return real();
         }
@@ -283,7 +294,32 @@ pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 
         let ret = unsafe { route_in(l, nr, args, real) };
         l.busy.set(false);
         ret
-    })
+    });
+    raise_owed();
+    ret
+}
+
+/// A delegated call's raw result, without the signal it owes this thread, which is kept
+/// for [`raise_owed`].
+pub(crate) fn keep_owed(raw: i64) -> i64 {
+    let (ret, sig) = flexsc_shim::owed::split(raw);
+    if let Some(sig) = sig {
+        let _ = LOCAL.try_with(|l| l.owed.set(sig));
+    }
+    ret
+}
+
+/// Raises the signal the call that just returned owes this thread, if any: after the
+/// preload's own state is settled, as the kernel delivers it on the way out of the call;
+/// errno stays the call's.
+#[inline]
+fn raise_owed() {
+    let sig = LOCAL.try_with(|l| l.owed.replace(0)).unwrap_or(0);
+    if sig != 0 {
+        let err = errno();
+        flexsc_shim::owed::raise_here(sig);
+        set_errno(err);
+    }
 }
 
 /// A user thread's call: at a cancellation point, a pending cancellation is acted on
@@ -314,6 +350,7 @@ unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64)
             l.busy.set(false);
             out
         });
+        raise_owed();
         if cancellation_point {
             crate::mn::cancel::test();
         }
@@ -368,7 +405,7 @@ unsafe fn route_in(l: &Local, nr: i64, args: [u64; 6], real: impl FnOnce() -> i6
     let delegated = delegate
         .then(|| unsafe { sub.call_unless_handed_back(nr as u64, args) })
         .flatten();
-    let ret = if let Some(raw) = delegated {
+    let ret = if let Some(raw) = delegated.map(keep_owed) {
         if (-4095..0).contains(&raw) {
             set_errno(-raw as i32);
             -1
@@ -398,17 +435,35 @@ unsafe fn route_in(l: &Local, nr: i64, args: [u64; 6], real: impl FnOnce() -> i6
 
 /// Whether the kernel refuses call `nr` (EINVAL) in a process with more than one
 /// thread: `unshare` of a user namespace (or of the thread group, signal handlers or
-/// memory, which it implies), `setns` (into a user namespace, or a mount namespace: the
-/// threads share the file system context; other kinds need no single thread, and then
-/// never fail here with EINVAL for this reason).
+/// memory, which it implies), `setns` into a user namespace or a mount namespace (the
+/// threads share the file system context). Other kinds of `setns` need no single thread:
+/// their EINVAL (a descriptor of another kind than asked, say) is the call's own.
 fn wants_one_thread(nr: i64, args: &[u64; 6]) -> bool {
     let alone = (libc::CLONE_NEWUSER | libc::CLONE_THREAD | libc::CLONE_SIGHAND | libc::CLONE_VM) as u64;
+    let one_thread_kinds = (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as u64;
     match nr {
         libc::SYS_unshare => args[0] & alone != 0,
-        libc::SYS_setns => true,
+        libc::SYS_setns => {
+            // With no kind given, the descriptor's own (`NS_GET_NSTYPE`); a pidfd names
+            // its kinds in the flags.
+            let kinds = if args[1] as i32 == 0 {
+                // SAFETY: NS_GET_NSTYPE takes no pointer; on another kind of descriptor
+                // it fails and touches nothing.
+                let kind = unsafe {
+                    flexsc_shim::sys::syscall6(libc::SYS_ioctl as u64, [args[0], NS_GET_NSTYPE, 0, 0, 0, 0])
+                };
+                kind.max(0) as u64
+            } else {
+                args[1]
+            };
+            kinds & one_thread_kinds != 0
+        }
         _ => false,
     }
 }
+
+/// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` kind of a namespace descriptor.
+const NS_GET_NSTYPE: u64 = 0xb703;
 
 /// After `nr` failed with EINVAL, and it is one the kernel refuses in a process with
 /// more than one thread (`wants_one_thread`): if the runtime's threads are the only

@@ -104,7 +104,7 @@ pub use scheduler::{
     DEFAULT_STACK_SIZE,
 };
 pub use stack::MIN_STACK_SIZE;
-pub use syscall::{sleep, syscall};
+pub use syscall::{sleep, syscall, syscall_raw};
 pub use user_thread::{current_stack, in_user_thread, yield_now};
 
 #[cfg(all(test, not(loom)))]

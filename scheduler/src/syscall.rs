@@ -28,6 +28,18 @@ use crate::user_thread::{CurrentThread, Switch};
 /// must point at memory that outlives the call: the caller's stack does (the user thread
 /// waits for its call).
 pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
+    // SAFETY: forwarded from this function's contract.
+    flexsc_shim::owed::deliver(unsafe { syscall_raw(nr, args) })
+}
+
+/// As [`syscall`], but a signal the call owes the calling thread (SIGPIPE, SIGXFSZ: see
+/// `flexsc_shim::owed`) comes back encoded in the result instead of raised: for a caller
+/// that must settle its own state first (the LD_PRELOAD library: a handler may
+/// `siglongjmp` out), and then passes it to `flexsc_shim::owed::deliver`.
+///
+/// # Safety
+/// As for [`syscall`].
+pub unsafe fn syscall_raw(nr: libc::c_long, args: [u64; 6]) -> i64 {
     let nr = nr as u64;
     let Some(current) = CurrentThread::get() else {
         // SAFETY: forwarded from this function's contract.
@@ -99,11 +111,9 @@ pub unsafe fn syscall(nr: libc::c_long, args: [u64; 6]) -> i64 {
             .expect("a user thread runs on a kernel thread of a scheduler");
         match pushed {
             PagePush::Ran(ret) => return ret,
-            // Resumed with the raw result, on this user thread: a signal the call owes it
-            // (SIGPIPE, SIGXFSZ) is raised here (`flexsc_shim::owed`).
-            PagePush::Posted(ticket) => {
-                return flexsc_shim::owed::deliver(current.switch_out(Switch::Syscall(ticket)))
-            }
+            // Resumed with the raw result, which may carry a signal the call owes this
+            // user thread (`flexsc_shim::owed`).
+            PagePush::Posted(ticket) => return current.switch_out(Switch::Syscall(ticket)),
             PagePush::Full => {
                 current.switch_out(Switch::PageFull);
             }

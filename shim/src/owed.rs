@@ -82,25 +82,45 @@ pub fn raise_here(sig: i32) {
     }
 }
 
-/// On a runtime thread that ran a call which returned `ret`: whether the kernel sent this
-/// thread SIGPIPE or SIGXFSZ for it (both blocked here, so pending), consumed now. A call
-/// sends one only as it fails with EPIPE or EFBIG, or, for SIGPIPE, as a write to a pipe
-/// stops short because the reader went away: `wrote_short` says the call was a write that
-/// moved less than asked. Anything else costs nothing.
+/// On a runtime thread that ran call `nr` with `args`, which returned `ret`: whether the
+/// kernel sent this thread SIGPIPE or SIGXFSZ for it (both blocked here, so pending),
+/// consumed now. A call sends one only as it fails with EPIPE or EFBIG, or, for SIGPIPE,
+/// as a write to a pipe stops short because the reader went away: `wrote_short` says the
+/// call was a write that may have (a worker's, which looks after each). Anything else
+/// costs nothing.
+///
+/// `rt_sigtimedwait` takes a signal pending on this thread before one pending for the
+/// whole process, and cannot tell them apart. So it looks only where the call sends one
+/// whenever it fails so (not for a send with `MSG_NOSIGNAL`): a SIGPIPE sent to the
+/// process meanwhile (`kill`), which every thread blocks, is then left where it is.
 #[inline]
-pub fn take_pending(ret: i64, wrote_short: bool) -> Option<i32> {
+pub fn take_pending(nr: u64, args: &[u64; 6], ret: i64, wrote_short: bool) -> Option<i32> {
     let sig = match ret {
         r if r == -(libc::EPIPE as i64) => libc::SIGPIPE,
         r if r == -(libc::EFBIG as i64) => libc::SIGXFSZ,
         r if r >= 0 && wrote_short => libc::SIGPIPE,
         _ => return None,
     };
+    if sig == libc::SIGPIPE && no_signal_asked(nr, args) {
+        return None;
+    }
     take_signal(sig).then_some(sig)
 }
 
-/// Whether call `nr` may write into a pipe, where a write that moved part of its data
-/// and then found the reader gone returns the part and still sends SIGPIPE (a socket's
-/// send signals only when it sent nothing, as EPIPE).
+/// Whether call `nr` asks its socket not to send SIGPIPE (`MSG_NOSIGNAL`).
+fn no_signal_asked(nr: u64, args: &[u64; 6]) -> bool {
+    let flags = match nr as i64 {
+        libc::SYS_sendto | libc::SYS_sendmmsg => args[3],
+        libc::SYS_sendmsg => args[2],
+        _ => return false,
+    };
+    flags as i32 & libc::MSG_NOSIGNAL != 0
+}
+
+/// Whether call `nr` may move part of its data and then signal: a write into a pipe
+/// whose reader went away returns the part and still sends SIGPIPE (a socket's send
+/// signals only when it sent nothing, as EPIPE), and so does a `sendmmsg` whose later
+/// message failed so.
 pub fn writes_to_a_reader(nr: u64) -> bool {
     matches!(
         nr as i64,
@@ -111,6 +131,7 @@ pub fn writes_to_a_reader(nr: u64) -> bool {
             | libc::SYS_tee
             | libc::SYS_vmsplice
             | libc::SYS_sendfile
+            | libc::SYS_sendmmsg
     )
 }
 
@@ -119,14 +140,6 @@ pub fn writes_to_a_reader(nr: u64) -> bool {
 #[inline]
 pub fn ring_may_owe(ret: i64) -> bool {
     ret == -(libc::EPIPE as i64) || ret == -(libc::EFBIG as i64)
-}
-
-/// Consumes SIGPIPE and SIGXFSZ if pending here: sent for calls whose caller will get its
-/// own when the call runs again.
-#[cold]
-pub fn drain() {
-    take_signal(libc::SIGPIPE);
-    take_signal(libc::SIGXFSZ);
 }
 
 /// Consumes `sig` if it is pending on this thread (or the process); true if it was.
@@ -159,8 +172,8 @@ pub fn take_signal(sig: i32) -> bool {
 
 /// As [`take_pending`], then the result to complete the entry with.
 #[inline]
-pub fn with_pending(ret: i64, wrote_short: bool) -> i64 {
-    match take_pending(ret, wrote_short) {
+pub fn with_pending(nr: u64, args: &[u64; 6], ret: i64, wrote_short: bool) -> i64 {
+    match take_pending(nr, args, ret, wrote_short) {
         Some(sig) => encode(ret, sig),
         None => ret,
     }

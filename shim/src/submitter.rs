@@ -146,14 +146,19 @@ impl Submitter {
     #[inline]
     pub unsafe fn call(&mut self, nr: u64, args: [u64; 6]) -> i64 {
         // SAFETY: forwarded from this function's contract.
+        crate::owed::deliver(unsafe { self.call_raw(nr, args) })
+    }
+
+    /// As [`Submitter::call`], with the raw result (see [`Submitter::poll`]); or
+    /// [`HANDED_BACK`] under `hand_back`.
+    #[inline]
+    unsafe fn call_raw(&mut self, nr: u64, args: [u64; 6]) -> i64 {
+        // SAFETY: forwarded from this function's contract.
         match unsafe { self.push(nr, args) } {
             Push::Ran(ret) => ret,
             Push::Posted(ticket) => {
                 self.submit();
-                match self.wait_raw(ticket) {
-                    HANDED_BACK => HANDED_BACK,
-                    raw => crate::owed::deliver(raw),
-                }
+                self.wait_raw(ticket)
             }
             Push::Full => {
                 // Only reachable when tickets were pushed and not reaped: run it here
@@ -171,13 +176,17 @@ impl Submitter {
     /// without the runtime (the LD_PRELOAD library calls glibc's own function, which is a
     /// cancellation point where the raw call here is not).
     ///
+    /// The result is raw, as [`Submitter::poll`]'s: a signal the call owes this thread is
+    /// the caller's to raise ([`crate::owed::deliver`]), once its own state is settled (a
+    /// handler may `siglongjmp` out).
+    ///
     /// # Safety
     /// As for [`Submitter::call`].
     #[inline]
     pub unsafe fn call_unless_handed_back(&mut self, nr: u64, args: [u64; 6]) -> Option<i64> {
         self.hand_back = true;
         // SAFETY: forwarded from this function's contract.
-        let ret = unsafe { self.call(nr, args) };
+        let ret = unsafe { self.call_raw(nr, args) };
         self.hand_back = false;
         (ret != HANDED_BACK).then_some(ret)
     }

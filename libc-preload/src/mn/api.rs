@@ -21,7 +21,7 @@ type RwLock = libc::pthread_rwlock_t;
 /// C11's `thrd_start_t`.
 type ThrdStart = unsafe extern "C-unwind" fn(*mut c_void) -> c_int;
 
-/// The real functions, resolved in the constructor when M-on-N is asked for.
+/// The real functions, resolved in the constructor (`mn::init`).
 macro_rules! reals {
     ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
         /// glibc's functions behind ours.

@@ -475,12 +475,18 @@ mod timer {
         })
     }
 
-    /// Starts the timer thread (once, at activation; its spawn must not be a user thread).
+    /// Starts the timer thread (once, at activation; its spawn must not be a user thread),
+    /// and returns once it runs (2 s at most). A thread std starts takes the loader lock
+    /// before it runs: had it not run yet when a user thread's `dlopen` takes that lock,
+    /// and that user thread then waits for a timed wake (a join of a kernel thread polls
+    /// with sleeps), neither would ever go on.
     pub(crate) fn start() -> std::io::Result<()> {
         let t = timer();
+        let (running_tx, running) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("flexsc-mn-timer".into())
             .spawn(move || {
+                let _ = running_tx.send(());
                 let _uncounted = flexsc_kernel_side::census::Uncounted::begin();
                 // Signals are for the application's threads: never let one land here.
                 // SAFETY: plain signal-mask calls on this new thread's own mask.
@@ -490,8 +496,9 @@ mod timer {
                     libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
                 }
                 crate::route::quietly(|| run(t))
-            })
-            .map(|_| ())
+            })?;
+        let _ = running.recv_timeout(std::time::Duration::from_secs(2));
+        Ok(())
     }
 
     pub(super) fn arm(key: (Instant, u64), parked: Arc<Parked>) {

@@ -155,6 +155,13 @@ pub(crate) fn glibc() -> &'static tcb::Glibc {
 
 /// From the constructor: reads `FLEXSC_THREADS` and checks glibc's layout.
 pub fn init() {
+    // The functions M-on-N interposes are interposed in every mode (glibc's own runs
+    // unless M-on-N is active): resolved now, whatever the mode. Resolved lazily, the
+    // first call of one (`gettid`, `nanosleep`) would take the loader lock in `dlsym`,
+    // and wait forever in a thread made by a library's constructor that `dlopen`'s
+    // thread joins while it holds that lock.
+    api::resolve_reals();
+    thread::resolve_reals();
     let Some(value) = std::env::var_os(THREADS_VAR) else {
         return;
     };
@@ -163,8 +170,6 @@ pub fn init() {
         Some(Threads::MOnN) => match tcb::Glibc::load() {
             Ok(glibc) => {
                 let _ = GLIBC.set(glibc);
-                api::resolve_reals();
-                thread::resolve_reals();
                 MODE.store(PENDING, Ordering::Relaxed);
                 if let Err(why) = libc_locks::install() {
                     eprintln!(
@@ -307,7 +312,10 @@ pub(crate) unsafe fn route_user_thread(
             };
             // SAFETY: forwarded; the user thread's stack (where pointer arguments live)
             // stays put until the call is reaped.
-            let raw = sliced.unwrap_or_else(|| unsafe { flexsc_scheduler::syscall(nr, args) });
+            // Raw: a signal the call owes this thread is raised by `route` once the call has
+            // left the preload (`route::keep_owed`).
+            let raw = sliced.unwrap_or_else(|| unsafe { flexsc_scheduler::syscall_raw(nr, args) });
+            let raw = crate::route::keep_owed(raw);
             if (-4095..0).contains(&raw) {
                 // SAFETY: errno is this (user) thread's.
                 unsafe { *libc::__errno_location() = -raw as i32 };
