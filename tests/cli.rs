@@ -706,6 +706,24 @@ fn backends(test: &str) -> Vec<&'static str> {
     }
 }
 
+/// Runs `cmd` under `flexsc run --threads m-on-n` with each policy and asserts its exit
+/// status and stdout (and stderr, with `stderr`) are `native`'s.
+fn assert_m_on_n_as_natively(cmd: &[&str], native: &Ran, stderr: bool, what: &str) {
+    for policy in ["always", "adaptive"] {
+        let mut args = vec!["--policy", policy, "--threads", "m-on-n", "--"];
+        args.extend_from_slice(cmd);
+        let mn = flexsc_run(&args, None);
+        let err = |r: &Ran| if stderr { r.err() } else { String::new() };
+        assert_eq!(
+            (mn.code, mn.out(), err(&mn)),
+            (native.code, native.out(), err(native)),
+            "{what}: M-on-N, --policy {policy}: {}\n{}",
+            mn.status_text(),
+            mn.err()
+        );
+    }
+}
+
 /// The signals a call sends to the thread that made it (SIGPIPE for a write whose reader
 /// is gone, SIGXFSZ for a write past `RLIMIT_FSIZE`) reach that thread, as natively:
 /// pending there when it blocks them, handled there (a handler may `siglongjmp` back onto
@@ -869,13 +887,7 @@ fn namespace_calls_that_want_one_thread_work_as_natively() {
             );
         }
         if mode != "after-threads" {
-            let mn = flexsc_run(&["--threads", "m-on-n", "--", p(&exe), mode], None);
-            assert_eq!(
-                (mn.code, mn.out()),
-                (r.native.code, r.native.out()),
-                "M-on-N, {mode}: {}",
-                mn.err()
-            );
+            assert_m_on_n_as_natively(&[p(&exe), mode], &r.native, false, mode);
         }
     }
 }
@@ -897,19 +909,7 @@ fn a_process_ends_when_its_last_thread_does_after_main_called_pthread_exit() {
         r.native.out(),
         r.native.err()
     );
-    for policy in ["always", "adaptive"] {
-        let mn = flexsc_run(
-            &["--policy", policy, "--threads", "m-on-n", "--", p(&exe), "3"],
-            None,
-        );
-        assert_eq!(
-            (mn.code, mn.out()),
-            (r.native.code, r.native.out()),
-            "M-on-N, --policy {policy}: {}\n{}",
-            mn.status_text(),
-            mn.err()
-        );
-    }
+    assert_m_on_n_as_natively(&[p(&exe), "3"], &r.native, false, "main_exits_first");
 }
 
 /// A library whose constructor makes a thread and joins it, loaded with `dlopen` (as
@@ -946,17 +946,7 @@ fn a_thread_made_in_a_dlopened_constructor_runs_as_natively() {
             "{}",
             r.native.err()
         );
-        for policy in ["always", "adaptive"] {
-            let mut args = vec!["--policy", policy, "--threads", "m-on-n", "--"];
-            args.extend_from_slice(&cmd);
-            let mn = flexsc_run(&args, None);
-            assert_eq!(
-                (mn.code, mn.out(), mn.err()),
-                (r.native.code, r.native.out(), r.native.err()),
-                "M-on-N, --policy {policy}, {first:?}: {}",
-                mn.status_text()
-            );
-        }
+        assert_m_on_n_as_natively(&cmd, &r.native, true, &format!("dlopen_ctor {first:?}"));
     }
 }
 

@@ -310,10 +310,10 @@ pub(crate) unsafe fn route_user_thread(
             } else {
                 None
             };
-            // SAFETY: forwarded; the user thread's stack (where pointer arguments live)
-            // stays put until the call is reaped.
             // Raw: a signal the call owes this thread is raised by `route` once the call has
             // left the preload (`route::keep_owed`).
+            // SAFETY: forwarded; the user thread's stack (where pointer arguments live)
+            // stays put until the call is reaped.
             let raw = sliced.unwrap_or_else(|| unsafe { flexsc_scheduler::syscall_raw(nr, args) });
             let raw = crate::route::keep_owed(raw);
             if (-4095..0).contains(&raw) {
