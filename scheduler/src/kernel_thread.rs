@@ -363,6 +363,9 @@ impl Loop<'_> {
         if self.spin() {
             return;
         }
+        if let Some(hook) = self.hook {
+            (hook.sleeps)();
+        }
         let local = self.local;
         // Sleep on a call nobody has claimed yet, if there is one: if the service thread
         // is stuck in another call (a FIFO's open), that wait takes the call back and runs

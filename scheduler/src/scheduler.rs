@@ -107,10 +107,12 @@ impl fmt::Display for Layout {
 /// for: switching the thread pointer (%fs), so that each user thread has a TLS block and a
 /// thread control block of its own (the preload library's M-on-N mode does this).
 ///
-/// All three run on the kernel thread, never concurrently for one kernel thread. `enter`
+/// All four run on the kernel thread, never concurrently for one kernel thread. `enter`
 /// runs right before the user thread is resumed and returns a token; `leave` gets the token
 /// right after the user thread switched out (or ended), before any other code of the loop
-/// runs; `finished` runs once after the user thread's body has returned, after its `leave`.
+/// runs; `finished` runs once after the user thread's body has returned, after its `leave`;
+/// `sleeps` runs when the kernel thread has spun idle and is about to sleep (no user thread
+/// of it runs until it wakes and calls `enter` again).
 /// Between `enter` and `leave`, the scheduler's own code running inside the user thread
 /// does not rely on the kernel thread's TLS.
 #[derive(Clone, Copy, Debug)]
@@ -121,6 +123,8 @@ pub struct SwitchHook {
     pub leave: fn(context: usize, token: usize),
     /// After the thread's body returned (its stack is no longer in use).
     pub finished: fn(context: usize),
+    /// Before the kernel thread sleeps, with nothing to run.
+    pub sleeps: fn(),
 }
 
 /// Builds a [`Scheduler`].

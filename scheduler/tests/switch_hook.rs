@@ -45,6 +45,7 @@ fn the_hook_brackets_every_run_of_threads_with_a_context() {
             enter,
             leave,
             finished,
+            sleeps: || {},
         })
         .build()
         .expect("start a scheduler");

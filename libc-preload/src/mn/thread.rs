@@ -268,6 +268,19 @@ fn leave(context: usize, kernel_tp: usize) {
     KERNEL_SIGMASK.with(|k| k.set(Some(record.sigmask.load(Ordering::Relaxed))));
 }
 
+/// The kernel thread is about to sleep: it blocks every signal meanwhile. Otherwise it
+/// keeps the mask of the last user thread it ran (installing one costs a system call, so
+/// `enter` installs a mask only when it differs), and a signal sent to the process that
+/// every thread of the program blocks was taken here: ignored, handled in the scheduler's
+/// context, or, by default, ending the process. Blocked here, it waits for a thread that
+/// does not block it, as natively: one that runs (the main thread, or a user thread whose
+/// mask `enter` installs, which then takes it on its own stack).
+fn sleeps() {
+    if KERNEL_SIGMASK.with(|k| k.replace(Some(u64::MAX))) != Some(u64::MAX) {
+        set_kernel_sigmask(u64::MAX);
+    }
+}
+
 /// glibc's own signals (SIGCANCEL 32, SIGSETXID 33) are never blocked, as glibc does.
 const GLIBC_SIGNALS: u64 = (1 << 31) | (1 << 32);
 
@@ -347,6 +360,7 @@ pub(crate) fn scheduler() -> Result<&'static Scheduler, String> {
                         enter,
                         leave,
                         finished,
+                        sleeps,
                     });
                 if let Some(cpus) = config.cpus {
                     builder = builder.service_cores(cpus);
