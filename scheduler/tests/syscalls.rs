@@ -27,6 +27,20 @@ fn scheduler_on(cores: &[usize]) -> Arc<Scheduler> {
 }
 
 /// The cores for `n` kernel threads: the first `n` usable ones (fewer if fewer exist).
+/// A scheduler on the first core whose calls go to a service thread, or None (saying the
+/// test skips what it needs one for: `needs`) where there is none (one usable core).
+fn one_core_with_a_service_thread(needs: &str) -> Option<Arc<Scheduler>> {
+    let scheduler = scheduler_on(&first_cores(1));
+    if let Mode::Direct { reason } = &scheduler.layout().mode {
+        eprintln!(
+            "SKIPPED {}: needs a service thread to {needs}, but {reason}",
+            std::thread::current().name().unwrap_or("?")
+        );
+        return None;
+    }
+    Some(scheduler)
+}
+
 fn first_cores(n: usize) -> Vec<usize> {
     flexsc_kernel_side::runtime::allowed_cpus()
         .into_iter()
@@ -407,14 +421,9 @@ fn ten_thousand_user_threads_on_two_kernel_threads() {
 #[test]
 fn user_thread_blocked_in_a_read_does_not_stop_the_others() {
     let _turn = serial();
-    let scheduler = scheduler_on(&first_cores(1));
-    if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!(
-            "SKIPPED {}: needs a service thread to serve the blocking read, but {reason}",
-            std::thread::current().name().unwrap_or("?")
-        );
+    let Some(scheduler) = one_core_with_a_service_thread("serve the blocking read") else {
         return;
-    }
+    };
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into `fds`.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
@@ -489,14 +498,9 @@ fn user_thread_blocked_in_a_read_does_not_stop_the_others() {
 #[test]
 fn a_fifo_opened_at_both_ends_by_user_threads_of_one_kernel_thread() {
     let _turn = serial();
-    let scheduler = scheduler_on(&first_cores(1));
-    if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!(
-            "SKIPPED {}: needs a service thread to run the first open, but {reason}",
-            std::thread::current().name().unwrap_or("?")
-        );
+    let Some(scheduler) = one_core_with_a_service_thread("run the first open") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().expect("a directory");
     let fifo = std::ffi::CString::new(dir.path().join("fifo").to_str().expect("utf-8")).expect("no NUL");
     // SAFETY: mkfifo with a valid path.
@@ -579,14 +583,7 @@ enum FsyncPass {
 /// works. Returns the statistics, or None (saying why) without a service thread.
 fn fifo_and_fsync(reader_flags: i32, pass: FsyncPass) -> Option<flexsc_scheduler::Stats> {
     let _turn = serial();
-    let scheduler = scheduler_on(&first_cores(1));
-    if let Mode::Direct { reason } = &scheduler.layout().mode {
-        eprintln!(
-            "SKIPPED {}: needs a service thread to run the first open, but {reason}",
-            std::thread::current().name().unwrap_or("?")
-        );
-        return None;
-    }
+    let scheduler = one_core_with_a_service_thread("run the first open")?;
     let dir = tempfile::tempdir().expect("a directory");
     let fifo = fifo_in(&dir);
     let file = std::fs::File::create(dir.path().join("data")).expect("a file");
