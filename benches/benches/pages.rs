@@ -46,7 +46,7 @@ fn getppid(c: &mut Criterion) {
 fn find_work(c: &mut Criterion) {
     let mut g = c.benchmark_group("find_work");
     for n in [1usize, 64, 1024] {
-        let shared = std::sync::Arc::new(Shared::new(SubmitOptions::default()));
+        let shared = std::sync::Arc::new(Shared::new(SubmitOptions::default()).expect("map the page table"));
         let mut subs: Vec<Submitter> = (0..n)
             .map(|_| Submitter::new(shared.clone()).expect("page"))
             .collect();

@@ -155,7 +155,7 @@ impl Builder {
             // taking some back would bypass it.
             caller_helps: self.config.caller_helps && self.config.backend != crate::uring::Backend::Uring,
         };
-        let shared = Arc::new(Shared::new(options));
+        let shared = Arc::new(Shared::new(options)?);
         let pool = Pool::new(Arc::clone(&shared), self.config.workers);
         let runtime = Runtime {
             shared,

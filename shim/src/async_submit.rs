@@ -461,7 +461,7 @@ mod tests {
             caller_helps,
             ..SubmitOptions::default()
         };
-        let shared = Arc::new(Shared::new(options));
+        let shared = Arc::new(Shared::new(options).expect("map the page table"));
         shared.set_serving();
         Arc::new(AsyncSubmitter::new(shared).unwrap())
     }

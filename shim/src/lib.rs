@@ -34,6 +34,7 @@ pub mod help;
 pub mod notify;
 pub mod owed;
 pub mod page;
+mod page_table;
 pub(crate) mod primitive;
 pub mod resume;
 pub mod shared;

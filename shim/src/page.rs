@@ -120,6 +120,11 @@ pub(crate) fn notify(entry: &Entry) {
 }
 
 /// A syscall page: a handle on its mapping (entries, doorbell bits, counters).
+///
+/// One pointer wide (`repr(transparent)`), so that a table of page pointers can lend out
+/// its slots as pages (`crate::shared`'s page table, through [`SyscallPage::into_raw`] and
+/// [`SyscallPage::view`]).
+#[repr(transparent)]
 pub struct SyscallPage {
     mem: NonNull<PageMemory>,
 }
@@ -133,6 +138,37 @@ impl SyscallPage {
     /// Maps a new page of FREE entries and zeroed counters.
     pub fn new() -> io::Result<Self> {
         Ok(SyscallPage { mem: Self::map()? })
+    }
+
+    /// The page as one pointer, for a table slot; [`SyscallPage::from_raw`] takes it back.
+    pub(crate) fn into_raw(self) -> *mut () {
+        std::mem::ManuallyDrop::new(self).mem.as_ptr().cast()
+    }
+
+    /// The page behind a pointer from [`SyscallPage::into_raw`].
+    ///
+    /// # Safety
+    /// `raw` came from `into_raw`, and no other `SyscallPage` or view owns it any more.
+    pub(crate) unsafe fn from_raw(raw: *mut ()) -> Self {
+        // SAFETY: the caller's contract: `raw` is a live page's non-null mapping.
+        SyscallPage {
+            mem: unsafe { NonNull::new_unchecked(raw.cast()) },
+        }
+    }
+
+    /// The page whose pointer (from [`SyscallPage::into_raw`]) `slot` holds, borrowed for
+    /// as long as the slot is.
+    ///
+    /// # Safety
+    /// The caller loaded a non-null value from `slot` with an ordering that makes the
+    /// store of that value happen before this call, and `slot` is not written again while
+    /// the returned reference lives (so reading it as a plain pointer races with nothing).
+    pub(crate) unsafe fn view(slot: &std::sync::atomic::AtomicPtr<()>) -> &SyscallPage {
+        // SAFETY: `SyscallPage` is `repr(transparent)` over `NonNull<PageMemory>`, which has
+        // the size, alignment and valid values of the non-null `*mut ()` in the slot
+        // (`AtomicPtr<()>` has the layout of `*mut ()`); the caller's contract makes the
+        // plain read of it ordered after the slot's one store, and no later store exists.
+        unsafe { &*(slot as *const std::sync::atomic::AtomicPtr<()>).cast::<SyscallPage>() }
     }
 
     #[cfg(not(loom))]

@@ -3,12 +3,13 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_utils::CachePadded;
 
 use crate::doorbell::{Doorbell, MAX_PAGES};
 use crate::page::SyscallPage;
+use crate::page_table::PageTable;
 use crate::primitive::{AtomicU32, Ordering};
 
 /// Why a thread could not get a syscall page.
@@ -179,9 +180,9 @@ impl StuckWatch {
 pub struct Shared {
     /// How service threads find work and how submitters wake them.
     pub doorbell: Doorbell,
-    /// Every page handed out so far; allocated whole up front, so handing out a page
-    /// never calls the allocator.
-    pages: Box<[OnceLock<SyscallPage>]>,
+    /// Every page handed out so far, by index (handing one out never calls the
+    /// allocator).
+    pages: PageTable,
     free: Mutex<FreeList>,
     options: SubmitOptions,
     /// Service threads inside a pass (between taking bits and finishing their batch).
@@ -251,11 +252,11 @@ struct FreeList {
 }
 
 impl Shared {
-    /// Shared state with no pages yet.
-    pub fn new(options: SubmitOptions) -> Self {
-        Shared {
+    /// Shared state with no pages yet. Fails only if the page table cannot be mapped.
+    pub fn new(options: SubmitOptions) -> io::Result<Self> {
+        Ok(Shared {
             doorbell: Doorbell::new(),
-            pages: (0..MAX_PAGES).map(|_| OnceLock::new()).collect(),
+            pages: PageTable::new()?,
             free: Mutex::new(FreeList {
                 free: Vec::with_capacity(MAX_PAGES),
                 next: 0,
@@ -267,7 +268,7 @@ impl Shared {
             delegating: CachePadded::new(AtomicBool::new(false)),
             isolated: AtomicBool::new(false),
             service_threads: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// Service thread: it serves from now on, as kernel thread `tid`. It reports its
@@ -401,7 +402,11 @@ impl Shared {
             return Err(RegisterError::TooManyThreads);
         }
         let page = SyscallPage::new().map_err(RegisterError::Map)?;
-        let page = self.pages[index].get_or_init(|| page);
+        // `next` only grows, under the lock: slot `index` is empty.
+        let page = self
+            .pages
+            .insert(index, page)
+            .map_err(|_| RegisterError::TooManyThreads)?;
         list.next += 1;
         Ok((index, page))
     }
@@ -417,7 +422,7 @@ impl Shared {
     /// owner exits.
     #[inline]
     pub fn page(&self, index: usize) -> Option<&SyscallPage> {
-        self.pages.get(index)?.get()
+        self.pages.get(index)
     }
 
     /// Every page handed out so far (for statistics).
@@ -543,7 +548,7 @@ mod tests {
 
     #[test]
     fn a_service_thread_is_blocked_when_asleep_in_the_kernel_inside_a_pass() {
-        let shared = Shared::new(SubmitOptions::default());
+        let shared = Shared::new(SubmitOptions::default()).expect("map the page table");
         assert!(
             shared.service_is_blocked(),
             "no service thread: nobody will serve"

@@ -31,7 +31,7 @@ pub struct HandDriven {
 
 impl HandDriven {
     pub fn new() -> Self {
-        let shared = Arc::new(Shared::new(SubmitOptions::default()));
+        let shared = Arc::new(Shared::new(SubmitOptions::default()).expect("map the page table"));
         // This test's own "service thread" (`pass()` driven by hand) serves the pages.
         shared.set_serving();
         let pool = Pool::new(Arc::clone(&shared), 4);
