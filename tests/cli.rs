@@ -848,6 +848,73 @@ fn cancel_reaches_a_thread_blocked_in_a_delegated_call() {
     }
 }
 
+/// The preload library loads nothing beside libc and the loader, and exports no unwinder.
+/// Every library more is loaded, and its constructor run, in each process `flexsc run`
+/// starts: `libgcc_s`, which Rust's std links for unwinding, cost ~110 µs per `/bin/true`
+/// here (its constructor's `cpuid`s are VM exits). Its frames reach the program's
+/// `libgcc_s` through local forwarders instead, loading it when first needed
+/// (`libc-preload/build.rs`): an exported `_Unwind_*` would take the place of the
+/// program's own unwinder.
+#[test]
+fn the_preload_library_needs_only_libc_and_exports_no_unwinder() {
+    let test = "the_preload_library_needs_only_libc_and_exports_no_unwinder";
+    let lib = common::flexsc().with_file_name("libflexsc_preload.so");
+    let bytes = std::fs::read(&lib).unwrap_or_else(|e| panic!("read {}: {e}", lib.display()));
+    let needed = flexsc::cli::run::needed_libraries(&bytes).expect("the preload library is an ELF64 object");
+    assert!(
+        needed
+            .iter()
+            .all(|n| n.starts_with("libc.so") || n.starts_with("ld-linux")),
+        "the preload library needs more than libc: {needed:?}"
+    );
+    match Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&lib)
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let exported = String::from_utf8_lossy(&o.stdout);
+            let leaked: Vec<&str> = exported
+                .lines()
+                .filter(|l| l.contains("_Unwind_") || l.contains("unwind_link"))
+                .collect();
+            assert!(
+                leaked.is_empty(),
+                "the preload library exports unwinder symbols: {leaked:?}"
+            );
+        }
+        _ => eprintln!("SKIPPED {test} (its export check): no working `nm` here"),
+    }
+}
+
+/// C++ exceptions in the main thread and in threads, and glibc's forced unwinding
+/// (`pthread_exit`, and `pthread_cancel` of a thread blocked in a delegated `read`) running
+/// destructors, as natively: the program's unwinder (`libgcc_s`) walks the preload's frames
+/// in a cancellation, while the preload's own, linked in, stays out of its way. On each
+/// backend and under M-on-N.
+#[test]
+fn cxx_exceptions_and_forced_unwinding_work_as_natively() {
+    let test = "cxx_exceptions_and_forced_unwinding_work_as_natively";
+    let dir = tmp();
+    let Some(exe) = compile_c("cxx_unwind.cc", dir.path(), &[], false, test) else {
+        return;
+    };
+    for backend in backends(test) {
+        let r = Case::new(&format!("cxx_unwind, {backend}"), &[p(&exe)])
+            .env("FLEXSC_BACKEND", backend)
+            .run();
+        assert!(
+            r.native.success() && r.native.out().contains("cancelled: yes"),
+            "native run failed:\n{}{}",
+            r.native.out(),
+            r.native.err()
+        );
+        if backend == "auto" {
+            assert_m_on_n_as_natively(&[p(&exe)], &r.native, true, "cxx_unwind");
+        }
+    }
+}
+
 /// `unshare(CLONE_NEWUSER)` and `setns` into a mount namespace, which the kernel refuses
 /// (EINVAL) in a process with more than one thread: they used to fail under `--policy
 /// always` in every program (`unshare --user`, `nsenter --mount`), and under `adaptive` in

@@ -12,6 +12,8 @@
 //! - [`loader`]: whether the calling thread runs inside `dlopen` (a library's constructor);
 //! - [`stats`]: the per-process statistics file `flexsc run` merges;
 //! - [`real`]: the real libc symbols;
+//! - [`unwind_link`]: the unwinder its frames use, the program's `libgcc_s`, loaded when
+//!   first needed rather than in every process;
 //! - [`mn`]: M-on-N threads (`FLEXSC_THREADS=m-on-n`): pthread_create makes user threads
 //!   with TCBs of their own, and their calls post and switch.
 //!
@@ -28,6 +30,7 @@ pub mod policy;
 pub mod real;
 pub mod route;
 pub mod stats;
+pub mod unwind_link;
 
 /// The library's allocations go to glibc's allocator, never the program's (see `heap`).
 #[global_allocator]

@@ -262,6 +262,16 @@ pub fn is_static_elf(b: &[u8]) -> bool {
 /// libraries (the program exits 1 otherwise: "ASan runtime does not come first"), so it
 /// goes in LD_PRELOAD before ours, where it interposes first and calls on to ours.
 pub fn sanitizer_runtime(b: &[u8]) -> Option<String> {
+    needed_libraries(b)?.into_iter().find(|name| {
+        ["libasan.so", "libtsan.so", "libhwasan.so"]
+            .iter()
+            .any(|s| name.starts_with(s))
+    })
+}
+
+/// The libraries an ELF64 little-endian object names in `DT_NEEDED`, in order; None if
+/// `b` is not one or its dynamic section cannot be read.
+pub fn needed_libraries(b: &[u8]) -> Option<Vec<String>> {
     if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
         return None;
     }
@@ -299,15 +309,16 @@ pub fn sanitizer_runtime(b: &[u8]) -> Option<String> {
         .iter()
         .find(|&&(_, vaddr, filesz)| strtab >= vaddr && strtab - vaddr < filesz)?;
     let table = offset.checked_add(strtab - vaddr)?;
-    needed.into_iter().find_map(|v| {
-        let start = table.checked_add(v)?;
-        let len = b.get(start..)?.iter().position(|&c| c == 0)?;
-        let name = std::str::from_utf8(&b[start..start + len]).ok()?;
-        ["libasan.so", "libtsan.so", "libhwasan.so"]
-            .iter()
-            .any(|s| name.starts_with(s))
-            .then(|| name.to_owned())
-    })
+    needed
+        .into_iter()
+        .map(|v| {
+            let start = table.checked_add(v)?;
+            let len = b.get(start..)?.iter().position(|&c| c == 0)?;
+            std::str::from_utf8(&b[start..start + len])
+                .ok()
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 /// The running program's pid, for [`forward_signal`] (0: none).

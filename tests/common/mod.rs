@@ -708,10 +708,10 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Compiles `tests/fixtures/<source>` with the C compiler (`$CC` or `cc`) into `out_dir`.
-/// None, with a message naming what is missing, when there is no compiler, or when the
-/// compilation fails and `optional` (say, `-static` without a static libc); a failure
-/// otherwise fails the test.
+/// Compiles `tests/fixtures/<source>` with the C compiler (`$CC` or `cc`), or for a `.cc`
+/// source the C++ compiler (`$CXX` or `c++`), into `out_dir`. None, with a message naming
+/// what is missing, when there is no compiler, or when the compilation fails and
+/// `optional` (say, `-static` without a static libc); a failure otherwise fails the test.
 pub fn compile_c(
     source: &str,
     out_dir: &Path,
@@ -719,12 +719,16 @@ pub fn compile_c(
     optional: bool,
     test: &str,
 ) -> Option<PathBuf> {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let (var, default, kind) = match source.ends_with(".cc") {
+        true => ("CXX", "c++", "C++"),
+        false => ("CC", "cc", "C"),
+    };
+    let cc = std::env::var(var).unwrap_or_else(|_| default.into());
     if which(&cc).is_none() && !Path::new(&cc).is_file() {
-        eprintln!("SKIPPED {test}: no C compiler (`{cc}` not found)");
+        eprintln!("SKIPPED {test}: no {kind} compiler (`{cc}` not found)");
         return None;
     }
-    let exe = out_dir.join(source.trim_end_matches(".c"));
+    let exe = out_dir.join(source.trim_end_matches(".cc").trim_end_matches(".c"));
     let mut cmd = Command::new(&cc);
     cmd.args(["-O2", "-Wall", "-pthread", "-o"])
         .arg(&exe)

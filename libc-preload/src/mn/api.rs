@@ -293,6 +293,7 @@ pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn pthread_exit(value: *mut c_void) -> ! {
+    crate::unwind_link::before_unwinding();
     if user() {
         thread::exit(value);
     }
@@ -457,6 +458,7 @@ fn test_cancel() {
 
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
+    crate::unwind_link::before_unwinding();
     if let Some(r) = active().then(|| thread::lookup(t)).flatten() {
         return super::cancel::request(&r);
     }
