@@ -28,6 +28,7 @@ pub mod relief;
 pub mod runtime;
 pub mod service;
 pub mod signals;
+mod spawn;
 pub mod uring;
 
 pub use config::{Config, ConfigError};

@@ -62,29 +62,27 @@ pub(crate) struct Relief {
 }
 
 impl Relief {
-    /// Starts the relief thread of a runtime whose service threads run now. The thread
-    /// calls `started` first (it has its name then).
+    /// Starts the relief thread of a runtime whose service threads run now (named before
+    /// this returns: see `crate::spawn`). The thread calls `running` once it has run past
+    /// its start.
     pub(crate) fn start(
         shared: Arc<Shared>,
         pool: Arc<Pool>,
         blocking: Blocking,
         after: Duration,
-        started: impl FnOnce() + Send + 'static,
+        running: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Relief> {
         let stop = Arc::new(AtomicU32::new(0));
         let word = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("flexsc-relief".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let _uncounted = crate::census::Uncounted::begin();
-                signals::block_async_signals();
-                started();
-                watch(&word, &shared, &pool, blocking, after);
-            })?;
+        let spawned = crate::spawn::spawn("flexsc-relief", Some(64 * 1024), move || {
+            let _uncounted = crate::census::Uncounted::begin();
+            signals::block_async_signals();
+            running();
+            watch(&word, &shared, &pool, blocking, after);
+        })?;
         Ok(Relief {
             stop,
-            thread: Some(thread),
+            thread: Some(spawned.handle),
         })
     }
 

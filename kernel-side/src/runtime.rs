@@ -7,11 +7,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use flexsc_shim::page::COUNTED_NRS;
-use flexsc_shim::{RegisterError, Shared, SubmitOptions, Submitter};
+use flexsc_shim::{RegisterError, ServiceProgress, Shared, SubmitOptions, Submitter};
 
 use crate::config::{Config, ConfigError};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::pool::Pool;
 use crate::relief::Relief;
@@ -250,8 +250,24 @@ impl Runtime {
     }
 
     /// Starts the service threads, if the mode has any and they are not running yet.
-    /// Until they run, submitters run every call on its caller.
+    /// Until they run, submitters run every call on its caller. Returns without waiting
+    /// for them to run (see `crate::spawn`).
     pub fn start(&self) -> std::io::Result<()> {
+        self.start_threads(false)
+    }
+
+    /// As [`Runtime::start`], and returns once each new thread has run past its start
+    /// (2 s at most, said if it is reached). For a start inside a library's constructor
+    /// (the preload's, under `--policy always`): constructors of libraries loaded before
+    /// it may run next, and may assume the process has one thread running. AddressSanitizer's
+    /// does: its initialisation raced with a new thread's first allocation (through its
+    /// interceptors), and a program built with it aborted at start ("free(): invalid
+    /// size"). Waiting makes the new threads' starts happen before, as they always did.
+    pub fn start_and_wait_until_running(&self) -> std::io::Result<()> {
+        self.start_threads(true)
+    }
+
+    fn start_threads(&self, wait: bool) -> std::io::Result<()> {
         let Mode::Service { cpus } = &self.mode else {
             return Ok(());
         };
@@ -259,11 +275,13 @@ impl Runtime {
         if self.started.load(Ordering::Acquire) || self.retired.load(Ordering::Acquire) {
             return Ok(());
         }
-        // Each service thread counts itself here once it has opened what it keeps open
-        // (its stat file): `start` returns only then, so that those opens never run beside
-        // the program's own, which expect the lowest free descriptor
-        // (`flexsc_shim::sys::ThreadStat`).
-        let started = Arc::new(flexsc_shim::Arrivals::new());
+        // Nothing here waits for a new thread to run (`crate::spawn`): what the program
+        // could see of it is settled before each spawn returns, and what the runtime keeps
+        // open for it (its stat file) is opened here, beside none of the program's opens.
+        // Those live on high numbers: room for them is made while this may still be the
+        // process's only thread, where it costs no RCU grace period.
+        flexsc_shim::sys::make_room_for_high_fds();
+        let running = Arc::new(flexsc_shim::Arrivals::new());
         for &cpu in cpus {
             let counters = Arc::new(ServiceCounters::default());
             let service = ServiceThread::new(
@@ -277,33 +295,41 @@ impl Runtime {
             if let Some(note) = note {
                 *self.backend_note.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
             }
-            let started = Arc::clone(&started);
-            let handle = std::thread::Builder::new()
-                .name(format!("flexsc-svc-{cpu}"))
-                .spawn(move || {
-                    let _uncounted = crate::census::Uncounted::begin();
-                    // Checked usable in `choose_cores`; if pinning fails anyway, serving from an
-                    // unpinned thread is still correct.
-                    let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
-                    service.run(move || started.arrive())
-                })?;
-            threads.push(handle);
+            // Its record, made once its thread id is known. The thread looks for it before
+            // its first pass, yielding meanwhile (it is there a few microseconds after the
+            // spawn returns); no futex through libc, which an interposing library routes.
+            let record: Arc<OnceLock<Arc<ServiceProgress>>> = Arc::new(OnceLock::new());
+            let its_record = Arc::clone(&record);
+            let arrived = Arc::clone(&running);
+            let spawned = crate::spawn::spawn(&format!("flexsc-svc-{cpu}"), None, move || {
+                let _uncounted = crate::census::Uncounted::begin();
+                // Checked usable in `choose_cores`; if pinning fails anyway, serving from an
+                // unpinned thread is still correct.
+                let _ = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                arrived.arrive();
+                service.run(move || loop {
+                    if let Some(record) = its_record.get() {
+                        break Arc::clone(record);
+                    }
+                    flexsc_shim::sys::sched_yield();
+                })
+            })?;
+            let _ = record.set(self.shared.register_service_thread(spawned.tid));
+            threads.push(spawned.handle);
             self.counters
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(counters);
         }
         // Without it a stuck pass holds up only the calls whose owners cannot take them
-        // back (asynchronous tasks, M-on-N event waits): serve on, and say so. It counts
-        // itself too, once it runs (and has its name: a program may count its threads by
-        // name, as tests/fixtures/mn_fallback.c does).
-        let relief_started = Arc::clone(&started);
+        // back (asynchronous tasks, M-on-N event waits): serve on, and say so.
+        let arrived = Arc::clone(&running);
         let relief = Relief::start(
             Arc::clone(&self.shared),
             Arc::clone(&self.pool),
             self.blocking,
             self.relief_after,
-            move || relief_started.arrive(),
+            move || arrived.arrive(),
         );
         let expected = cpus.len() + usize::from(relief.is_ok());
         match relief {
@@ -312,13 +338,14 @@ impl Runtime {
                 "flexsc: cannot start the relief thread ({e}); a call that waits on a service thread holds up the asynchronous calls behind it"
             )),
         }
-        // Bounded: a thread that never counts itself (it panicked, or never gets a core)
-        // only reopens the window this wait closes. Said once.
-        let arrived = started.wait_for(expected as u32, Duration::from_secs(2));
-        if (arrived as usize) < expected {
-            crate::diag::note(format_args!(
-                "flexsc: {arrived} of the runtime's {expected} threads started within 2 s; serving on"
-            ));
+        if wait {
+            // Bounded: a thread that never gets a core only reopens the window this closes.
+            let arrived = running.wait_for(expected as u32, Duration::from_secs(2));
+            if (arrived as usize) < expected {
+                crate::diag::note(format_args!(
+                    "flexsc: {arrived} of the runtime's {expected} threads started within 2 s; serving on"
+                ));
+            }
         }
         self.started.store(true, Ordering::Release);
         self.shared.set_serving();

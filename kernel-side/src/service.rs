@@ -137,17 +137,16 @@ impl ServiceThread {
         }
     }
 
-    /// Serves until the runtime stops and nothing posted is left. Calls `started` once it
-    /// is known to owners and the relief thread, before it serves.
-    pub fn run(mut self, started: impl FnOnce()) {
+    /// Serves until the runtime stops and nothing posted is left, reporting its passes on
+    /// the record `registered` gives (see [`Shared::register_service_thread`]: owners and
+    /// the relief thread look at it, and at the thread's state, to tell a thread blocked
+    /// in a call from one only off its core).
+    pub fn run(mut self, registered: impl FnOnce() -> Arc<ServiceProgress>) {
         // First: from here on an interposing library runs this thread's calls directly
         // (a call it routed could start the runtime again, or post to it).
         signals::block_async_signals();
-        // Known by its thread id while it serves: owners and the relief thread look at
-        // its state to tell a thread blocked in a call from one only off its core.
-        let progress = self.shared.service_thread_starts(flexsc_shim::sys::gettid());
+        let progress = registered();
         self.progress = Some(Arc::clone(&progress));
-        started();
         self.serve();
         self.shared.service_thread_ends(&progress);
     }

@@ -108,7 +108,7 @@ pub fn init() {
     // phase: the one allocation an interposed call can make, once per process.
     if policy() == Policy::Always {
         if let Some(rt) = runtime() {
-            if let Err(e) = rt.start() {
+            if let Err(e) = rt.start_and_wait_until_running() {
                 eprintln!("flexsc: cannot start service threads ({e}); running system calls directly");
             }
         }
@@ -561,8 +561,9 @@ pub fn before_thread_create() {
         return;
     }
     // Inside a library's constructor (dlopen holds the loader lock), the service threads
-    // could not run until it returns, and the start would wait for them: they start at
-    // the first shared phase instead (`crate::loader`).
+    // could not run until it returns (a thread std starts takes that lock first), so a
+    // call posted meanwhile would wait for them: they start at the first shared phase
+    // instead (`crate::loader`).
     if crate::loader::held_here() {
         return;
     }

@@ -1,9 +1,10 @@
 //! Arrivals: the threads a runtime starts count themselves, and the thread that starts
 //! them waits, for a bounded time, until they all have.
 //!
-//! `Runtime::start` (kernel-side) uses it so that what its threads open as they start (a
-//! service thread's stat file, see [`crate::sys::ThreadStat`]) and the names they take
-//! are done before the program runs on. The wait and the wake are raw futex calls: a
+//! `Runtime::start_and_wait_until_running` (kernel-side) uses it for a start inside a
+//! library's constructor, so that its threads' own starts (std's, and a sanitizer's
+//! interceptors they call) are over before the next library's constructor runs. The wait
+//! and the wake are raw futex calls: a
 //! channel or a std `Condvar` would wake through libc's `syscall`, which an interposing
 //! library routes, and a call routed from inside a start comes back to that start.
 

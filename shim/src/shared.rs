@@ -271,14 +271,16 @@ impl Shared {
         })
     }
 
-    /// Service thread: it serves from now on, as kernel thread `tid`. It reports its
-    /// passes on the returned record and hands it back to `service_thread_ends`. Opens
-    /// the thread's stat file, so the runtime's start waits for this (see
-    /// [`crate::sys::ThreadStat::open`]).
-    pub fn service_thread_starts(&self, tid: i32) -> Arc<ServiceProgress> {
+    /// A service thread, kernel thread `tid` (None: not known), serves from now on: it
+    /// reports its passes on the returned record, and hands it back to
+    /// `service_thread_ends`. Opens the thread's stat file: call it where the program's own
+    /// opens cannot run at the same time (the runtime's start, in the thread that spawns
+    /// the service thread; see [`crate::sys::ThreadStat::open`]). Without a `tid`, the
+    /// thread is taken as blocked whenever it is inside a pass.
+    pub fn register_service_thread(&self, tid: Option<i32>) -> Arc<ServiceProgress> {
         let progress = Arc::new(ServiceProgress {
-            tid,
-            stat: crate::sys::ThreadStat::open(tid),
+            tid: tid.unwrap_or(-1),
+            stat: tid.and_then(crate::sys::ThreadStat::open),
             word: CachePadded::new(StdAtomicU64::new(0)),
         });
         self.service_threads
@@ -561,7 +563,7 @@ mod tests {
 
         let stop = Arc::new(StdAtomicBool::new(false));
         let (spinner, spinning) = helper(true, Arc::clone(&stop));
-        let spinning_one = shared.service_thread_starts(spinner);
+        let spinning_one = shared.register_service_thread(Some(spinner));
         spinning_one.begin();
         assert!(
             !shared.service_is_blocked(),
@@ -569,7 +571,7 @@ mod tests {
         );
 
         let (sleeper, sleeping) = helper(false, Arc::clone(&stop));
-        let sleeping_one = shared.service_thread_starts(sleeper);
+        let sleeping_one = shared.register_service_thread(Some(sleeper));
         // Asleep outside a pass: an idle service thread, not a blocked one. (It sleeps
         // almost all the time; it is never blocked whatever the look finds.)
         for _ in 0..100 {

@@ -409,6 +409,37 @@ pub fn dup_high(fd: i32) -> i32 {
     -1
 }
 
+/// Grows the descriptor table to reach [`high_fd_floor`] now, by taking a number there
+/// for a moment (the table never shrinks, so [`dup_high`] later finds room). Call it while
+/// the process has one thread: the kernel grows a table that several threads share only
+/// after an RCU grace period (`expand_fdtable`), which took 6–14 ms here when a runtime's
+/// first high descriptor came after its first thread. Takes the lowest free number for a
+/// moment too, as any open does.
+pub fn make_room_for_high_fds() {
+    // SAFETY: openat reads the NUL-terminated path; O_PATH opens nothing for I/O.
+    let fd = unsafe {
+        syscall6(
+            libc::SYS_openat as u64,
+            [
+                libc::AT_FDCWD as u64,
+                c"/".as_ptr() as u64,
+                (libc::O_PATH | libc::O_CLOEXEC) as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    if fd < 0 {
+        return;
+    }
+    let high = dup_high(fd as i32);
+    close(fd as i32);
+    if high >= 0 {
+        close(high);
+    }
+}
+
 /// The calling thread's kernel thread id.
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no arguments and no side effects.
@@ -464,6 +495,91 @@ mod tests {
             assert!(Instant::now() < deadline, "an ended thread still has a state");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// The descriptor table's size, from `/proc/self/status` (`FDSize:`), read with raw
+    /// calls into a stack buffer (safe in a forked child of a threaded process).
+    fn fd_table_size() -> Option<u64> {
+        let mut buf = [0u8; 4096];
+        // SAFETY: openat reads the NUL-terminated path; read fills `buf`, ours.
+        let n = unsafe {
+            let fd = super::syscall6(
+                libc::SYS_openat as u64,
+                [
+                    libc::AT_FDCWD as u64,
+                    c"/proc/self/status".as_ptr() as u64,
+                    libc::O_RDONLY as u64,
+                    0,
+                    0,
+                    0,
+                ],
+            );
+            if fd < 0 {
+                return None;
+            }
+            let n = super::syscall6(
+                libc::SYS_read as u64,
+                [fd as u64, buf.as_mut_ptr() as u64, 4096, 0, 0, 0],
+            );
+            super::close(fd as i32);
+            n
+        };
+        let text = buf.get(..usize::try_from(n).ok()?)?;
+        let at = text.windows(7).position(|w| w == b"FDSize:")? + 7;
+        let digits = text[at..].iter().skip_while(|c| c.is_ascii_whitespace());
+        digits
+            .take_while(|c| c.is_ascii_digit())
+            .try_fold(0u64, |v, &c| Some(v * 10 + u64::from(c - b'0')))
+    }
+
+    /// Room for the runtime's high descriptors is made at once, without keeping one. In a
+    /// forked child with only 0-2 open and a table of its own (`unshare(CLONE_FILES)`
+    /// copies it at the size those need), the table is small before and reaches past the
+    /// high floor after.
+    #[test]
+    fn room_for_high_descriptors_is_made_without_keeping_one() {
+        if super::nofile_limit() <= high_fd_floor() {
+            eprintln!("SKIPPED room_for_high_descriptors_is_made_without_keeping_one: RLIMIT_NOFILE is below the high floor");
+            return;
+        }
+        // SAFETY: the child only makes raw system calls and ends with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: raw calls on this child's own descriptor table, no memory.
+            unsafe {
+                super::syscall6(libc::SYS_close_range as u64, [3, u32::MAX as u64, 0, 0, 0, 0]);
+                super::syscall6(
+                    libc::SYS_unshare as u64,
+                    [libc::CLONE_FILES as u64, 0, 0, 0, 0, 0],
+                );
+            }
+            let floor = high_fd_floor() as u64;
+            let small_before = fd_table_size().is_some_and(|size| size <= floor);
+            super::make_room_for_high_fds();
+            let grown = fd_table_size().is_some_and(|size| size > floor);
+            // F_GETFD on the floor's number: EBADF, nothing kept there.
+            // SAFETY: fcntl on a number, no memory.
+            let kept =
+                unsafe { super::syscall6(libc::SYS_fcntl as u64, [floor, libc::F_GETFD as u64, 0, 0, 0, 0]) }
+                    >= 0;
+            let code = i32::from(!small_before) | (i32::from(!grown) << 1) | (i32::from(kept) << 2);
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "the child ended: {status:#x}");
+        let code = libc::WEXITSTATUS(status);
+        assert_eq!(code & 1, 0, "the child's own table starts below the high floor");
+        assert_eq!(
+            code & 2,
+            0,
+            "the table reaches past the high floor ({})",
+            high_fd_floor()
+        );
+        assert_eq!(code & 4, 0, "no descriptor kept on the floor's number");
     }
 
     /// A program may close the runtime's descriptors (`close_range` at start-up) and reuse

@@ -90,9 +90,10 @@ impl HandDriven {
     /// Runs the service thread for real until `finish`.
     pub fn start(&mut self) -> JoinHandle<()> {
         let service = self.service.take().expect("service thread state");
+        let shared = Arc::clone(&self.shared);
         std::thread::Builder::new()
             .name("hand-svc".into())
-            .spawn(move || service.run(|| {}))
+            .spawn(move || service.run(|| shared.register_service_thread(Some(flexsc_shim::sys::gettid()))))
             .expect("spawn")
     }
 
