@@ -322,6 +322,37 @@ fn a_blocking_read_never_stops_the_kernel_thread_whatever_the_policy() {
     }
 }
 
+/// A user thread that keeps making calls that never wait (`poll` with a zero timeout, run
+/// directly while nothing else is ready) until another user thread's posted call has
+/// finished: that finished call must still be reaped, and its thread resumed. It never
+/// was: the poller counted as alone (no user thread ready) and never switched out, so the
+/// loop that reaps never ran; the process hung, as Python's `multiprocessing.Pool` did
+/// under M-on-N. With B's call finishing at once (`post`) and after a wait (`block`).
+#[test]
+fn a_thread_polling_in_a_loop_lets_a_finished_call_resume_its_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_spin_poll.c", dir.path(), &[], false, "mn spin poll") else {
+        return;
+    };
+    let exe = exe.to_string_lossy().into_owned();
+    for mode in ["post", "block"] {
+        let n = native(Path::new(&exe), &[mode], dir.path());
+        assert_eq!(n.out(), format!("{mode}: done (ok)\n"), "native run");
+        for policy in ["always", "adaptive"] {
+            let m = flexsc_run(
+                &["--policy", policy, "--threads", "m-on-n", "--", &exe, mode],
+                Some(dir.path()),
+            );
+            assert!(m.success(), "{mode}, {policy}: {} {}", m.status_text(), m.err());
+            assert_eq!(
+                m.out(),
+                n.out(),
+                "{mode}, {policy}: output differs from the native run"
+            );
+        }
+    }
+}
+
 /// Two user threads open the two ends of a FIFO; each open waits for the other. The
 /// first waits on the service thread; the kernel thread's sleep on it is bounded, and the
 /// second open is taken back and run on the kernel thread, so both finish (the run hung

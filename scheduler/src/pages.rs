@@ -116,6 +116,12 @@ impl Pages {
         }
     }
 
+    /// Whether a call posted from these pages has finished (or was declined) and waits
+    /// for the loop to reap it (`Submitter::has_outcome_waiting`).
+    pub(crate) fn has_outcome_waiting(&self) -> bool {
+        self.submitters.iter().any(Submitter::has_outcome_waiting)
+    }
+
     /// Whether the service threads are behind on the page pushes try first, so that a
     /// call that need not wait runs here instead (see `Shared::should_help`).
     #[inline]

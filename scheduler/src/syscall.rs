@@ -80,8 +80,22 @@ pub unsafe fn syscall_raw(nr: libc::c_long, args: [u64; 6]) -> i64 {
             if !local.runtime.is_delegating() {
                 return None;
             }
-            let alone = local.scheduler.direct_when_alone && local.nothing_else_ready();
-            if !alone && !local.pages.borrow().should_help() {
+            // A finished call of another user thread counts as something else to run: a
+            // thread that ran every call here would never switch out, and the loop that
+            // reaps it would never run (a `poll(fd, 1, 0)` loop waiting for that thread
+            // hung the process; Python's `multiprocessing.Pool` did). For the same reason
+            // such a thread first rings for the calls posted in this round: the loop rings
+            // after the round, which it would never end (one fence, only if some were;
+            // only here: rung early, a round's posts would count as a backlog for
+            // `should_help`).
+            let mut outcome_waiting = false;
+            let alone = local.scheduler.direct_when_alone && local.nothing_else_ready() && {
+                let mut pages = local.pages.borrow_mut();
+                pages.submit();
+                outcome_waiting = pages.has_outcome_waiting();
+                !outcome_waiting
+            };
+            if !alone && (outcome_waiting || !local.pages.borrow().should_help()) {
                 return None;
             }
             let mut pages = local.pages.borrow_mut();

@@ -464,6 +464,25 @@ impl Submitter {
         }
     }
 
+    /// Whether a call in flight on this page has an outcome to reap (finished, or
+    /// declined back to its owner). One load of each in-flight entry's status word, on
+    /// the owner's thread. For an owner that runs calls directly while it seems to have
+    /// nothing else to do (an M-on-N kernel thread's user thread that is alone): a
+    /// finished call of another user thread is something to do.
+    #[inline]
+    pub fn has_outcome_waiting(&self) -> bool {
+        let mut in_flight = !self.free & ALL_FREE;
+        while in_flight != 0 {
+            let slot = in_flight.trailing_zeros() as usize;
+            in_flight &= in_flight - 1;
+            let state = self.page().entry(slot).status() & crate::entry::STATE_MASK;
+            if state == crate::entry::DONE || state == crate::entry::DECLINED {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Whether no service thread has claimed a posted call yet (so a wait for it may take
     /// it back, see [`Submitter::wait`]).
     #[inline]
