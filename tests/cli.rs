@@ -824,6 +824,83 @@ fn a_thread_keeps_delegating_after_a_handler_jumps_or_a_setns_fails() {
     }
 }
 
+/// A SIGALRM handler that `siglongjmp`s out of a call that waits (the `alarm` timeout
+/// idiom): an open of a FIFO without writer, a read on an empty pipe, an accept, a poll,
+/// a nanosleep. As natively, the interrupted call is gone after the jump: nobody holds the
+/// FIFO open for reading, the data and the connection that come later are the next call's,
+/// the interrupted read's buffer stays untouched; and the thread goes on delegating (and
+/// counting) its calls. Before, the jump skipped the code that marks the thread as out of
+/// the preload, so every later call ran directly, uncounted; and the FIFO's open, delegated
+/// (it ran on the service thread, where no signal reaches it), went on waiting after the
+/// jump, then took the program's writer as its reader (and leaked its descriptor). On the
+/// main thread and a second one, each backend and policy, and under M-on-N on the main
+/// thread (a process-directed signal does not reach a user thread that waits for its call:
+/// README, M-on-N limits).
+#[test]
+fn a_handler_that_jumps_out_of_a_waiting_call_leaves_nothing_behind() {
+    let test = "a_handler_that_jumps_out_of_a_waiting_call_leaves_nothing_behind";
+    let Some((_bin, exe)) = c_program("jump_out.c", test) else {
+        return;
+    };
+    let dir = tmp();
+    for mode in ["main", "thread"] {
+        let native = run_bounded(
+            Command::new(&exe).arg(mode),
+            RUN_TIMEOUT,
+            &format!("jump_out {mode}, native"),
+        );
+        assert!(
+            native.success() && !native.out().contains("WRONG"),
+            "native run failed:\n{}{}",
+            native.out(),
+            native.err()
+        );
+        for backend in backends(test) {
+            for (policy, threads) in [
+                ("always", "1:1"),
+                ("adaptive", "1:1"),
+                ("always", "m-on-n"),
+                ("adaptive", "m-on-n"),
+            ] {
+                if threads == "m-on-n" && mode == "thread" {
+                    continue;
+                }
+                let what = format!("jump_out {mode}, {backend}, --policy {policy}, {threads}");
+                let json = dir.path().join("stats.json");
+                let mut cmd = Command::new(flexsc());
+                cmd.args([
+                    "run",
+                    "--policy",
+                    policy,
+                    "--threads",
+                    threads,
+                    "--json",
+                    p(&json),
+                ])
+                .args(["--", p(&exe), mode])
+                .env("FLEXSC_BACKEND", backend);
+                let r = run_bounded(&mut cmd, RUN_TIMEOUT, &what);
+                assert_eq!(
+                    (r.code, r.out()),
+                    (native.code, native.out()),
+                    "{what}: {}\n{}",
+                    r.status_text(),
+                    r.err()
+                );
+                let v = read_json(&json);
+                let (calls, delegated) = (
+                    num(&v, "/syscalls/write/calls"),
+                    num(&v, "/syscalls/write/delegated"),
+                );
+                assert!(
+                    calls >= 2_000 && (policy != "always" || delegated == calls),
+                    "{what}: {delegated} of {calls} writes delegated after the jumps"
+                );
+            }
+        }
+    }
+}
+
 /// `pthread_cancel` reaches a thread blocked in a call that waits for an event (read,
 /// readv, write, recv, recvfrom, recvmsg), as natively. Such a call, delegated, comes back
 /// to its thread when it would wait, which then ran it as a raw system call: no

@@ -315,6 +315,11 @@ impl ServiceThread {
         // of them the process deadlocks where natively it does not (an M-on-N user
         // thread's `fsync`, parked, then its open of a FIFO's write end, while the open of
         // the read end waits here). It goes to a worker, or back to its owner.
+        // Under `Blocking::Caller` it always goes back to its owner, as every call that
+        // waits for an event does there: a signal must interrupt it on the caller's
+        // thread. Left here, an open timed out by a handler that `siglongjmp`s (`alarm`)
+        // went on waiting after the jump, and later took the FIFO's writer (and leaked
+        // its descriptor). The look (a `statx`) costs each open 300-800 ns here.
         let opens = matches!(
             nr as i64,
             libc::SYS_open
@@ -323,7 +328,10 @@ impl ServiceThread {
                 | libc::SYS_openat2
                 | libc::SYS_open_by_handle_at
         );
-        let step = if opens && self.holds_others() && execute::open_may_wait(nr, &args) {
+        let step = if opens
+            && (self.blocking == Blocking::Caller || self.holds_others())
+            && execute::open_may_wait(nr, &args)
+        {
             Step::HandOff(Resume::Whole)
         } else {
             // SAFETY: the entry was posted through the submit API by its owner, whose

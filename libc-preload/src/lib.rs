@@ -22,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod heap;
+pub(crate) mod inside;
 pub mod interpose;
 pub mod lifecycle;
 pub mod loader;

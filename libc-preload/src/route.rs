@@ -19,6 +19,7 @@ use flexsc_kernel_side::{Blocking, Builder, Config, Runtime};
 use flexsc_shim::table::{classify, Class};
 use flexsc_shim::Submitter;
 
+use crate::inside::QUIET;
 use crate::policy::{ticks, Decision, Policy, Window};
 
 /// The process's runtime (replaced in a forked child). Null when disabled.
@@ -43,15 +44,18 @@ struct Local {
     /// which could allocate).
     submitter: UnsafeCell<ManuallyDrop<Option<Submitter>>>,
     generation: Cell<u32>,
-    /// Inside the shim (re-entry from a signal handler, or our own calls): run directly.
-    busy: Cell<bool>,
+    /// Inside the preload (re-entry from a signal handler, or our own calls): run
+    /// directly. 0 when outside; else the mark of the frame that entered
+    /// ([`crate::inside`]: a handler may `siglongjmp` out and leave it standing), or
+    /// [`QUIET`].
+    busy: Cell<usize>,
     /// One of the runtime's own threads, or a thread that cannot get a page: always direct.
     direct: Cell<bool>,
     tid: Cell<u32>,
     window: Cell<Window>,
     /// The signal a delegated call owes this thread (`flexsc_shim::owed`), raised once
-    /// the call has left the preload (`raise_owed`): a handler that `siglongjmp`s out
-    /// must not jump over the code that clears `busy`.
+    /// the call has left the preload (`raise_owed`): a handler it runs may `siglongjmp`
+    /// out.
     owed: Cell<i32>,
 }
 
@@ -60,7 +64,7 @@ thread_local! {
         Local {
             submitter: UnsafeCell::new(ManuallyDrop::new(None)),
             generation: Cell::new(0),
-            busy: Cell::new(false),
+            busy: Cell::new(0),
             direct: Cell::new(false),
             tid: Cell::new(0),
             window: Cell::new(Window::new()),
@@ -174,7 +178,7 @@ pub fn after_fork_child() {
 unsafe extern "C" fn release_submitter(slot: *mut libc::c_void) {
     let slot = slot as *mut ManuallyDrop<Option<Submitter>>;
     let current = LOCAL.with(|l| {
-        l.busy.set(true);
+        l.busy.set(QUIET);
         l.generation.get() == GENERATION.load(Ordering::Acquire)
     });
     // SAFETY: the key's value is this thread's own TLS slot (set in `submitter()`), and
@@ -192,7 +196,8 @@ unsafe extern "C" fn release_submitter(slot: *mut libc::c_void) {
 #[allow(clippy::mut_from_ref)] // the slot is this thread's own, and `busy` rules out re-entry
 fn submitter(l: &Local) -> Option<&mut Submitter> {
     let generation = GENERATION.load(Ordering::Acquire);
-    // SAFETY: this thread's own slot; `route` holds `busy`, so no other borrow exists.
+    // SAFETY: this thread's own slot; `route` holds `busy` (or found the section that
+    // held it left for good: `jumped_out`), so no other borrow exists.
     let slot = unsafe { &mut *l.submitter.get() };
     if slot.is_some() && l.generation.get() == generation {
         return slot.as_mut();
@@ -287,16 +292,41 @@ pub unsafe fn route(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 
         return real();
     }
     let ret = LOCAL.with(|l| {
-        if l.busy.replace(true) {
+        let mut slot = 0usize;
+        let was = l.busy.get();
+        if was != 0 && !jumped_out(l, was, &slot as *const usize as usize) {
             return real();
         }
+        l.busy.set(crate::inside::mark(&mut slot));
         // SAFETY: forwarded.
         let ret = unsafe { route_in(l, nr, args, real) };
-        l.busy.set(false);
+        l.busy.set(0);
+        std::hint::black_box(&slot);
         ret
     });
     raise_owed();
     ret
+}
+
+/// This thread found itself marked inside the preload, from a frame whose slot is at
+/// `here`: whether a signal handler jumped out of the marked call (`siglongjmp`) rather
+/// than this being a call the handler makes while that call runs (see
+/// [`crate::inside`]). If it jumped, the call it left is settled first
+/// ([`Submitter::settle_abandoned`]): taken back if no service thread took it, else
+/// waited for, its result dropped, as the kernel drops an interrupted call's.
+#[cold]
+#[inline(never)]
+fn jumped_out(l: &Local, mark: usize, here: usize) -> bool {
+    if !crate::inside::is_stale(mark, here) {
+        return false;
+    }
+    if l.generation.get() == GENERATION.load(Ordering::Acquire) {
+        // SAFETY: this thread's own slot; the section that borrowed it was left for good.
+        if let Some(sub) = unsafe { (*l.submitter.get()).as_mut() } {
+            sub.settle_abandoned();
+        }
+    }
+    true
 }
 
 /// A delegated call's raw result, without the signal it owes this thread, which is kept
@@ -332,7 +362,13 @@ fn raise_owed() {
 /// As [`route`].
 #[inline]
 unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64) -> i64 {
-    let inside = LOCAL.try_with(|l| l.busy.get()).unwrap_or(true);
+    let inside = LOCAL
+        .try_with(|l| {
+            let here = 0usize;
+            let was = l.busy.get();
+            was != 0 && !crate::inside::is_stale(was, &here as *const usize as usize)
+        })
+        .unwrap_or(true);
     if inside {
         return real();
     }
@@ -343,11 +379,13 @@ unsafe fn route_user_thread(nr: i64, args: [u64; 6], real: impl FnOnce() -> i64)
             crate::mn::cancel::test();
         }
         let out = LOCAL.with(|l| {
-            l.busy.set(true);
+            let mut slot = 0usize;
+            l.busy.set(crate::inside::mark(&mut slot));
             let direct = || real.take().map_or(-1, |f| f());
             // SAFETY: forwarded.
             let out = unsafe { crate::mn::route_user_thread(nr, args, direct) };
-            l.busy.set(false);
+            l.busy.set(0);
+            std::hint::black_box(&slot);
             out
         });
         raise_owed();
@@ -578,13 +616,19 @@ pub fn before_thread_create() {
 
 /// Whether the calling thread is inside the preload (`quietly`, or an interposed call).
 pub fn is_busy() -> bool {
-    LOCAL.try_with(|l| l.busy.get()).unwrap_or(true)
+    LOCAL
+        .try_with(|l| {
+            let here = 0usize;
+            let was = l.busy.get();
+            was != 0 && !crate::inside::is_stale(was, &here as *const usize as usize)
+        })
+        .unwrap_or(true)
 }
 
 /// Runs `f` with this thread marked busy, so system calls made inside (writing the
 /// statistics, say) pass straight through and are not counted.
 pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    let was = LOCAL.try_with(|l| l.busy.replace(true)).unwrap_or(true);
+    let was = LOCAL.try_with(|l| l.busy.replace(QUIET)).unwrap_or(QUIET);
     let r = f();
     let _ = LOCAL.try_with(|l| l.busy.set(was));
     r

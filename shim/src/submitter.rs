@@ -191,6 +191,42 @@ impl Submitter {
         (ret != HANDED_BACK).then_some(ret)
     }
 
+    /// After the owner left a call of this submitter's for good, without its result: a
+    /// signal handler `siglongjmp`ed out of [`Submitter::call_unless_handed_back`]'s wait.
+    /// The kernel drops an interrupted call; so does this, for every call still in
+    /// flight: one no service thread claimed is taken back unrun; one that runs is waited
+    /// for (not later than it takes: under `Blocking::Caller` every call that would wait
+    /// for an event comes back to its owner) and its result dropped; one declined is not
+    /// run. Nothing completes into the caller's memory after this returns, and every
+    /// entry is free again.
+    #[cold]
+    pub fn settle_abandoned(&mut self) {
+        self.hand_back = false;
+        let spins = self.shared.options().wait_spins;
+        let mut busy = !self.free & ALL_FREE;
+        while busy != 0 {
+            let slot = busy.trailing_zeros() as usize;
+            let bit = 1u64 << slot;
+            busy &= !bit;
+            let entry = self.page().entry(slot);
+            // FREE already: reaped, and the jump came before its bit was set here.
+            let reaped = entry.status() & crate::entry::STATE_MASK == crate::entry::FREE;
+            if !reaped && !entry.reclaim() {
+                let (nr, _) = entry.contents();
+                if let Outcome::Done(ret) = entry.wait(spins) {
+                    let ran_here = self.reclaimed & bit != 0;
+                    self.page()
+                        .counters(u64::from(nr))
+                        .record(!ran_here, crate::owed::split(ret).0);
+                }
+            }
+            self.free |= bit;
+            self.reclaimed &= !bit;
+            self.unsubmitted &= !bit;
+            self.unpublished &= !bit;
+        }
+    }
+
     /// Runs many calls and writes each result to the same index of `results`: posts them
     /// (a caller that helps posts only the first part and runs the rest itself, see
     /// [`SubmitOptions::caller_helps`](crate::SubmitOptions::caller_helps)), rings the
