@@ -811,17 +811,22 @@ fn a_thread_keeps_delegating_after_a_handler_jumps_or_a_setns_fails() {
             r.out(),
             r.err()
         );
-        let v = read_json(&json);
-        let (calls, delegated) = (
-            num(&v, "/syscalls/write/calls"),
-            num(&v, "/syscalls/write/delegated"),
-        );
+        let (calls, delegated) = writes_counted(&json);
         assert!(
             calls >= 22_000 && delegated == calls,
             "{mode}, {threads}: {delegated} of {calls} writes delegated\n{}",
             r.out()
         );
     }
+}
+
+/// The writes a run's statistics (`--json`) count, and how many of them were delegated.
+fn writes_counted(json: &Path) -> (u64, u64) {
+    let v = read_json(json);
+    (
+        num(&v, "/syscalls/write/calls"),
+        num(&v, "/syscalls/write/delegated"),
+    )
 }
 
 /// A SIGALRM handler that `siglongjmp`s out of a call that waits (the `alarm` timeout
@@ -887,11 +892,7 @@ fn a_handler_that_jumps_out_of_a_waiting_call_leaves_nothing_behind() {
                     r.status_text(),
                     r.err()
                 );
-                let v = read_json(&json);
-                let (calls, delegated) = (
-                    num(&v, "/syscalls/write/calls"),
-                    num(&v, "/syscalls/write/delegated"),
-                );
+                let (calls, delegated) = writes_counted(&json);
                 assert!(
                     calls >= 2_000 && (policy != "always" || delegated == calls),
                     "{what}: {delegated} of {calls} writes delegated after the jumps"
