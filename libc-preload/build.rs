@@ -2,7 +2,7 @@
 //!
 //! Rust's std on linux-gnu links `-lgcc_s` for unwinding, so every program started under
 //! `flexsc run` loaded one more library and ran its constructor: `__cpu_indicator_init`,
-//! a dozen `cpuid`s, each a VM exit of ~4 µs on this guest. Measured: ~110 µs more per
+//! a dozen `cpuid`s, each a VM exit of ~4 µs on this guest. Measured: ~90 µs more per
 //! `/bin/true`; a shell script or `make` pays that per process.
 //!
 //! The linker finds `-lgcc_s` first in a folder of ours, as a linker script naming an

@@ -928,7 +928,7 @@ fn cancel_reaches_a_thread_blocked_in_a_delegated_call() {
 
 /// The preload library loads nothing beside libc and the loader, and exports no unwinder.
 /// Every library more is loaded, and its constructor run, in each process `flexsc run`
-/// starts: `libgcc_s`, which Rust's std links for unwinding, cost ~110 µs per `/bin/true`
+/// starts: `libgcc_s`, which Rust's std links for unwinding, cost ~90 µs per `/bin/true`
 /// here (its constructor's `cpuid`s are VM exits). Its frames reach the program's
 /// `libgcc_s` through local forwarders instead, loading it when first needed
 /// (`libc-preload/build.rs`): an exported `_Unwind_*` would take the place of the

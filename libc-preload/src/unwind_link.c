@@ -5,7 +5,7 @@
  *
  * Why: a library in DT_NEEDED is loaded, and its constructor run, in every process
  * `flexsc run` starts; libgcc_s's constructor (__cpu_indicator_init) runs a dozen
- * `cpuid`s, each a VM exit of ~4 us on a KVM guest (~110 us per process measured).
+ * `cpuid`s, each a VM exit of ~4 us on a KVM guest (~90 us per process measured).
  * Most programs never unwind; those that do (C++, and glibc itself for pthread_exit and
  * pthread_cancel) load libgcc_s anyway.
  *
