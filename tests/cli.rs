@@ -829,6 +829,25 @@ fn writes_counted(json: &Path) -> (u64, u64) {
     )
 }
 
+/// A signal handler on an `SS_AUTODISARM` alternate stack above the thread's stack makes a
+/// call while the thread is inside one: that call runs inside the interrupted one, which
+/// goes on. The first version of the jump detection (`libc-preload/src/inside.rs`) took a
+/// frame above the marked one for proof of a jump, settled the live call, and the thread
+/// waited for ever (9 runs in 10) or aborted. Under each policy and backend.
+#[test]
+fn a_handler_on_an_alternate_stack_does_not_settle_the_call_it_interrupted() {
+    let test = "a_handler_on_an_alternate_stack_does_not_settle_the_call_it_interrupted";
+    let Some((_bin, exe)) = c_program("autodisarm.c", test) else {
+        return;
+    };
+    for backend in backends(test) {
+        let r = Case::new(&format!("autodisarm, {backend}"), &[p(&exe)])
+            .env("FLEXSC_BACKEND", backend)
+            .run();
+        assert_eq!(r.native.out(), "done: ok, handler ran: yes\n", "native run");
+    }
+}
+
 /// A SIGALRM handler that `siglongjmp`s out of a call that waits (the `alarm` timeout
 /// idiom): an open of a FIFO without writer, a read on an empty pipe, an accept, a poll,
 /// a nanosleep. As natively, the interrupted call is gone after the jump: nobody holds the
