@@ -75,8 +75,9 @@ impl Relief {
         let stop = Arc::new(AtomicU32::new(0));
         let word = Arc::clone(&stop);
         let spawned = crate::spawn::spawn("flexsc-relief", Some(64 * 1024), move || {
-            let _uncounted = crate::census::Uncounted::begin();
+            // A runtime thread first (see the service threads' start in `runtime`).
             signals::block_async_signals();
+            let _uncounted = crate::census::Uncounted::begin();
             running();
             watch(&word, &shared, &pool, blocking, after);
         })?;

@@ -302,6 +302,10 @@ impl Runtime {
             let its_record = Arc::clone(&record);
             let arrived = Arc::clone(&running);
             let spawned = crate::spawn::spawn(&format!("flexsc-svc-{cpu}"), None, move || {
+                // A runtime thread before anything else: should `Uncounted::begin` end the
+                // process here (the program's last thread ended meanwhile), the atexit
+                // handlers' calls then run directly.
+                crate::signals::block_async_signals();
                 let _uncounted = crate::census::Uncounted::begin();
                 // Checked usable in `choose_cores`; if pinning fails anyway, serving from an
                 // unpinned thread is still correct.

@@ -9,8 +9,12 @@
 //! (`flexsc_shim::owed`), and the caller raises it on itself. Only the synchronous fault
 //! signals stay deliverable.
 
-/// Blocks every signal except the synchronous faults on the calling thread. (glibc keeps
-/// its own internal signals deliverable whatever the mask asks.)
+/// Blocks every signal except the synchronous faults on the calling thread, and leaves
+/// those unblocked even if they were blocked (a runtime thread starts with every signal
+/// blocked, `crate::spawn`): a fault the kernel forces on a thread that blocks it resets
+/// its handler to the default for the whole process, bypassing the program's crash
+/// handler or a seccomp filter's SIGSYS handler. (glibc keeps its own internal signals
+/// deliverable whatever the mask asks.)
 pub fn block_async_signals() {
     mark_runtime_thread();
     // SAFETY: sigset_t is plain data that sigfillset initialises; pthread_sigmask only
@@ -28,7 +32,7 @@ pub fn block_async_signals() {
         ] {
             libc::sigdelset(&mut set, sig);
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
 

@@ -110,13 +110,36 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let spawned = spawn("flexsc-spawntst", None, move || {
             let _ = go_rx.recv();
-            // SAFETY: reads this thread's mask into plain data.
-            let blocked = unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
-                libc::sigismember(&set, libc::SIGTERM) == 1 && libc::sigismember(&set, libc::SIGINT) == 1
+            let mask = || {
+                // SAFETY: reads this thread's mask into plain data.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+                    set
+                }
             };
-            let _ = tx.send((flexsc_shim::sys::gettid(), blocked));
+            let has = |set: &libc::sigset_t, sig| {
+                // SAFETY: a filled set, read.
+                unsafe { libc::sigismember(set, sig) == 1 }
+            };
+            let at_start = mask();
+            let blocked = [libc::SIGTERM, libc::SIGINT, libc::SIGSEGV]
+                .iter()
+                .all(|&s| has(&at_start, s));
+            // What a runtime thread then makes of it: the faults deliverable again.
+            crate::signals::block_async_signals();
+            let set = mask();
+            let faults_open = [
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGFPE,
+                libc::SIGILL,
+                libc::SIGSYS,
+            ]
+            .iter()
+            .all(|&s| !has(&set, s))
+                && has(&set, libc::SIGTERM);
+            let _ = tx.send((flexsc_shim::sys::gettid(), blocked && faults_open));
         })
         .expect("spawn");
         // The thread waits on `go`: whatever is settled now was settled by `spawn`.
@@ -126,7 +149,10 @@ mod tests {
         go_tx.send(()).expect("the thread waits");
         let (real_tid, blocked) = rx.recv().expect("the thread reports");
         assert_eq!(real_tid, tid);
-        assert!(blocked, "the thread starts with every signal blocked");
+        assert!(
+            blocked,
+            "the thread starts with every signal blocked, and then has only the faults deliverable"
+        );
         spawned.handle.join().expect("join");
         // SAFETY: reads this thread's mask into plain data.
         let here_blocked = unsafe {
