@@ -353,6 +353,43 @@ fn a_thread_polling_in_a_loop_lets_a_finished_call_resume_its_thread() {
     }
 }
 
+/// `pthread_kill` ends a user thread's `read` or `poll` that waits on an empty pipe with
+/// EINTR, as natively, in a program that links `pthread_kill` but not `pthread_cancel`.
+/// Only `pthread_cancel` used to make such calls wait in slices where a signal finds them:
+/// here the call was posted whole, the signal waited for it to return, and the process
+/// hung (Ruby's `Thread#kill` of a reading thread, Java's close of a socket another
+/// thread reads from).
+#[test]
+fn pthread_kill_interrupts_a_user_thread_blocked_in_read_or_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_kill_blocked.c", dir.path(), &[], false, "mn kill blocked") else {
+        return;
+    };
+    let exe = exe.to_string_lossy().into_owned();
+    for call in ["read", "poll"] {
+        let n = native(Path::new(&exe), &[call], dir.path());
+        assert_eq!(
+            n.out(),
+            format!("{call}: -1 Interrupted system call\njoined\n"),
+            "native run"
+        );
+        for policy in ["always", "adaptive"] {
+            let m = flexsc_run(
+                &["--policy", policy, "--threads", "m-on-n", "--", &exe, call],
+                Some(dir.path()),
+            );
+            assert_eq!(
+                m.out(),
+                n.out(),
+                "{call}, {policy}: {}\n{}",
+                m.status_text(),
+                m.err()
+            );
+            assert!(m.success(), "{call}, {policy}: {}", m.status_text());
+        }
+    }
+}
+
 /// Two user threads open the two ends of a FIFO; each open waits for the other. The
 /// first waits on the service thread; the kernel thread's sleep on it is bounded, and the
 /// second open is taken back and run on the kernel thread, so both finish (the run hung

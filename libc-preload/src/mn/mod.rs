@@ -80,14 +80,14 @@ const ACTIVE: u8 = 2;
 static MODE: AtomicU8 = AtomicU8::new(OFF);
 
 /// Set once something may interrupt a user thread's blocking call: the program links
-/// `pthread_cancel` (checked at activation), or a user thread was cancelled or sent a
-/// signal. From then on, a user thread's call that may wait for a descriptor first waits
+/// `pthread_cancel`, `pthread_kill` or `pthread_sigqueue` (checked at activation), or a
+/// user thread was cancelled or sent a signal. From then on, a user thread's call that may wait for a descriptor first waits
 /// for it in `poll` slices (see `route_user_thread`). Relaxed: a thread that reads a stale
 /// `false` makes its call the old way, and is cancelled (or signalled) when it returns.
 static INTERRUPTS: AtomicBool = AtomicBool::new(false);
 
-/// Set as [`INTERRUPTS`], and also when the program links `pthread_kill` or
-/// `pthread_sigqueue`: from then on, a user thread's interruptible waits (condvar, join,
+/// Set as [`INTERRUPTS`], and also when a user thread is about to wait for a signal
+/// (`pause`, `sigsuspend`): from then on, a user thread's interruptible waits (condvar, join,
 /// semaphore, sleep) say where a cancellation or a signal finds them (`lot::WaitSlot`).
 /// Before, they skip that (two lock round trips per wait). Relaxed, as above: a wait that
 /// began before is acted on when it ends.
@@ -220,10 +220,15 @@ pub(crate) fn activate() -> bool {
     }
     match thread::scheduler() {
         Ok(_) => {
-            if links::imports(c"pthread_cancel") {
+            // A program that can signal a thread may mean to interrupt a blocking call
+            // with it (Ruby's `Thread#kill`, Java's asynchronous close): such a call
+            // posted whole before the first signal could never be interrupted, and the
+            // process hung.
+            if links::imports(c"pthread_cancel")
+                || links::imports(c"pthread_kill")
+                || links::imports(c"pthread_sigqueue")
+            {
                 interrupts_in_use();
-            } else if links::imports(c"pthread_kill") || links::imports(c"pthread_sigqueue") {
-                WAKEABLE.store(true, Ordering::Relaxed);
             }
             MODE.store(ACTIVE, Ordering::Relaxed);
             true
