@@ -330,25 +330,36 @@ fn a_blocking_read_never_stops_the_kernel_thread_whatever_the_policy() {
 /// under M-on-N. With B's call finishing at once (`post`) and after a wait (`block`).
 #[test]
 fn a_thread_polling_in_a_loop_lets_a_finished_call_resume_its_thread() {
+    m_on_n_matches_native("mn_spin_poll.c", &["post", "block"], |mode| {
+        format!("{mode}: done (ok)\n")
+    });
+}
+
+/// Runs the fixture `source` natively with each of `modes` as its argument (its output
+/// must be `expected(mode)`), then under M-on-N with each policy: it must succeed with the
+/// native output.
+fn m_on_n_matches_native(source: &str, modes: &[&str], expected: impl Fn(&str) -> String) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(exe) = compile_c("mn_spin_poll.c", dir.path(), &[], false, "mn spin poll") else {
+    let Some(exe) = compile_c(source, dir.path(), &[], false, source) else {
         return;
     };
     let exe = exe.to_string_lossy().into_owned();
-    for mode in ["post", "block"] {
+    for &mode in modes {
         let n = native(Path::new(&exe), &[mode], dir.path());
-        assert_eq!(n.out(), format!("{mode}: done (ok)\n"), "native run");
+        assert_eq!(n.out(), expected(mode), "{source} {mode}, native run");
         for policy in ["always", "adaptive"] {
             let m = flexsc_run(
                 &["--policy", policy, "--threads", "m-on-n", "--", &exe, mode],
                 Some(dir.path()),
             );
-            assert!(m.success(), "{mode}, {policy}: {} {}", m.status_text(), m.err());
             assert_eq!(
                 m.out(),
                 n.out(),
-                "{mode}, {policy}: output differs from the native run"
+                "{source} {mode}, {policy}: output differs from the native run ({})\n{}",
+                m.status_text(),
+                m.err()
             );
+            assert!(m.success(), "{source} {mode}, {policy}: {}", m.status_text());
         }
     }
 }
@@ -361,33 +372,9 @@ fn a_thread_polling_in_a_loop_lets_a_finished_call_resume_its_thread() {
 /// thread reads from).
 #[test]
 fn pthread_kill_interrupts_a_user_thread_blocked_in_read_or_poll() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(exe) = compile_c("mn_kill_blocked.c", dir.path(), &[], false, "mn kill blocked") else {
-        return;
-    };
-    let exe = exe.to_string_lossy().into_owned();
-    for call in ["read", "poll"] {
-        let n = native(Path::new(&exe), &[call], dir.path());
-        assert_eq!(
-            n.out(),
-            format!("{call}: -1 Interrupted system call\njoined\n"),
-            "native run"
-        );
-        for policy in ["always", "adaptive"] {
-            let m = flexsc_run(
-                &["--policy", policy, "--threads", "m-on-n", "--", &exe, call],
-                Some(dir.path()),
-            );
-            assert_eq!(
-                m.out(),
-                n.out(),
-                "{call}, {policy}: {}\n{}",
-                m.status_text(),
-                m.err()
-            );
-            assert!(m.success(), "{call}, {policy}: {}", m.status_text());
-        }
-    }
+    m_on_n_matches_native("mn_kill_blocked.c", &["read", "poll"], |call| {
+        format!("{call}: -1 Interrupted system call\njoined\n")
+    });
 }
 
 /// Two user threads open the two ends of a FIFO; each open waits for the other. The
