@@ -75,7 +75,6 @@ interpose! {
     fn pwritev64(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: off_t) -> ssize_t => libc::SYS_pwritev, [fd, iov, cnt, off, 0];
     fn creat(path: *const c_char, mode: mode_t) -> c_int => libc::SYS_openat, [AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode];
     fn creat64(path: *const c_char, mode: mode_t) -> c_int => libc::SYS_openat, [AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode];
-    fn close(fd: c_int) -> c_int => libc::SYS_close, [fd];
     fn lseek(fd: c_int, off: off_t, whence: c_int) -> off_t => libc::SYS_lseek, [fd, off, whence];
     fn lseek64(fd: c_int, off: off_t, whence: c_int) -> off_t => libc::SYS_lseek, [fd, off, whence];
     fn dup(fd: c_int) -> c_int => libc::SYS_dup, [fd];
@@ -173,6 +172,9 @@ mod special {
     pub static ioctl: Real = Real::new(c"ioctl");
     pub static prctl: Real = Real::new(c"prctl");
     pub static syscall: Real = Real::new(c"syscall");
+    pub static close: Real = Real::new(c"close");
+    pub static close_range: Real = Real::new(c"close_range");
+    pub static closefrom: Real = Real::new(c"closefrom");
     pub static fstat: Real = Real::new(c"fstat");
     pub static fstat64: Real = Real::new(c"fstat64");
     pub static fchmodat: Real = Real::new(c"fchmodat");
@@ -202,6 +204,9 @@ mod special {
             &ioctl,
             &prctl,
             &syscall,
+            &close,
+            &close_range,
+            &closefrom,
             &fstat,
             &fstat64,
             &fchmodat,
@@ -436,6 +441,59 @@ pub unsafe extern "C-unwind" fn prctl(
     unsafe { route(libc::SYS_prctl, [option as u64, a2, a3, a4, a5, 0], call) as c_int }
 }
 
+/// Fails with EBADF, as `close` of a number that is not open does.
+fn refuse_close() -> i64 {
+    // SAFETY: errno is the calling thread's own.
+    unsafe { *libc::__errno_location() = libc::EBADF };
+    -1
+}
+
+// close, close_range and closefrom leave the runtime's own descriptors open (`guard`).
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
+    if crate::guard::refuses_close(fd.into()) {
+        return refuse_close() as c_int;
+    }
+    // SAFETY: the real close's signature; the caller's argument.
+    let real = || unsafe { special::close.get::<unsafe extern "C-unwind" fn(c_int) -> c_int>()(fd) as i64 };
+    // SAFETY: close makes exactly this call.
+    unsafe { route(libc::SYS_close, pad(&[fd as u64]), real) as c_int }
+}
+
+/// `close_range` on the parts of the range without the runtime's descriptors, each
+/// through libc's `close_range`.
+unsafe fn close_range_common(first: c_uint, last: c_uint, flags: c_uint) -> c_int {
+    let part = |a: c_uint, b: c_uint, f: c_uint| {
+        // SAFETY: the real close_range's signature; the caller's range, or part of it.
+        let real = || unsafe {
+            special::close_range.get::<unsafe extern "C-unwind" fn(c_uint, c_uint, c_int) -> c_int>()(
+                a, b, f as c_int,
+            ) as i64
+        };
+        // SAFETY: close_range makes exactly this call.
+        unsafe { route(libc::SYS_close_range, pad(&[a.into(), b.into(), f.into()]), real) }
+    };
+    crate::guard::close_range_around(first, last, flags, part) as c_int
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    // SAFETY: the caller's arguments.
+    unsafe { close_range_common(first, last, flags as c_uint) }
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn closefrom(low: c_int) {
+    // What glibc's closefrom does: close_range from `low` (0 if negative) up, and only if
+    // that fails its own walk of /proc/self/fd (which would reach the runtime's too).
+    // SAFETY: the range closefrom closes.
+    if unsafe { close_range_common(low.max(0) as c_uint, c_uint::MAX, 0) } != 0 {
+        // SAFETY: the real closefrom's signature; the caller's argument.
+        unsafe { special::closefrom.get::<unsafe extern "C-unwind" fn(c_int)>()(low) }
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C-unwind" fn syscall(
     nr: c_long,
@@ -453,6 +511,21 @@ pub unsafe extern "C-unwind" fn syscall(
         )
     };
     let args = [a1, a2, a3, a4, a5, a6].map(|a| a as u64);
+    // The kernel reads close's and close_range's arguments as `unsigned int`s.
+    if nr == libc::SYS_close && crate::guard::refuses_close(i64::from(a1 as c_uint)) {
+        return refuse_close() as c_long;
+    }
+    if nr == libc::SYS_close_range {
+        let part = |a: c_uint, b: c_uint, f: c_uint| {
+            // SAFETY: the real syscall's signature; the caller's range, or part of it.
+            let real = || unsafe {
+                special::syscall.get::<unsafe extern "C-unwind" fn(c_long, ...) -> c_long>()(nr, a, b, f)
+            };
+            // SAFETY: syscall() makes exactly this call.
+            unsafe { route(nr, pad(&[a.into(), b.into(), f.into()]), real) }
+        };
+        return crate::guard::close_range_around(a1 as c_uint, a2 as c_uint, a3 as c_uint, part) as c_long;
+    }
     if nr == libc::SYS_futex && crate::mn::enabled() {
         // SAFETY: syscall() makes exactly this futex call, and so does the fallback.
         return unsafe { crate::mn::futex::call(args, || route(nr, args, call)) as c_long };

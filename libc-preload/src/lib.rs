@@ -6,6 +6,8 @@
 //! through to libc.
 //!
 //! - [`interpose`]: the wrappers, one per libc function, each naming the syscall it makes;
+//! - [`guard`]: the runtime's own descriptors, which the program's `close` and
+//!   `close_range` do not reach;
 //! - [`route`]: the interposed path: guard, policy, delegate or call the real function;
 //! - [`policy`]: when delegation pays off (the adaptive policy);
 //! - [`lifecycle`]: constructor, fork, exec, exit;
@@ -21,6 +23,7 @@
 //! says so once on stderr and every call runs directly.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod guard;
 pub mod heap;
 pub(crate) mod inside;
 pub mod interpose;

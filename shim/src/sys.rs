@@ -268,7 +268,7 @@ impl Drop for ThreadStat {
 
 /// How many of the runtime's own descriptors [`own`] records (more are not recorded: a
 /// forked child then keeps them, as before there was a record).
-const OWN_MAX: usize = 64;
+pub const OWN_MAX: usize = 64;
 
 /// One recorded descriptor: `fd` is -1 when the slot is free, -2 while it is being filled.
 struct Own {
@@ -290,6 +290,11 @@ static OWN: [Own; OWN_MAX] = [const {
     }
 }; OWN_MAX];
 
+/// The lowest descriptor [`own`] recorded since the last [`close_inherited`]
+/// (`i32::MAX` if none): below it [`is_own`] answers with one load. Only lowered while
+/// recorded; a descriptor forgotten leaves it where it is (a few needless looks).
+static OWN_LOW: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(i32::MAX);
+
 /// Records `fd`, naming the file `id` (device, inode), as one of the runtime's own.
 pub fn own(fd: i32, id: (u64, u64)) {
     use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -297,10 +302,39 @@ pub fn own(fd: i32, id: (u64, u64)) {
         if slot.fd.compare_exchange(-1, -2, Acquire, Relaxed).is_ok() {
             slot.dev.store(id.0, Relaxed);
             slot.ino.store(id.1, Relaxed);
+            OWN_LOW.fetch_min(fd, Relaxed);
             slot.fd.store(fd, Release);
             return;
         }
     }
+}
+
+/// Whether `fd` is one of the runtime's own descriptors (recorded by [`own`], not yet
+/// forgotten). One load for any descriptor below the runtime's lowest: the program's
+/// usual ones.
+#[inline]
+pub fn is_own(fd: i32) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    fd >= OWN_LOW.load(Relaxed) && OWN.iter().any(|slot| slot.fd.load(Relaxed) == fd)
+}
+
+/// The runtime's own descriptors from `first` to `last` (inclusive), in ascending order,
+/// into `out`; returns how many.
+pub fn own_between(first: u32, last: u32, out: &mut [i32; OWN_MAX]) -> usize {
+    use std::sync::atomic::Ordering::Relaxed;
+    if i64::from(last) < i64::from(OWN_LOW.load(Relaxed)) {
+        return 0;
+    }
+    let mut n = 0;
+    for slot in &OWN {
+        let fd = slot.fd.load(Relaxed);
+        if fd >= 0 && (first..=last).contains(&(fd as u32)) {
+            out[n] = fd;
+            n += 1;
+        }
+    }
+    out[..n].sort_unstable();
+    n
 }
 
 /// Forgets `fd` as one of the runtime's own (before it is closed).
@@ -326,6 +360,7 @@ pub fn close_inherited() {
         }
         slot.fd.store(-1, Relaxed);
     }
+    OWN_LOW.store(i32::MAX, Relaxed);
 }
 
 /// `fd`'s device and inode, or None if it is not open.

@@ -1,0 +1,124 @@
+//! The runtime's own descriptors, kept out of the program's reach.
+//!
+//! The runtime holds a few long-lived descriptors (each service thread's io_uring and
+//! its stat file: `flexsc_shim::sys::own`) on high numbers, where the program's `open`
+//! never lands. Natively those numbers are not open. A program that closes every
+//! descriptor it does not know of (a daemon's loop up to the limit, `close_range(3, ~0U,
+//! 0)`, `closefrom(3)`, a walk of `/proc/self/fd`) would close them as well: the service
+//! threads then ran their batches directly, and said so on stderr.
+//!
+//! So the program sees those numbers as natively: its `close` of one fails with EBADF and
+//! closes nothing, and its `close_range` and `closefrom` close everything else in their
+//! range (as one call per gap between the runtime's descriptors; the result is the
+//! first failure, or 0). A `close_range` with flags passes unchanged: with
+//! `CLOSE_RANGE_CLOEXEC` it only marks descriptors (the runtime's are close-on-exec
+//! already), with `CLOSE_RANGE_UNSHARE` it closes in a table of the calling thread's own
+//! (the runtime's threads keep the shared one), and with other bits it is refused.
+//!
+//! Not covered: `dup2`/`dup3` onto one of the numbers replaces the runtime's descriptor,
+//! as the program asked (natively the call succeeds); the service thread notices the
+//! ring gone and runs its batches directly (README, "Descriptors").
+
+use flexsc_shim::sys::{is_own, own_between, OWN_MAX};
+
+/// Whether a `close(fd)` must fail with EBADF and close nothing: `fd` is the runtime's.
+#[inline]
+pub fn refuses_close(fd: i64) -> bool {
+    // The kernel reads an `unsigned int`; a negative or huge value is no descriptor of ours.
+    i32::try_from(fd).is_ok_and(is_own)
+}
+
+/// Runs `close_range(first, last, flags)` as calls of `run` over the parts of the range
+/// that hold none of the runtime's descriptors. `run` makes the real call and returns its
+/// result as libc does (0, or -1 with errno set); so does this.
+pub fn close_range_around(
+    first: u32,
+    last: u32,
+    flags: u32,
+    mut run: impl FnMut(u32, u32, u32) -> i64,
+) -> i64 {
+    if flags != 0 || first > last {
+        return run(first, last, flags);
+    }
+    let mut own = [0; OWN_MAX];
+    let n = own_between(first, last, &mut own);
+    if n == 0 {
+        return run(first, last, flags);
+    }
+    // u64: the gap after a descriptor at u32::MAX would start past the last number.
+    let mut from = u64::from(first);
+    for &fd in &own[..n] {
+        let fd = fd as u64;
+        if from < fd {
+            let ret = run(from as u32, (fd - 1) as u32, 0);
+            if ret != 0 {
+                return ret;
+            }
+        }
+        from = fd + 1;
+    }
+    if from <= u64::from(last) {
+        return run(from as u32, last, 0);
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_without_the_runtimes_descriptors_is_one_call() {
+        let mut calls = Vec::new();
+        let ret = close_range_around(3, 10, 0, |a, b, f| {
+            calls.push((a, b, f));
+            0
+        });
+        assert_eq!((ret, calls), (0, vec![(3, 10, 0)]));
+        // Flags and an inverted range pass unchanged (the kernel judges them).
+        let mut calls = Vec::new();
+        close_range_around(20, 3, 4, |a, b, f| {
+            calls.push((a, b, f));
+            -1
+        });
+        assert_eq!(calls, vec![(20, 3, 4)]);
+    }
+
+    #[test]
+    fn a_range_is_cut_around_the_runtimes_descriptors_and_stops_at_a_failure() {
+        // Numbers no process here has open; recorded as if the runtime held them.
+        let (a, b) = (900_001, 900_003);
+        flexsc_shim::sys::own(a, (0, 1));
+        flexsc_shim::sys::own(b, (0, 2));
+        assert!(refuses_close(a.into()) && refuses_close(b.into()));
+        assert!(!refuses_close(900_002) && !refuses_close(-1) && !refuses_close(1 << 40));
+        // (Within these numbers only: tests running beside this one record their own.)
+        let mut calls = Vec::new();
+        let ret = close_range_around(899_999, 900_010, 0, |a, b, f| {
+            calls.push((a, b, f));
+            0
+        });
+        assert_eq!(ret, 0);
+        assert_eq!(
+            calls,
+            vec![
+                (899_999, 900_000, 0),
+                (900_002, 900_002, 0),
+                (900_004, 900_010, 0)
+            ]
+        );
+        // Exactly the runtime's numbers: nothing to close.
+        let ret = close_range_around(900_003, 900_003, 0, |_, _, _| unreachable!());
+        assert_eq!(ret, 0);
+        // The first failure ends it, with its result.
+        let mut calls = 0;
+        let ret = close_range_around(900_000, 900_010, 0, |_, _, _| {
+            calls += 1;
+            -1
+        });
+        assert_eq!((ret, calls), (-1, 1));
+        flexsc_shim::sys::disown(a);
+        flexsc_shim::sys::disown(b);
+        assert!(!refuses_close(a.into()));
+    }
+}
