@@ -317,7 +317,21 @@ impl Runtime {
                     }
                     flexsc_shim::sys::sched_yield();
                 })
-            })?;
+            });
+            let spawned = match spawned {
+                Ok(spawned) => spawned,
+                Err(e) if threads.is_empty() => return Err(e),
+                // Serve with the threads that started: failing the start here would leave
+                // them running, and the next start would spawn them again beside them.
+                Err(e) => {
+                    crate::diag::note(format_args!(
+                        "flexsc: cannot start the service thread for core {cpu} ({e}); serving with {} of {}",
+                        threads.len(),
+                        cpus.len()
+                    ));
+                    break;
+                }
+            };
             let _ = record.set(self.shared.register_service_thread(spawned.tid));
             threads.push(spawned.handle);
             self.counters
@@ -335,7 +349,7 @@ impl Runtime {
             self.relief_after,
             move || arrived.arrive(),
         );
-        let expected = cpus.len() + usize::from(relief.is_ok());
+        let expected = threads.len() + usize::from(relief.is_ok());
         match relief {
             Ok(relief) => *self.relief.lock().unwrap_or_else(|e| e.into_inner()) = Some(relief),
             Err(e) => crate::diag::note(format_args!(
@@ -675,4 +689,58 @@ pub fn batch_sizes_text(sizes: &[u64; 7]) -> String {
         .map(|(l, n)| format!("{l}:{n}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spawn::tests::FAIL_AFTER;
+
+    /// A start whose second service thread cannot be spawned serves with the first, and a
+    /// later start spawns nothing more. It used to fail the start with the first thread
+    /// left running, so that each retry (the preload tries again at each `pthread_create`)
+    /// started one more.
+    #[test]
+    fn a_start_that_spawns_only_some_service_threads_serves_with_them() {
+        if allowed_cpus().len() < 2 {
+            eprintln!("skipped: needs two usable cores to run service threads");
+            return;
+        }
+        let core = *allowed_cpus().last().expect("two cores");
+        let runtime = Runtime::builder()
+            .cpus([core, core])
+            .lazy()
+            .build()
+            .expect("runtime");
+        FAIL_AFTER.with(|f| f.set(Some(1)));
+        let started = runtime.start();
+        FAIL_AFTER.with(|f| f.set(None));
+        started.expect("a start with one of its two service threads");
+        assert!(runtime.is_serving());
+        runtime.start().expect("started already");
+        assert_eq!(runtime.threads.lock().expect("threads").len(), 1);
+        assert_eq!(runtime.counters.lock().expect("counters").len(), 1);
+        assert!(
+            runtime.relief.lock().expect("relief").is_some(),
+            "the relief thread started too"
+        );
+        let mut sub = runtime.submitter().expect("page");
+        // SAFETY: getppid takes no argument.
+        let ret = unsafe { sub.call(libc::SYS_getppid as u64, [0; 6]) };
+        // SAFETY: getppid has no side effects.
+        assert_eq!(ret, i64::from(unsafe { libc::getppid() }));
+        drop(sub);
+        let stats = runtime.shutdown();
+        assert_eq!(stats.totals().delegated, 1, "the call ran on the service thread");
+        // Nothing started at all: the start fails, and a later one may start them.
+        let runtime = Runtime::builder().cpus([core]).lazy().build().expect("runtime");
+        FAIL_AFTER.with(|f| f.set(Some(0)));
+        let started = runtime.start();
+        FAIL_AFTER.with(|f| f.set(None));
+        assert_eq!(started.map_err(|e| e.raw_os_error()), Err(Some(libc::EAGAIN)));
+        assert!(!runtime.is_serving());
+        runtime.start().expect("a start after the failed one");
+        assert!(runtime.is_serving());
+        assert_eq!(runtime.threads.lock().expect("threads").len(), 1);
+    }
 }

@@ -40,6 +40,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    #[cfg(test)]
+    if tests::FAIL_AFTER.with(|left| left.replace(left.get().and_then(|n| n.checked_sub(1)))) == Some(0) {
+        return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+    }
     let mut builder = std::thread::Builder::new().name(name.to_owned());
     if let Some(size) = stack_size {
         builder = builder.stack_size(size);
@@ -100,9 +104,16 @@ impl Drop for AllSignalsBlocked {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::sync::mpsc;
+
+    thread_local! {
+        /// Spawns this thread may still make before one fails with EAGAIN (as
+        /// `pthread_create` does at a thread limit); only that one fails. None: none.
+        pub(crate) static FAIL_AFTER: Cell<Option<u32>> = const { Cell::new(None) };
+    }
 
     #[test]
     fn a_spawned_thread_has_its_name_and_tid_before_it_runs_and_starts_with_signals_blocked() {
