@@ -17,7 +17,9 @@
 //!
 //! Not covered: `dup2`/`dup3` onto one of the numbers replaces the runtime's descriptor,
 //! as the program asked (natively the call succeeds); the service thread notices the
-//! ring gone and runs its batches directly (README, "Descriptors").
+//! ring gone and runs its batches directly (README, "Descriptors"). The number is the
+//! program's from then on: a descriptor counts as the runtime's only while it names the
+//! file the runtime recorded (one `fstat`, paid only by a close of one of its numbers).
 
 use flexsc_shim::sys::{is_own, own_between, OWN_MAX};
 
@@ -86,39 +88,74 @@ mod tests {
 
     #[test]
     fn a_range_is_cut_around_the_runtimes_descriptors_and_stops_at_a_failure() {
-        // Numbers no process here has open; recorded as if the runtime held them.
-        let (a, b) = (900_001, 900_003);
-        flexsc_shim::sys::own(a, (0, 1));
-        flexsc_shim::sys::own(b, (0, 2));
+        // Two descriptors the runtime could hold, on high numbers with a gap between
+        // (below the soft limit, above where tests running beside this one put theirs).
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        let top = i32::try_from(lim.rlim_cur.min(1 << 20)).expect("limit");
+        // SAFETY: plain descriptor calls on descriptors of this test's own.
+        let (a, b) = unsafe {
+            let file = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let a = libc::fcntl(file, libc::F_DUPFD_CLOEXEC, top - 40);
+            let b = libc::fcntl(file, libc::F_DUPFD_CLOEXEC, a + 2);
+            libc::close(file);
+            (a, b)
+        };
+        assert!(a > 0 && b == a + 2, "descriptors {a} and {b}");
+        let id = |fd| flexsc_shim::sys::file_id(fd).expect("open");
+        flexsc_shim::sys::own(a, id(a));
+        flexsc_shim::sys::own(b, id(b));
         assert!(refuses_close(a.into()) && refuses_close(b.into()));
-        assert!(!refuses_close(900_002) && !refuses_close(-1) && !refuses_close(1 << 40));
-        // (Within these numbers only: tests running beside this one record their own.)
+        assert!(!refuses_close((a + 1).into()) && !refuses_close(-1) && !refuses_close(1 << 40));
+        let (a32, b32) = (a as u32, b as u32);
         let mut calls = Vec::new();
-        let ret = close_range_around(899_999, 900_010, 0, |a, b, f| {
-            calls.push((a, b, f));
+        let ret = close_range_around(a32 - 1, b32 + 7, 0, |x, y, f| {
+            calls.push((x, y, f));
             0
         });
         assert_eq!(ret, 0);
         assert_eq!(
             calls,
             vec![
-                (899_999, 900_000, 0),
-                (900_002, 900_002, 0),
-                (900_004, 900_010, 0)
+                (a32 - 1, a32 - 1, 0),
+                (a32 + 1, a32 + 1, 0),
+                (b32 + 1, b32 + 7, 0)
             ]
         );
         // Exactly the runtime's numbers: nothing to close.
-        let ret = close_range_around(900_003, 900_003, 0, |_, _, _| unreachable!());
+        let ret = close_range_around(b32, b32, 0, |_, _, _| unreachable!());
         assert_eq!(ret, 0);
         // The first failure ends it, with its result.
         let mut calls = 0;
-        let ret = close_range_around(900_000, 900_010, 0, |_, _, _| {
+        let ret = close_range_around(a32 - 1, b32 + 7, 0, |_, _, _| {
             calls += 1;
             -1
         });
         assert_eq!((ret, calls), (-1, 1));
+        // A dup2 onto one of the numbers makes it the program's: closed as asked.
+        // SAFETY: as above.
+        let other = unsafe { libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::dup2(other, a) }, a);
+        assert!(!refuses_close(a.into()));
+        let mut calls = Vec::new();
+        close_range_around(a32, b32, 0, |x, y, f| {
+            calls.push((x, y, f));
+            0
+        });
+        assert_eq!(calls, vec![(a32, b32 - 1, 0)]);
         flexsc_shim::sys::disown(a);
         flexsc_shim::sys::disown(b);
-        assert!(!refuses_close(a.into()));
+        assert!(!refuses_close(b.into()));
+        // SAFETY: this test's own descriptors.
+        unsafe {
+            libc::close(other);
+            libc::close(a);
+            libc::close(b);
+        }
     }
 }

@@ -309,17 +309,25 @@ pub fn own(fd: i32, id: (u64, u64)) {
     }
 }
 
-/// Whether `fd` is one of the runtime's own descriptors (recorded by [`own`], not yet
-/// forgotten). One load for any descriptor below the runtime's lowest: the program's
-/// usual ones.
+/// Whether `fd` is one of the runtime's own descriptors: recorded by [`own`], not yet
+/// forgotten, and still naming the file recorded (a `dup2` onto the number makes it the
+/// program's). One load for any descriptor below the runtime's lowest, the program's
+/// usual ones; an `fstat` for one of the runtime's numbers.
 #[inline]
 pub fn is_own(fd: i32) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
-    fd >= OWN_LOW.load(Relaxed) && OWN.iter().any(|slot| slot.fd.load(Relaxed) == fd)
+    fd >= OWN_LOW.load(Relaxed) && OWN.iter().any(|slot| still_own(slot, fd))
 }
 
-/// The runtime's own descriptors from `first` to `last` (inclusive), in ascending order,
-/// into `out`; returns how many.
+/// Whether `slot` records `fd`, and `fd` still names the file it recorded.
+fn still_own(slot: &Own, fd: i32) -> bool {
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
+    // Acquire: the identity was stored before the number was published (`own`).
+    slot.fd.load(Acquire) == fd && file_id(fd) == Some((slot.dev.load(Relaxed), slot.ino.load(Relaxed)))
+}
+
+/// The runtime's own descriptors (as [`is_own`] says) from `first` to `last` (inclusive),
+/// in ascending order, into `out`; returns how many.
 pub fn own_between(first: u32, last: u32, out: &mut [i32; OWN_MAX]) -> usize {
     use std::sync::atomic::Ordering::Relaxed;
     if i64::from(last) < i64::from(OWN_LOW.load(Relaxed)) {
@@ -328,7 +336,7 @@ pub fn own_between(first: u32, last: u32, out: &mut [i32; OWN_MAX]) -> usize {
     let mut n = 0;
     for slot in &OWN {
         let fd = slot.fd.load(Relaxed);
-        if fd >= 0 && (first..=last).contains(&(fd as u32)) {
+        if fd >= 0 && (first..=last).contains(&(fd as u32)) && still_own(slot, fd) {
             out[n] = fd;
             n += 1;
         }
