@@ -295,14 +295,25 @@ static OWN: [Own; OWN_MAX] = [const {
 /// recorded; a descriptor forgotten leaves it where it is (a few needless looks).
 static OWN_LOW: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(i32::MAX);
 
+/// How many of [`OWN`]'s first slots were ever filled since the last [`close_inherited`]
+/// (they are taken lowest first): the looks scan no further.
+static OWN_USED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The slots of [`OWN`] that may hold a descriptor.
+fn own_slots() -> &'static [Own] {
+    let used = OWN_USED.load(std::sync::atomic::Ordering::Relaxed);
+    &OWN[..used.min(OWN_MAX)]
+}
+
 /// Records `fd`, naming the file `id` (device, inode), as one of the runtime's own.
 pub fn own(fd: i32, id: (u64, u64)) {
     use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-    for slot in &OWN {
+    for (i, slot) in OWN.iter().enumerate() {
         if slot.fd.compare_exchange(-1, -2, Acquire, Relaxed).is_ok() {
             slot.dev.store(id.0, Relaxed);
             slot.ino.store(id.1, Relaxed);
             OWN_LOW.fetch_min(fd, Relaxed);
+            OWN_USED.fetch_max(i + 1, Relaxed);
             slot.fd.store(fd, Release);
             return;
         }
@@ -316,7 +327,7 @@ pub fn own(fd: i32, id: (u64, u64)) {
 #[inline]
 pub fn is_own(fd: i32) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
-    fd >= OWN_LOW.load(Relaxed) && OWN.iter().any(|slot| still_own(slot, fd))
+    fd >= OWN_LOW.load(Relaxed) && own_slots().iter().any(|slot| still_own(slot, fd))
 }
 
 /// Whether `slot` records `fd`, and `fd` still names the file it recorded.
@@ -334,7 +345,7 @@ pub fn own_between(first: u32, last: u32, out: &mut [i32; OWN_MAX]) -> usize {
         return 0;
     }
     let mut n = 0;
-    for slot in &OWN {
+    for slot in own_slots() {
         let fd = slot.fd.load(Relaxed);
         if fd >= 0 && (first..=last).contains(&(fd as u32)) && still_own(slot, fd) {
             out[n] = fd;
@@ -369,6 +380,7 @@ pub fn close_inherited() {
         slot.fd.store(-1, Relaxed);
     }
     OWN_LOW.store(i32::MAX, Relaxed);
+    OWN_USED.store(0, Relaxed);
 }
 
 /// `fd`'s device and inode, or None if it is not open.
