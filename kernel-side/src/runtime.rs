@@ -180,7 +180,9 @@ impl Builder {
 
 /// The cores the service threads may use: the configured ones the process may run on, or
 /// the highest-numbered such core.
-fn choose_cores(wanted: Option<&[usize]>) -> Mode {
+/// Where a runtime asked for service threads on `wanted` (None: the default choice) would
+/// run its calls, on the cores this process may use now: what [`Builder::build`] decides.
+pub fn choose_cores(wanted: Option<&[usize]>) -> Mode {
     let allowed = allowed_cpus();
     match wanted {
         Some([]) => Mode::Direct {

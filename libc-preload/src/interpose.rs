@@ -186,6 +186,10 @@ mod special {
     pub static execvp: Real = Real::new(c"execvp");
     pub static execvpe: Real = Real::new(c"execvpe");
     pub static fexecve: Real = Real::new(c"fexecve");
+    pub static posix_spawn: Real = Real::new(c"posix_spawn");
+    pub static posix_spawnp: Real = Real::new(c"posix_spawnp");
+    pub static system: Real = Real::new(c"system");
+    pub static popen: Real = Real::new(c"popen");
 
     pub fn resolve() {
         for r in [
@@ -218,6 +222,10 @@ mod special {
             &execvp,
             &execvpe,
             &fexecve,
+            &posix_spawn,
+            &posix_spawnp,
+            &system,
+            &popen,
         ] {
             r.resolve();
         }
@@ -667,6 +675,67 @@ pub unsafe extern "C-unwind" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_
     unsafe {
         special::fexecve.get::<unsafe extern "C-unwind" fn(c_int, Argv, Argv) -> c_int>()(fd, argv, envp)
     }
+}
+
+// Processes started by an M-on-N user thread get the program's CPU affinity, not the
+// one core its kernel thread is pinned to (`mn::affinity`; a fork's child is seen to in
+// `mn::after_fork_child`). Elsewhere these are the real functions, unchanged.
+
+type SpawnFn = unsafe extern "C-unwind" fn(
+    *mut libc::pid_t,
+    *const c_char,
+    *const libc::posix_spawn_file_actions_t,
+    *const libc::posix_spawnattr_t,
+    Argv,
+    Argv,
+) -> c_int;
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn posix_spawn(
+    pid: *mut libc::pid_t,
+    path: *const c_char,
+    actions: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: Argv,
+    envp: Argv,
+) -> c_int {
+    // SAFETY: the real posix_spawn's signature; the caller's arguments.
+    crate::mn::affinity::spawning(|| unsafe {
+        special::posix_spawn.get::<SpawnFn>()(pid, path, actions, attr, argv, envp)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn posix_spawnp(
+    pid: *mut libc::pid_t,
+    file: *const c_char,
+    actions: *const libc::posix_spawn_file_actions_t,
+    attr: *const libc::posix_spawnattr_t,
+    argv: Argv,
+    envp: Argv,
+) -> c_int {
+    // SAFETY: the real posix_spawnp's signature; the caller's arguments.
+    crate::mn::affinity::spawning(|| unsafe {
+        special::posix_spawnp.get::<SpawnFn>()(pid, file, actions, attr, argv, envp)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn system(command: *const c_char) -> c_int {
+    // SAFETY: the real system's signature; the caller's argument.
+    crate::mn::affinity::spawning(|| unsafe {
+        special::system.get::<unsafe extern "C-unwind" fn(*const c_char) -> c_int>()(command)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    // SAFETY: the real popen's signature; the caller's arguments.
+    crate::mn::affinity::spawning(|| unsafe {
+        special::popen.get::<unsafe extern "C-unwind" fn(*const c_char, *const c_char) -> *mut libc::FILE>()(
+            command, mode,
+        )
+    })
 }
 
 /// The `_FORTIFY_SOURCE` variants (`__read_chk` and friends): when the buffer is smaller

@@ -15,6 +15,8 @@
 //!   wait on the lot, wakes reach lot and kernel waiters;
 //! - `libc_locks`: glibc's internal locks (stdio, malloc, the loader): a user thread that
 //!   meets a taken one yields instead of stopping its kernel thread;
+//! - `affinity`: the program's CPU affinity, which children of user threads get (not
+//!   their kernel thread's one core);
 //! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,
 //!   `sigaltstack`, `gettid`, the setuid family).
 //!
@@ -46,6 +48,7 @@
 //! constructor ran and threads created by glibc internally (C11 `thrd_create`). They
 //! share every object with user threads: the primitives park OS threads too.
 
+pub(crate) mod affinity;
 pub mod api;
 pub(crate) mod cancel;
 pub(crate) mod futex;
@@ -267,6 +270,11 @@ pub fn after_fork_child() {
         .is_ok()
     {
         FORKED.store(true, Ordering::Relaxed);
+        // Forked by a user thread (its record is in the TLS this thread still has): the
+        // child's thread is a copy of a kernel thread pinned to one core.
+        if thread::with_current(|_| ()).is_some() {
+            affinity::restore_in_child();
+        }
     }
 }
 

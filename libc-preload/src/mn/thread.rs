@@ -352,6 +352,16 @@ pub(crate) fn scheduler() -> Result<&'static Scheduler, String> {
                 // A bad value was reported by the constructor ("running system calls
                 // directly"): keep that promise, run 1:1.
                 let config = flexsc_kernel_side::Config::from_env().map_err(|e| e.to_string())?;
+                // Without a service thread every call would run on its kernel thread, and a
+                // user thread's call that waits (a poll of an empty pipe) would stop every
+                // other user thread of it for as long: a process limited to one core
+                // (`taskset -c 0`, or a child of a user thread before affinity was
+                // restored in children) hung where natively it runs. Run 1:1 instead.
+                if let flexsc_kernel_side::Mode::Direct { reason } =
+                    flexsc_kernel_side::runtime::choose_cores(config.cpus.as_deref())
+                {
+                    return Err(format!("no service thread can run ({reason})"));
+                }
                 let mut builder = Scheduler::builder()
                     .stack_size(DEFAULT_STACK)
                     .max_blocking_workers(config.workers)
@@ -365,6 +375,7 @@ pub(crate) fn scheduler() -> Result<&'static Scheduler, String> {
                 if let Some(cpus) = config.cpus {
                     builder = builder.service_cores(cpus);
                 }
+                super::affinity::remember_program();
                 let scheduler = builder.build().map_err(|e| e.to_string())?;
                 lot::start_timer().map_err(|e| format!("cannot start the timer thread: {e}"))?;
                 Ok(scheduler)

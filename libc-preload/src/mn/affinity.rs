@@ -1,0 +1,89 @@
+//! The program's CPU affinity, for the processes its user threads start.
+//!
+//! The scheduler pins each kernel thread to its user core, and a child inherits the
+//! affinity of the thread that made it: a user thread's `fork`, `posix_spawn`, `system`
+//! or `popen` gave the child (and every program it executed) one core where natively it
+//! had the program's cores (`nproc` printed 1 instead of 2, a `make -j` run from such a
+//! thread had one core for every compiler). A user thread's affinity, natively, is its
+//! creator's; here the affinity of the thread that started the scheduler (the program's
+//! main thread, mostly) stands for it: a forked child takes it at once, and the kernel
+//! thread widens its own to it for the length of a spawn, the child inheriting it.
+
+use std::sync::OnceLock;
+
+/// A kernel CPU mask, as `sched_getaffinity` reads it: 1,024 CPUs (glibc's `cpu_set_t`).
+type CpuMask = [u64; 16];
+
+/// The affinity the program's threads had when the scheduler started (see the module
+/// docs).
+static PROGRAM: OnceLock<CpuMask> = OnceLock::new();
+
+/// Reads the calling kernel thread's affinity; None if the kernel refuses.
+fn get() -> Option<CpuMask> {
+    let mut mask: CpuMask = [0; 16];
+    // SAFETY: sched_getaffinity writes at most `size_of_val(&mask)` bytes into `mask`.
+    let r = unsafe {
+        flexsc_shim::sys::syscall6(
+            libc::SYS_sched_getaffinity as u64,
+            [
+                0,
+                std::mem::size_of_val(&mask) as u64,
+                mask.as_mut_ptr() as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    (r > 0).then_some(mask)
+}
+
+/// Sets the calling kernel thread's affinity (raw: the program's wrappers are not ours to
+/// count).
+fn set(mask: &CpuMask) {
+    // SAFETY: sched_setaffinity reads `size_of_val(mask)` bytes of `mask`.
+    unsafe {
+        flexsc_shim::sys::syscall6(
+            libc::SYS_sched_setaffinity as u64,
+            [
+                0,
+                std::mem::size_of_val(mask) as u64,
+                mask.as_ptr() as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+}
+
+/// Remembers the calling thread's affinity as the program's: call it on the thread that
+/// starts the scheduler, before any kernel thread is pinned.
+pub(crate) fn remember_program() {
+    if let Some(mask) = get() {
+        let _ = PROGRAM.set(mask);
+    }
+}
+
+/// In a child forked by a user thread: gives its only thread the program's affinity.
+pub(crate) fn restore_in_child() {
+    if let Some(mask) = PROGRAM.get() {
+        set(mask);
+    }
+}
+
+/// Runs `spawn` (a `posix_spawn`, `system`, `popen`) with the calling kernel thread's
+/// affinity widened to the program's, if a user thread calls it, so that the child
+/// inherits that; the kernel thread is pinned again afterwards.
+pub(crate) fn spawning<R>(spawn: impl FnOnce() -> R) -> R {
+    if !super::routes_user_thread() {
+        return spawn();
+    }
+    let (Some(program), Some(pinned)) = (PROGRAM.get(), get()) else {
+        return spawn();
+    };
+    set(program);
+    let ret = spawn();
+    set(&pinned);
+    ret
+}
