@@ -310,6 +310,59 @@ fn a_process_limited_to_one_core_runs_its_threads_one_to_one() {
     }
 }
 
+/// A Go program with cgo runs its threads 1:1, with a note, and as natively: its
+/// runtime's threads wait in system calls made without libc, which a user thread cannot
+/// switch on, and its sysmon thread never stops (every such program hung under M-on-N,
+/// 8 of 8 runs in a helper's sweep).
+#[test]
+fn a_go_program_runs_its_threads_one_to_one() {
+    let test = "a_go_program_runs_its_threads_one_to_one";
+    let Some(go) = need("go", test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("mn_go");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mn_go.go");
+    let mut build = Command::new(go);
+    build
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg(&source)
+        .current_dir(dir.path())
+        .env("GOCACHE", dir.path().join("cache"))
+        .env("GOPATH", dir.path().join("gopath"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "1");
+    let built = run_bounded(&mut build, RUN_TIMEOUT, "go build mn_go.go");
+    assert!(
+        built.success(),
+        "go build: {}\n{}",
+        built.status_text(),
+        built.err()
+    );
+    let n = native(&exe, &[], dir.path());
+    assert!(
+        n.out().starts_with("pid known: true sums: "),
+        "native: {}{}",
+        n.out(),
+        n.err()
+    );
+    for policy in ["always", "adaptive"] {
+        let exe = exe.to_string_lossy();
+        let m = flexsc_run(
+            &["--policy", policy, "--threads", "m-on-n", "--", &exe],
+            Some(dir.path()),
+        );
+        assert!(m.success(), "{policy}: {}\n{}", m.status_text(), m.err());
+        assert_eq!(m.out(), n.out(), "{policy}");
+        assert!(
+            m.err().contains("a Go program's runtime threads") && m.err().contains("running threads 1:1"),
+            "{policy}: no note of the fallback: {}",
+            m.err()
+        );
+    }
+}
+
 #[test]
 fn a_bad_threads_value_is_named_and_the_program_runs_one_to_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -170,6 +170,10 @@ pub fn init() {
     };
     match value.to_str().and_then(Threads::parse) {
         Some(Threads::OneToOne) => {}
+        Some(Threads::MOnN) if is_go_program() => note(
+            "a Go program's runtime threads wait in system calls made without libc (its sysmon \
+             loops on a raw nanosleep), which a user thread cannot switch on: M-on-N would hang it",
+        ),
         Some(Threads::MOnN) => match tcb::Glibc::load() {
             Ok(glibc) => {
                 let _ = GLIBC.set(glibc);
@@ -187,6 +191,17 @@ pub fn init() {
             value.to_string_lossy()
         ),
     }
+}
+
+/// Whether the program (or a library loaded with it) is Go with cgo: the only Go programs
+/// that call `pthread_create`, which exports cgo's thread start for its runtime. Its
+/// threads never return to libc while they wait (raw `futex`, `nanosleep`, `epoll_wait`),
+/// so as user threads they would keep their kernel thread to themselves; the sysmon
+/// thread, which never stops, hung every such program (a helper's sweep: 8 of 8 runs).
+fn is_go_program() -> bool {
+    // SAFETY: dlsym with a NUL-terminated name; called from the constructor, where
+    // dlsym may allocate.
+    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"x_cgo_thread_start".as_ptr()) }.is_null()
 }
 
 /// One line on stderr: why threads run 1:1.
