@@ -421,13 +421,21 @@ pub(crate) fn open_may_wait(nr: u32, a: &[u64; 6]) -> bool {
 }
 
 pub(crate) fn file_kind(fd: u64) -> Kind {
-    // SAFETY: all-zero is a valid `stat`, which fstat fills.
+    // SAFETY: all-zero is a valid `stat`, which newfstatat fills.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat writes one `stat` to a live local.
+    // SAFETY: newfstatat with AT_EMPTY_PATH reads the empty path and writes one `stat` to
+    // a live local. As glibc's fstat asks (see `flexsc_shim::sys::file_id`).
     let ret = unsafe {
         syscall6(
-            libc::SYS_fstat as u64,
-            [fd, &mut st as *mut libc::stat as u64, 0, 0, 0, 0],
+            libc::SYS_newfstatat as u64,
+            [
+                fd,
+                c"".as_ptr() as u64,
+                &mut st as *mut libc::stat as u64,
+                libc::AT_EMPTY_PATH as u64,
+                0,
+                0,
+            ],
         )
     };
     let fmt = st.st_mode & libc::S_IFMT;
