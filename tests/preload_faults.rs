@@ -107,6 +107,25 @@ fn closing_every_descriptor_leaves_the_runtimes_own_open() {
     }
 }
 
+/// A child of `_Fork` (no atfork handlers; only async-signal-safe calls afterwards) makes
+/// calls and executes a program. Its calls were posted to service threads the child does
+/// not have, and it hung at the first one (found by a review: `close_range`, then
+/// already `open` and `close`).
+#[test]
+fn a_child_of_raw_fork_makes_its_calls_and_executes() {
+    let Some(out) = fdchaos_with(
+        "rawfork",
+        "a_child_of_raw_fork_makes_its_calls_and_executes",
+        &[("FLEXSC_BACKEND", "uring")],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        out,
+        "rawfork: the child's calls ran, and it executed echo\nrawfork: the child ended with status 0; work differed in 0 records\n"
+    );
+}
+
 /// A sandboxed program (a seccomp filter that kills the process on `SYS_fstat`, which
 /// glibc 2.33+ never makes) closes every descriptor: the guard's look at the runtime's
 /// numbers must ask only what glibc's own `fstat` asks. Found by a review: it used

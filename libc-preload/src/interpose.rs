@@ -179,6 +179,7 @@ mod special {
     pub static fstat64: Real = Real::new(c"fstat64");
     pub static fchmodat: Real = Real::new(c"fchmodat");
     pub static fork: Real = Real::new(c"fork");
+    pub static _Fork: Real = Real::new(c"_Fork");
     pub static _exit: Real = Real::new(c"_exit");
     pub static _Exit: Real = Real::new(c"_Exit");
     pub static execve: Real = Real::new(c"execve");
@@ -215,6 +216,7 @@ mod special {
             &fstat64,
             &fchmodat,
             &fork,
+            &_Fork,
             &_exit,
             &_Exit,
             &execve,
@@ -609,6 +611,19 @@ pub unsafe extern "C-unwind" fn fchmodat(
 pub unsafe extern "C-unwind" fn vfork() -> libc::pid_t {
     // SAFETY: the real fork's signature.
     unsafe { special::fork.get::<unsafe extern "C-unwind" fn() -> libc::pid_t>()() }
+}
+
+/// `_Fork` (glibc 2.34): a fork without atfork handlers, for a child that may then call
+/// only async-signal-safe functions (`_Fork(); closefrom(3); execve(...)`). Its child
+/// gets what it can of the handler (`lifecycle::child_after_raw_fork`).
+#[no_mangle]
+pub unsafe extern "C-unwind" fn _Fork() -> libc::pid_t {
+    // SAFETY: the real _Fork's signature.
+    let pid = unsafe { special::_Fork.get::<unsafe extern "C-unwind" fn() -> libc::pid_t>()() };
+    if pid == 0 {
+        crate::lifecycle::child_after_raw_fork();
+    }
+    pid
 }
 
 /// Before the process image ends: let posted calls finish and write the statistics.

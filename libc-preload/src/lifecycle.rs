@@ -7,7 +7,9 @@
 //! - fork: the child has none of the parent's service threads. A `pthread_atfork` child
 //!   handler gives it a fresh runtime and closes the parent's runtime descriptors (its
 //!   rings and stat files); the parent's pages are left untouched, so no entry in flight
-//!   in the parent is inherited. (vfork is a fork, see `interpose::vfork`.)
+//!   in the parent is inherited. (vfork is a fork, see `interpose::vfork`.) `_Fork` runs
+//!   no atfork handler and leaves its child only async-signal-safe functions: that child
+//!   closes the parent's runtime descriptors and runs every call directly.
 //! - exec, `_exit`, `exit`: every posted call finishes and the statistics are written
 //!   before the image goes away.
 
@@ -46,6 +48,15 @@ extern "C" fn child_after_fork() {
         crate::mn::after_fork_child();
         route::after_fork_child();
     });
+}
+
+/// In the child of `_Fork` (see `interpose::_Fork`): what `child_after_fork` does that is
+/// async-signal-safe (raw system calls and atomic stores), and every call of this image
+/// runs directly ([`route::disable_in_raw_child`]).
+pub fn child_after_raw_fork() {
+    flexsc_shim::sys::close_inherited();
+    crate::mn::after_fork_child();
+    route::disable_in_raw_child();
 }
 
 /// Registered first, so it runs last of the program's atexit handlers.

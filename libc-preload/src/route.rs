@@ -175,6 +175,16 @@ pub fn after_fork_child() {
     });
 }
 
+/// In the child of `_Fork`, which runs no atfork handler and after which only
+/// async-signal-safe functions may run (so nothing here allocates or locks): every call
+/// of this image runs directly, and the parent's runtime is forgotten (no statistics, no
+/// wait for its calls at exec). Its calls used to be posted to service threads the child
+/// does not have: the child hung at its first delegated call.
+pub fn disable_in_raw_child() {
+    ENABLED.store(false, Ordering::Release);
+    RUNTIME.store(std::ptr::null_mut(), Ordering::Release);
+}
+
 unsafe extern "C" fn release_submitter(slot: *mut libc::c_void) {
     let slot = slot as *mut ManuallyDrop<Option<Submitter>>;
     let current = LOCAL.with(|l| {
