@@ -65,6 +65,90 @@ pub fn close_range_around(
     0
 }
 
+/// What glibc's `closefrom` does when `close_range` fails (a kernel before 5.9, a seccomp
+/// filter without it): closes each number `/proc/self/fd` lists from `low` up, reading
+/// the listing again after a round that closed something; here without the runtime's
+/// descriptors. Raw calls only, as glibc's. False if the listing cannot be read (glibc's
+/// own fallback then has a last resort, and aborts if that fails too).
+pub fn close_listed_from(low: i32) -> bool {
+    use flexsc_shim::sys::syscall6;
+    // SAFETY: openat reads the NUL-terminated path.
+    let dir = unsafe {
+        syscall6(
+            libc::SYS_openat as u64,
+            [
+                libc::AT_FDCWD as u64,
+                c"/proc/self/fd".as_ptr() as u64,
+                (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    if dir < 0 {
+        return false;
+    }
+    let mut ok = true;
+    let mut buf = [0u8; 1024];
+    'listing: loop {
+        let mut closed = false;
+        loop {
+            // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`.
+            let n = unsafe {
+                syscall6(
+                    libc::SYS_getdents64 as u64,
+                    [dir as u64, buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0],
+                )
+            };
+            if n < 0 {
+                ok = false;
+                break 'listing;
+            }
+            if n == 0 {
+                break;
+            }
+            // Each record: inode (8), offset (8), length (2), type (1), NUL-terminated name.
+            let mut at = 0;
+            while at + 19 < n as usize {
+                let len = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
+                let name = &buf[at + 19..(at + len).min(n as usize)];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                // "." and ".." are no numbers.
+                let fd = std::str::from_utf8(name).ok().and_then(|n| n.parse::<i64>().ok());
+                if let Some(fd) = fd.filter(|&fd| fd >= i64::from(low) && fd != dir) {
+                    if !refuses_close(fd) {
+                        // SAFETY: closes a descriptor the program asked to close.
+                        unsafe { syscall6(libc::SYS_close as u64, [fd as u64, 0, 0, 0, 0, 0]) };
+                        closed = true;
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                at += len;
+            }
+        }
+        if !closed {
+            break;
+        }
+        // SAFETY: rewinds our own directory descriptor.
+        if unsafe {
+            syscall6(
+                libc::SYS_lseek as u64,
+                [dir as u64, 0, libc::SEEK_SET as u64, 0, 0, 0],
+            )
+        } != 0
+        {
+            ok = false;
+            break;
+        }
+    }
+    // SAFETY: our own descriptor.
+    unsafe { syscall6(libc::SYS_close as u64, [dir as u64, 0, 0, 0, 0, 0]) };
+    ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

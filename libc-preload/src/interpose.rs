@@ -496,9 +496,13 @@ pub unsafe extern "C-unwind" fn close_range(first: c_uint, last: c_uint, flags: 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn closefrom(low: c_int) {
     // What glibc's closefrom does: close_range from `low` (0 if negative) up, and only if
-    // that fails its own walk of /proc/self/fd (which would reach the runtime's too).
+    // that fails a walk of /proc/self/fd, here one that leaves the runtime's descriptors
+    // (glibc's, whose closes we do not see, would not). The real closefrom only if the
+    // listing cannot be read: its last resort, and its abort.
     // SAFETY: the range closefrom closes.
-    if unsafe { close_range_common(low.max(0) as c_uint, c_uint::MAX, 0) } != 0 {
+    if unsafe { close_range_common(low.max(0) as c_uint, c_uint::MAX, 0) } != 0
+        && !crate::guard::close_listed_from(low.max(0))
+    {
         // SAFETY: the real closefrom's signature; the caller's argument.
         unsafe { special::closefrom.get::<unsafe extern "C-unwind" fn(c_int)>()(low) }
     }
