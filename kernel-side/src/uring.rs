@@ -168,7 +168,14 @@ pub struct Uring {
     /// it. (Each io_uring instance has an inode of its own on this kernel; where they share
     /// one, as on kernels whose rings are plain anonymous inodes, this cannot tell.)
     id: Option<(u64, u64)>,
+    /// Enters in a row that took none of a non-empty submission queue and completed
+    /// nothing (see [`Uring::stalled`]).
+    stalls: u32,
 }
+
+/// How many enters in a row may take nothing from a non-empty submission queue before the
+/// ring counts as failed, where its descriptor still seems to name it.
+const STALLS_BEFORE_FAILING: u32 = 10_000;
 
 impl Uring {
     /// A ring of [`RING_ENTRIES`] SQEs and [`CQ_ENTRIES`] CQEs, on a high descriptor: the
@@ -205,6 +212,7 @@ impl Uring {
             futex_armed: false,
             can_park,
             broken: false,
+            stalls: 0,
         })
     }
 
@@ -327,6 +335,23 @@ impl Uring {
         }
     }
 
+    /// An enter took nothing from a non-empty submission queue and completed nothing: the
+    /// error to fail the ring with, if it must. Found by a review: a program that `dup2`s
+    /// an io_uring of its own onto the ring's number gets every later enter, which on that
+    /// ring has nothing to take and returns at once; the pass spun on it for ever, and the
+    /// program's calls with it. So: failed at once where the descriptor no longer names the
+    /// ring, and after [`STALLS_BEFORE_FAILING`] such enters in a row where it cannot tell.
+    fn stalled(&mut self) -> Option<io::Error> {
+        if self.id.is_some() && flexsc_shim::sys::file_id(self.ring.as_raw_fd()) != self.id {
+            return Some(io::Error::other(
+                "its descriptor names another file now (the program's dup2 onto its number)",
+            ));
+        }
+        self.stalls += 1;
+        (self.stalls >= STALLS_BEFORE_FAILING)
+            .then(|| io::Error::other("the kernel took none of its submissions, many times in a row"))
+    }
+
     /// The ring failed as a whole: no more SQEs; the unsubmitted parked calls go back.
     fn fail(&mut self, e: &io::Error, mut failed: impl FnMut(Parked)) {
         if !self.broken {
@@ -424,7 +449,19 @@ impl Uring {
             let mut reaped = 0;
             while reaped < chunk {
                 match self.ring.submit_and_wait(chunk - reaped) {
-                    Ok(_) => self.unsubmitted.clear(),
+                    Ok(0) if !self.ring.submission().is_empty() && !self.has_completions() => {
+                        if let Some(e) = self.stalled() {
+                            // The batch's SQEs never reached a kernel ring: nothing of it
+                            // ran, and it runs directly (as after any failure here).
+                            self.fail(&e, |call| done(Completion::Parked(call, PARK_FAILED)));
+                            return Err(e);
+                        }
+                        continue;
+                    }
+                    Ok(_) => {
+                        self.stalls = 0;
+                        self.unsubmitted.clear();
+                    }
                     Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                     Err(e) => {
                         self.fail(&e, |call| done(Completion::Parked(call, PARK_FAILED)));
