@@ -310,6 +310,11 @@ pub(crate) fn kernel_sigmask() -> u64 {
 }
 
 fn finished(context: usize) {
+    // The finished thread's mask must not stay on its kernel thread, which would take a
+    // signal sent to the process that every live thread blocks (it did, in scheduler
+    // context, when its idle spin outlasted the next `kill`: seen on a loaded machine).
+    // One system call per thread that ends, as its next user thread's mask costs anyway.
+    sleeps();
     // SAFETY: the spawn's `Arc::into_raw`, given back exactly once.
     let record = unsafe { Arc::from_raw(context as *const Record) };
     let free = record.life.with(|l| {
