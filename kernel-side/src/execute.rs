@@ -421,6 +421,13 @@ pub(crate) fn open_may_wait(nr: u32, a: &[u64; 6]) -> bool {
 }
 
 pub(crate) fn file_kind(fd: u64) -> Kind {
+    // The kernel reads a descriptor as an `unsigned int`; one above `i32::MAX` is none
+    // (and with an empty path, AT_FDCWD would name the working directory).
+    let fd = fd as u32;
+    if fd > i32::MAX as u32 {
+        return Kind::Other;
+    }
+    let fd = u64::from(fd);
     // SAFETY: all-zero is a valid `stat`, which newfstatat fills.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: newfstatat with AT_EMPTY_PATH reads the empty path and writes one `stat` to

@@ -655,45 +655,49 @@ type Argv = *const *const c_char;
 pub unsafe extern "C-unwind" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execve's signature; the caller's arguments.
-    unsafe {
+    crate::mn::affinity::spawning(|| unsafe {
         special::execve.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(
             path, argv, envp,
         )
-    }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn execv(path: *const c_char, argv: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execv's signature.
-    unsafe { special::execv.get::<unsafe extern "C-unwind" fn(*const c_char, Argv) -> c_int>()(path, argv) }
+    crate::mn::affinity::spawning(|| unsafe {
+        special::execv.get::<unsafe extern "C-unwind" fn(*const c_char, Argv) -> c_int>()(path, argv)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn execvp(file: *const c_char, argv: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execvp's signature.
-    unsafe { special::execvp.get::<unsafe extern "C-unwind" fn(*const c_char, Argv) -> c_int>()(file, argv) }
+    crate::mn::affinity::spawning(|| unsafe {
+        special::execvp.get::<unsafe extern "C-unwind" fn(*const c_char, Argv) -> c_int>()(file, argv)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real execvpe's signature.
-    unsafe {
+    crate::mn::affinity::spawning(|| unsafe {
         special::execvpe.get::<unsafe extern "C-unwind" fn(*const c_char, Argv, Argv) -> c_int>()(
             file, argv, envp,
         )
-    }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     before_image_ends();
     // SAFETY: the real fexecve's signature.
-    unsafe {
+    crate::mn::affinity::spawning(|| unsafe {
         special::fexecve.get::<unsafe extern "C-unwind" fn(c_int, Argv, Argv) -> c_int>()(fd, argv, envp)
-    }
+    })
 }
 
 // Processes started by an M-on-N user thread get the program's CPU affinity, not the

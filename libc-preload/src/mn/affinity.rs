@@ -3,11 +3,14 @@
 //! The scheduler pins each kernel thread to its user core, and a child inherits the
 //! affinity of the thread that made it: a user thread's `fork`, `posix_spawn`, `system`
 //! or `popen` gave the child (and every program it executed) one core where natively it
-//! had the program's cores (`nproc` printed 1 instead of 2, a `make -j` run from such a
+//! had the program's cores, and so did its `execve`, whose new image is the kernel
+//! thread (`nproc` printed 1 instead of 2, a `make -j` run from such a
 //! thread had one core for every compiler). A user thread's affinity, natively, is its
 //! creator's; here the affinity of the thread that started the scheduler (the program's
 //! main thread, mostly) stands for it: a forked child takes it at once, and the kernel
-//! thread widens its own to it for the length of a spawn, the child inheriting it.
+//! thread widens its own to it for the length of a spawn or an exec, the child (or the
+//! new image) inheriting it. Not covered: `execl`, `execle` and `execlp`, which glibc
+//! runs through its internal `execve` (variadic: not interposed here).
 
 use std::sync::OnceLock;
 
@@ -72,9 +75,15 @@ pub(crate) fn restore_in_child() {
     }
 }
 
-/// Runs `spawn` (a `posix_spawn`, `system`, `popen`) with the calling kernel thread's
-/// affinity widened to the program's, if a user thread calls it, so that the child
-/// inherits that; the kernel thread is pinned again afterwards.
+/// Runs `spawn` (a `posix_spawn`, `system`, `popen`, or an exec, whose new image is this
+/// very thread) with the calling kernel thread's affinity widened to the program's, if a
+/// user thread calls it, so that the child (or the new image) has that; the kernel thread
+/// is pinned again afterwards (an exec that fails returns).
+///
+/// Another user thread of the same kernel thread may spawn while this one waits inside
+/// (`popen` takes a lock of glibc's): it finds the affinity widened already and leaves
+/// the pinning to the first, which would otherwise take the widened mask for the pinned
+/// one and leave the kernel thread unpinned.
 pub(crate) fn spawning<R>(spawn: impl FnOnce() -> R) -> R {
     if !super::routes_user_thread() {
         return spawn();
@@ -82,6 +91,9 @@ pub(crate) fn spawning<R>(spawn: impl FnOnce() -> R) -> R {
     let (Some(program), Some(pinned)) = (PROGRAM.get(), get()) else {
         return spawn();
     };
+    if pinned == *program {
+        return spawn();
+    }
     set(program);
     let ret = spawn();
     set(&pinned);
