@@ -7,7 +7,9 @@
 //! thread (`nproc` printed 1 instead of 2, a `make -j` run from such a
 //! thread had one core for every compiler). A user thread's affinity, natively, is its
 //! creator's; here the affinity of the thread that started the scheduler (the program's
-//! main thread, mostly) stands for it: a forked child takes it at once, and the kernel
+//! main thread, mostly) stands for it: it is what a user thread's `sched_getaffinity`
+//! and `pthread_getaffinity_np` read (Rust's `available_parallelism` in a user thread said
+//! 1), a forked child takes it at once, and the kernel
 //! thread widens its own to it for the length of a spawn or an exec, the child (or the
 //! new image) inheriting it. Not covered: `execl`, `execle` and `execlp`, which glibc
 //! runs through its internal `execve` (variadic: not interposed here).
@@ -66,6 +68,22 @@ pub(crate) fn remember_program() {
     if let Some(mask) = get() {
         let _ = PROGRAM.set(mask);
     }
+}
+
+/// Writes the program's affinity over the first `size` bytes (at most a mask's) of the
+/// set at `set`, which a successful `sched_getaffinity` filled: what a user thread's own
+/// affinity reads, as natively its creator's would. False if there is none to give.
+///
+/// # Safety
+/// `set` is valid for writes of `size` bytes.
+pub(crate) unsafe fn give_program(set: *mut u8, size: usize) -> bool {
+    let Some(program) = PROGRAM.get() else {
+        return false;
+    };
+    let n = size.min(std::mem::size_of_val(program));
+    // SAFETY: within the caller's `size` bytes, and within `program`.
+    unsafe { std::ptr::copy_nonoverlapping(program.as_ptr() as *const u8, set, n) };
+    true
 }
 
 /// In a child forked by a user thread: gives its only thread the program's affinity.

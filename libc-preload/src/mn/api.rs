@@ -61,6 +61,7 @@ reals! {
     fn pthread_sigqueue(t: pthread_t, sig: c_int, value: libc::sigval) -> c_int;
     fn pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
     fn pthread_getaffinity_np(t: pthread_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
+    fn sched_getaffinity(pid: libc::pid_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
     fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
     fn pthread_setname_np(t: pthread_t, name: *const libc::c_char) -> c_int;
     fn pthread_getname_np(t: pthread_t, name: *mut libc::c_char, len: usize) -> c_int;
@@ -359,7 +360,29 @@ pub unsafe extern "C" fn pthread_setaffinity_np(
     unsafe { real::pthread_setaffinity_np(t, size, set) }
 }
 
-/// A user thread's affinity is its kernel thread's (the calling one's, before it starts).
+/// A user thread's own affinity, as natively its creator's: the program's (see
+/// `super::affinity`), not the one core its kernel thread is pinned to. Glibc's function
+/// makes the call (its checks, errno and zeroing stand); the set is then the program's.
+#[no_mangle]
+pub unsafe extern "C" fn sched_getaffinity(
+    pid: libc::pid_t,
+    size: usize,
+    set: *mut libc::cpu_set_t,
+) -> c_int {
+    let own = super::routes_user_thread() && (pid == 0 || pid == super::tcb::current_tid());
+    // The user thread's id is no kernel thread's: asked by it, the kernel would say ESRCH.
+    let pid = if own { 0 } else { pid };
+    // SAFETY: forwarded to glibc.
+    let r = unsafe { real::sched_getaffinity(pid, size, set) };
+    if r == 0 && own {
+        // SAFETY: the caller's set of `size` bytes, which glibc just filled.
+        unsafe { super::affinity::give_program(set as *mut u8, size) };
+    }
+    r
+}
+
+/// A user thread's affinity is the program's, as for [`sched_getaffinity`] (its kernel
+/// thread's, before the scheduler started).
 #[no_mangle]
 pub unsafe extern "C" fn pthread_getaffinity_np(
     t: pthread_t,
@@ -380,6 +403,8 @@ pub unsafe extern "C" fn pthread_getaffinity_np(
     // As glibc: clear the rest of the caller's set.
     // SAFETY: within the caller's buffer.
     unsafe { std::ptr::write_bytes((set as *mut u8).add(n as usize), 0, size - n as usize) };
+    // SAFETY: as above.
+    unsafe { super::affinity::give_program(set as *mut u8, size) };
     0
 }
 
