@@ -1,18 +1,21 @@
-//! The program's CPU affinity, for the processes its user threads start.
+//! The program's CPU affinity, as its user threads see it.
 //!
-//! The scheduler pins each kernel thread to its user core, and a child inherits the
-//! affinity of the thread that made it: a user thread's `fork`, `posix_spawn`, `system`
-//! or `popen` gave the child (and every program it executed) one core where natively it
-//! had the program's cores, and so did its `execve`, whose new image is the kernel
-//! thread (`nproc` printed 1 instead of 2, a `make -j` run from such a
-//! thread had one core for every compiler). A user thread's affinity, natively, is its
-//! creator's; here the affinity of the thread that started the scheduler (the program's
-//! main thread, mostly) stands for it: it is what a user thread's `sched_getaffinity`
-//! and `pthread_getaffinity_np` read (Rust's `available_parallelism` in a user thread said
-//! 1), a forked child takes it at once, and the kernel
-//! thread widens its own to it for the length of a spawn or an exec, the child (or the
-//! new image) inheriting it. Not covered: `execl`, `execle` and `execlp`, which glibc
-//! runs through its internal `execve` (variadic: not interposed here).
+//! The scheduler pins each kernel thread to its user core. Natively a thread has its
+//! creator's affinity, and what it starts inherits its own; here the affinity of the
+//! thread that started the scheduler (the program's main thread, mostly) stands for a
+//! user thread's:
+//!
+//! - a user thread's `sched_getaffinity` and `pthread_getaffinity_np` read it (they read
+//!   the one pinned core: Rust's `available_parallelism` in a thread said 1);
+//! - a child a user thread forks takes it at once (`restore_in_child`);
+//! - around a user thread's `posix_spawn`, `system`, `popen` and exec, whose child or new
+//!   image would inherit the pinned core (`nproc` said 1, and a `make -j` started from a
+//!   thread ran every compiler on one core), the kernel thread widens its own to it
+//!   ([`spawning`]).
+//!
+//! Not covered: `execl`, `execle` and `execlp`, which glibc runs through its internal
+//! `execve` (variadic: not interposed here); and a program that changes its affinity
+//! after its first thread started (the remembered one stays).
 
 use std::sync::OnceLock;
 
