@@ -10,7 +10,7 @@ use flexsc_shim::page::COUNTED_NRS;
 use flexsc_shim::{RegisterError, ServiceProgress, Shared, SubmitOptions, Submitter};
 
 use crate::config::{Config, ConfigError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::pool::Pool;
@@ -165,6 +165,7 @@ impl Builder {
             started: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             counters: Mutex::new(Vec::new()),
+            serving: AtomicUsize::new(0),
             mode,
             config: self.config,
             blocking: self.blocking,
@@ -236,6 +237,10 @@ pub struct Runtime {
     /// Set by [`Runtime::retire`]: no thread starts again.
     retired: AtomicBool,
     counters: Mutex<Vec<Arc<ServiceCounters>>>,
+    /// How many of the mode's service cores have their thread (the first ones: a start
+    /// that could spawn only some serves with those, see `start_threads`). Relaxed: stored
+    /// before the Release store of `started`, read after an Acquire load of it.
+    serving: AtomicUsize,
     mode: Mode,
     config: Config,
     blocking: Blocking,
@@ -367,6 +372,7 @@ impl Runtime {
                 ));
             }
         }
+        self.serving.store(threads.len(), Ordering::Relaxed);
         self.started.store(true, Ordering::Release);
         self.shared.set_serving();
         Ok(())
@@ -418,7 +424,14 @@ impl Runtime {
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stats = Stats::collect(&self.shared, &self.mode, &counters);
+        // The cores that have a service thread, after a start that spawned only some.
+        let mode = match &self.mode {
+            Mode::Service { cpus } if self.is_serving() => Mode::Service {
+                cpus: cpus[..self.serving.load(Ordering::Relaxed).min(cpus.len())].to_vec(),
+            },
+            mode => mode.clone(),
+        };
+        let mut stats = Stats::collect(&self.shared, &mode, &counters);
         let note = self
             .backend_note
             .lock()
@@ -732,6 +745,11 @@ mod tests {
         // SAFETY: getppid has no side effects.
         assert_eq!(ret, i64::from(unsafe { libc::getppid() }));
         drop(sub);
+        assert_eq!(
+            runtime.stats().mode,
+            Mode::Service { cpus: vec![core] },
+            "the statistics name the one core that serves"
+        );
         let stats = runtime.shutdown();
         assert_eq!(stats.totals().delegated, 1, "the call ran on the service thread");
         // Nothing started at all: the start fails, and a later one may start them.
