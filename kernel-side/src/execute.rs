@@ -421,33 +421,11 @@ pub(crate) fn open_may_wait(nr: u32, a: &[u64; 6]) -> bool {
 }
 
 pub(crate) fn file_kind(fd: u64) -> Kind {
-    // The kernel reads a descriptor as an `unsigned int`; one above `i32::MAX` is none
-    // (and with an empty path, AT_FDCWD would name the working directory).
-    let fd = fd as u32;
-    if fd > i32::MAX as u32 {
+    // The kernel reads a descriptor as an `unsigned int`; one above `i32::MAX` is none.
+    let Some(st) = i32::try_from(fd as u32).ok().and_then(flexsc_shim::sys::stat_fd) else {
         return Kind::Other;
-    }
-    let fd = u64::from(fd);
-    // SAFETY: all-zero is a valid `stat`, which newfstatat fills.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: newfstatat with AT_EMPTY_PATH reads the empty path and writes one `stat` to
-    // a live local. As glibc's fstat asks (see `flexsc_shim::sys::file_id`).
-    let ret = unsafe {
-        syscall6(
-            libc::SYS_newfstatat as u64,
-            [
-                fd,
-                c"".as_ptr() as u64,
-                &mut st as *mut libc::stat as u64,
-                libc::AT_EMPTY_PATH as u64,
-                0,
-                0,
-            ],
-        )
     };
-    let fmt = st.st_mode & libc::S_IFMT;
-    match fmt {
-        _ if ret != 0 => Kind::Other,
+    match st.st_mode & libc::S_IFMT {
         libc::S_IFREG | libc::S_IFBLK => Kind::Disk,
         // A memory device never waits, but may refuse RWF_NOWAIT (EOPNOTSUPP: /dev/full
         // on Linux 6.18, more of them on older kernels): run it inline rather than wake a

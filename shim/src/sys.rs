@@ -383,14 +383,14 @@ pub fn close_inherited() {
     OWN_USED.store(0, Relaxed);
 }
 
-/// `fd`'s device and inode, or None if it is not open.
+/// `fd`'s `stat`, or None if it is not open.
 ///
 /// Asked as glibc's own `fstat` asks (`newfstatat` with an empty path), never with
 /// `SYS_fstat`, which glibc 2.33 and later never make: a seccomp allowlist written
 /// against them may kill a process that does, and the guard makes this call inside the
 /// program's own `close` (found by a review: SIGSYS under a filter that allowed
 /// everything glibc's `closefrom` needs).
-pub fn file_id(fd: i32) -> Option<(u64, u64)> {
+pub fn stat_fd(fd: i32) -> Option<libc::stat> {
     if fd < 0 {
         // With an empty path a negative number could name the working directory.
         return None;
@@ -412,7 +412,12 @@ pub fn file_id(fd: i32) -> Option<(u64, u64)> {
             ],
         )
     };
-    (ret == 0).then_some((st.st_dev, st.st_ino))
+    (ret == 0).then_some(st)
+}
+
+/// `fd`'s device and inode, or None if it is not open ([`stat_fd`]).
+pub fn file_id(fd: i32) -> Option<(u64, u64)> {
+    stat_fd(fd).map(|st| (st.st_dev, st.st_ino))
 }
 
 /// Closes a descriptor of the runtime's own.
