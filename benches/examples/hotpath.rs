@@ -9,7 +9,10 @@
 //! WHAT: `single` (one getppid round trip), `batch64-direct`, `batch64-uring`,
 //! `batch64-auto` (64 preads of 4 KiB through that backend), `direct-pread` (the
 //! same 64 preads, direct) or `raw-uring` (the same 64 preads through an io_uring of the
-//! calling thread's own, the baseline of `vs_io_uring_batch64_pread4k`). OP, for the
+//! calling thread's own, the baseline of `vs_io_uring_batch64_pread4k`), or
+//! `pipelined-uring` (the io_uring backend with two batches of 64 in flight, from two
+//! pages: set `FLEXSC_WAIT_SPINS=1000000`, or the caller sleeps on a batch still running
+//! and the service thread then waits for its next post). OP, for the
 //! batch modes: `pread4k` (the default), `getppid`, `write64_devnull` or `pwrite64`. The
 //! `FLEXSC_*` variables configure the runtime (`FLEXSC_CALLER_HELPS=off`: the batch's
 //! caller only waits). See docs/PROFILE.md.
@@ -19,7 +22,7 @@ use flexsc_kernel_side::{Backend, Mode};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: hotpath single|single-alternating|batch64-direct|batch64-uring|batch64-auto|direct-pread|raw-uring ITERATIONS [OP]";
+    let usage = "usage: hotpath single|single-alternating|batch64-direct|batch64-uring|batch64-auto|direct-pread|raw-uring|pipelined-uring ITERATIONS [OP]";
     let (Some(what), Some(iters)) = (args.get(1), args.get(2)) else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -29,7 +32,7 @@ fn main() {
         std::process::exit(2);
     };
     let backend = match what.as_str() {
-        "batch64-uring" => Backend::Uring,
+        "batch64-uring" | "pipelined-uring" => Backend::Uring,
         "batch64-auto" => Backend::Auto,
         _ => Backend::Direct,
     };
@@ -128,6 +131,57 @@ fn main() {
                 unsafe { run_direct(&preads) };
             }
             iters * 64
+        }
+        "pipelined-uring" => {
+            // Two batches of 64 in flight, on two pages of this thread's: the caller posts
+            // one while the service thread runs the other, then reaps the first (what an
+            // API that keeps batches in flight could do at best; docs/PROFILE.md,
+            // session 14). Each batch reads into its own fixture's buffers.
+            let Ok(mut other) = rt.submitter() else {
+                eprintln!("no second syscall page");
+                std::process::exit(1);
+            };
+            let mut fixture2 = match Fixture::new() {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("cannot create the bench files: {e}");
+                    std::process::exit(1);
+                }
+            };
+            let preads2 = fixture2.calls(op, 64);
+            let post = |s: &mut flexsc_shim::Submitter, calls: &[flexsc_shim::Call]| {
+                let mut tickets = Vec::with_capacity(calls.len());
+                for c in calls {
+                    // SAFETY: each call writes into its own fixture buffer, which outlives
+                    // the ticket (reaped below, before the fixtures drop).
+                    match unsafe { s.push(c.nr, c.args) } {
+                        flexsc_shim::Push::Posted(ticket) => tickets.push(ticket),
+                        // A fresh page of 64 takes a batch of 64, and every call of the
+                        // fixture may be delegated.
+                        other => {
+                            eprintln!("a call of the batch was not posted: {other:?}");
+                            std::process::exit(1);
+                        }
+                    }
+                }
+                s.submit();
+                tickets
+            };
+            let mut a = post(&mut me, &preads);
+            for _ in 0..iters {
+                let b = post(&mut other, &preads2);
+                for t in a {
+                    std::hint::black_box(me.wait(t));
+                }
+                a = post(&mut me, &preads);
+                for t in b {
+                    std::hint::black_box(other.wait(t));
+                }
+            }
+            for t in a {
+                std::hint::black_box(me.wait(t));
+            }
+            (iters * 2 + 1) * 64
         }
         "batch64-direct" | "batch64-uring" | "batch64-auto" => {
             for _ in 0..iters {
