@@ -745,6 +745,11 @@ pub unsafe extern "C-unwind" fn posix_spawnp(
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn system(command: *const c_char) -> c_int {
+    if crate::mn::routes_user_thread() && !crate::route::is_busy() {
+        // glibc's own would wait for the shell inside, stopping the kernel thread.
+        // SAFETY: the caller's argument.
+        return unsafe { crate::mn::system::system(command) };
+    }
     // SAFETY: the real system's signature; the caller's argument.
     crate::mn::affinity::spawning(|| unsafe {
         special::system.get::<unsafe extern "C-unwind" fn(*const c_char) -> c_int>()(command)

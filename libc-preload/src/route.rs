@@ -270,12 +270,12 @@ fn attemptable(nr: i64) -> bool {
     )
 }
 
-fn errno() -> i32 {
+pub(crate) fn errno() -> i32 {
     // SAFETY: errno is thread-local and always readable.
     unsafe { *libc::__errno_location() }
 }
 
-fn set_errno(e: i32) {
+pub(crate) fn set_errno(e: i32) {
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = e };
 }

@@ -58,6 +58,8 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use flexsc_shim::sys::syscall6;
 
+use super::patch::{b, jump, matches, only_thread, ANY};
+
 thread_local! {
     /// Depth of [`no_switch`] sections on this thread (a user thread's own, since the
     /// library's TLS is switched with the thread).
@@ -213,15 +215,6 @@ fn fatal(msg: &std::ffi::CStr) -> ! {
     std::process::abort()
 }
 
-/// A byte of glibc's code, or any byte (a jump offset that depends on the layout).
-type Pattern = [Option<u8>];
-
-/// Short-hand for the patterns: `b(x)` is the byte, `ANY` any byte.
-const fn b(x: u8) -> Option<u8> {
-    Some(x)
-}
-const ANY: Option<u8> = None;
-
 /// `__lll_lock_wait_private` up to its futex call (glibc 2.36 on x86-64):
 /// `mov (%rdi),%eax; cmp $2,%eax; je futex; mov $2,%eax; xchg %eax,(%rdi); test %eax,%eax;
 /// je out; futex: xor %r10d,%r10d; mov $2,%edx; mov $0x80,%esi; mov $202,%eax; syscall`.
@@ -317,14 +310,6 @@ const WAIT_ANY: [Option<u8>; 43] = [
 /// How far after `__lll_lock_wait_private` to look for `__lll_lock_wait`.
 const SEARCH: usize = 256;
 
-/// `jmp *0(%rip)` followed by the 8-byte target: an absolute jump that fits in the
-/// functions' first 14 bytes, which no jump from outside either function targets.
-const JUMP_LEN: usize = 14;
-
-fn matches(code: &[u8], pattern: &Pattern) -> bool {
-    code.len() >= pattern.len() && pattern.iter().zip(code).all(|(p, c)| p.is_none_or(|p| p == *c))
-}
-
 /// Replaces glibc's two lock-wait functions (see the module docs). Called from the
 /// constructor when M-on-N is asked for; returns why nothing was patched.
 pub(crate) fn install() -> Result<(), String> {
@@ -345,51 +330,12 @@ pub(crate) fn install() -> Result<(), String> {
         .find(|&off| matches(&window[off..], &WAIT_ANY))
         .map(|off| private + off)
         .ok_or("__lll_lock_wait is not right after __lll_lock_wait_private")?;
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map_err(|e| format!("cannot count this process's threads ({e})"))?
-        .count();
-    if threads != 1 {
-        return Err(format!("the process already has {threads} threads"));
-    }
+    only_thread()?;
     // SAFETY: both addresses start functions of the patterns above (at least 38 bytes
     // long), the process has one thread, which is here, so nobody runs them meanwhile.
     unsafe {
-        patch(private, lock_wait_private as *const () as usize)?;
-        patch(any, lock_wait_any as *const () as usize)?;
-    }
-    Ok(())
-}
-
-/// Writes an absolute jump to `to` over the first [`JUMP_LEN`] bytes at `at`.
-///
-/// # Safety
-/// `at` starts a function at least [`JUMP_LEN`] bytes long that no other thread runs now
-/// and that nothing jumps into within those bytes, and `to` has its signature.
-unsafe fn patch(at: usize, to: usize) -> Result<(), String> {
-    let page = 4096;
-    let start = at & !(page - 1);
-    let len = (at + JUMP_LEN).next_multiple_of(page) - start;
-    let mut jump = [0u8; JUMP_LEN];
-    jump[..6].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
-    jump[6..].copy_from_slice(&(to as u64).to_le_bytes());
-    // SAFETY: the pages hold libc's text (the caller's contract); they are made writable
-    // for the copy only, and executable throughout, since this very thread may need code
-    // on them meanwhile (the jump is written by a plain copy, not by calling into them).
-    unsafe {
-        let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
-        if libc::mprotect(start as *mut libc::c_void, len, rwx) != 0 {
-            return Err(format!(
-                "cannot make glibc's code writable ({})",
-                std::io::Error::last_os_error()
-            ));
-        }
-        std::ptr::copy_nonoverlapping(jump.as_ptr(), at as *mut u8, JUMP_LEN);
-        if libc::mprotect(start as *mut libc::c_void, len, libc::PROT_READ | libc::PROT_EXEC) != 0 {
-            return Err(format!(
-                "cannot make glibc's code read-only again ({})",
-                std::io::Error::last_os_error()
-            ));
-        }
+        jump(private, lock_wait_private as *const () as usize)?;
+        jump(any, lock_wait_any as *const () as usize)?;
     }
     Ok(())
 }
@@ -425,14 +371,6 @@ mod tests {
         assert!((16..SEARCH)
             .step_by(16)
             .any(|off| matches(&window[off..], &WAIT_ANY)));
-    }
-
-    #[test]
-    fn a_pattern_byte_left_open_matches_anything_and_the_rest_must_be_equal() {
-        assert!(matches(&[1, 2, 3], &[b(1), ANY, b(3)]));
-        assert!(matches(&[1, 9, 3, 4], &[b(1), ANY, b(3)]));
-        assert!(!matches(&[1, 2, 4], &[b(1), ANY, b(3)]));
-        assert!(!matches(&[1, 2], &[b(1), ANY, b(3)]));
     }
 
     #[test]

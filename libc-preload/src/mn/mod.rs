@@ -15,6 +15,9 @@
 //!   wait on the lot, wakes reach lot and kernel waiters;
 //! - `libc_locks`: glibc's internal locks (stdio, malloc, the loader): a user thread that
 //!   meets a taken one yields instead of stopping its kernel thread;
+//! - `libc_io`: stdio's reads and writes, which glibc makes inside its functions, are
+//!   routed like the interposed ones (`patch` replaces a glibc function's entry);
+//! - `system`: `system()` in a user thread, whose wait for the shell is posted;
 //! - `affinity`: the program's CPU affinity, which children of user threads get (not
 //!   their kernel thread's one core);
 //! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,
@@ -52,10 +55,13 @@ pub(crate) mod affinity;
 pub mod api;
 pub(crate) mod cancel;
 pub(crate) mod futex;
+pub(crate) mod libc_io;
 pub(crate) mod libc_locks;
 pub(crate) mod lot;
+pub(crate) mod patch;
 pub(crate) mod signal;
 pub(crate) mod sync;
+pub(crate) mod system;
 pub(crate) mod tcb;
 pub(crate) mod thread;
 
@@ -181,6 +187,11 @@ pub fn init() {
                 if let Err(why) = libc_locks::install() {
                     eprintln!(
                         "flexsc: M-on-N threads: glibc's internal lock waits stay in the kernel ({why})"
+                    );
+                }
+                if let Err(why) = libc_io::install() {
+                    eprintln!(
+                        "flexsc: M-on-N threads: stdio's reads and writes stop their kernel thread while they wait ({why})"
                     );
                 }
             }
