@@ -461,23 +461,22 @@ fn a_thread_polling_in_a_loop_lets_a_finished_call_resume_its_thread() {
 
 /// A user thread waits inside one of glibc's own functions, for another user thread:
 /// stdio's `fgets` on a pipe the other writes, `fwrite` into a pipe the other drains, a
-/// `popen`ed command read with `fgets`, and `system`, whose commands talk to the other
-/// thread through FIFOs. glibc makes those reads, writes and the wait for the shell
-/// without passing through an interposed symbol: each stopped the kernel thread, the
-/// other thread never ran, and every mode hung (`mn::libc_io`, `mn::system`).
+/// `popen`ed command read with `fgets`, `pclose` of a command that goes on after its
+/// input ends, and `system`; the commands talk to the other thread through FIFOs. glibc
+/// makes those reads, writes and waits for the shell without passing through an
+/// interposed symbol: each stopped the kernel thread, the other thread never ran, and
+/// every mode hung (`mn::libc_io`, `mn::system`).
 #[test]
 fn stdio_and_system_in_a_user_thread_do_not_stop_its_kernel_thread() {
     let shell = |first: &str| format!("{first}answer: got ping\nshell: got pong\nshell available: yes\n");
-    m_on_n_matches_native(
-        "mn_inside_libc.c",
-        &["fgets", "fwrite", "popen", "system"],
-        |mode| match mode {
-            "fgets" => "fgets: hello\n".to_string(),
-            "fwrite" => "fwrite: wrote 1048576 bytes\npartner: read 1048576 bytes\n".to_string(),
-            "popen" => shell("popen: read done\npclose: exited 3\n"),
-            _ => shell("done\nsystem: exited 3\n"),
-        },
-    );
+    let modes = ["fgets", "fwrite", "popen", "pclose", "system"];
+    m_on_n_matches_native("mn_inside_libc.c", &modes, |mode| match mode {
+        "fgets" => "fgets: hello\n".to_string(),
+        "fwrite" => "fwrite: wrote 1048576 bytes\npartner: read 1048576 bytes\n".to_string(),
+        "popen" => shell("popen: read done\npclose: exited 3\n"),
+        "pclose" => shell("done\npclose: exited 3\n") + "the command read: some input\n",
+        _ => shell("done\nsystem: exited 3\n"),
+    });
 }
 
 /// Runs the fixture `source` natively with each of `modes` as its argument (its output

@@ -191,6 +191,7 @@ mod special {
     pub static posix_spawnp: Real = Real::new(c"posix_spawnp");
     pub static system: Real = Real::new(c"system");
     pub static popen: Real = Real::new(c"popen");
+    pub static pclose: Real = Real::new(c"pclose");
 
     pub fn resolve() {
         for r in [
@@ -228,6 +229,7 @@ mod special {
             &posix_spawnp,
             &system,
             &popen,
+            &pclose,
         ] {
             r.resolve();
         }
@@ -759,11 +761,27 @@ pub unsafe extern "C-unwind" fn system(command: *const c_char) -> c_int {
 #[no_mangle]
 pub unsafe extern "C-unwind" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     // SAFETY: the real popen's signature; the caller's arguments.
-    crate::mn::affinity::spawning(|| unsafe {
+    let stream = crate::mn::affinity::spawning(|| unsafe {
         special::popen.get::<unsafe extern "C-unwind" fn(*const c_char, *const c_char) -> *mut libc::FILE>()(
             command, mode,
         )
-    })
+    });
+    // SAFETY: what glibc's popen just returned.
+    unsafe { crate::mn::system::popened(stream) };
+    stream
+}
+
+#[no_mangle]
+pub unsafe extern "C-unwind" fn pclose(stream: *mut libc::FILE) -> c_int {
+    let command = crate::mn::system::take_popened(stream);
+    if let Some(pid) = command.filter(|_| crate::mn::routes_user_thread() && !crate::route::is_busy()) {
+        // glibc's own waits for the command inside, stopping the kernel thread: wait
+        // first, posted (`mn::system`).
+        // SAFETY: the caller's stream, which popen returned with this command.
+        unsafe { crate::mn::system::before_pclose(stream, pid) };
+    }
+    // SAFETY: the real pclose's signature; the caller's argument.
+    unsafe { special::pclose.get::<unsafe extern "C-unwind" fn(*mut libc::FILE) -> c_int>()(stream) }
 }
 
 /// The `_FORTIFY_SOURCE` variants (`__read_chk` and friends): when the buffer is smaller

@@ -17,7 +17,8 @@
 //!   meets a taken one yields instead of stopping its kernel thread;
 //! - `libc_io`: stdio's reads and writes, which glibc makes inside its functions, are
 //!   routed like the interposed ones (`patch` replaces a glibc function's entry);
-//! - `system`: `system()` in a user thread, whose wait for the shell is posted;
+//! - `system`: `system()` and `pclose()` in a user thread, whose waits for the command
+//!   are posted;
 //! - `affinity`: the program's CPU affinity, which children of user threads get (not
 //!   their kernel thread's one core);
 //! - `api`: the exported libc functions (pthread, semaphores, C11 threads, sleeps,

@@ -1,4 +1,4 @@
-//! `system()` in a user thread.
+//! `system()` and `pclose()` in a user thread.
 //!
 //! glibc's `system` starts the shell with `posix_spawn` and waits for it with its own
 //! `waitpid`, inside the function, where no wrapper of the preload sees the wait: the
@@ -16,6 +16,15 @@
 //!   `system(NULL)` says whether `exit 0` runs;
 //! - a cancellation during the wait kills the shell and waits for it, as glibc's cleanup
 //!   does, then restores the signals.
+//!
+//! `pclose` closes the stream and then waits for its command inside glibc, the same way.
+//! For a user thread, the wait comes first and is posted: the stream is flushed, its
+//! descriptor is replaced by one on `/dev/null` (which closes the pipe: the command sees
+//! its end of file, or SIGPIPE, as when glibc closes it), and a posted
+//! `waitid(WNOWAIT)` waits for the command to end without reaping it. glibc's `pclose`
+//! then closes that descriptor and reaps the command at once. The command's process id is
+//! the `pid` field of glibc's `_IO_proc_file`, read when `popen` returns (recorded only if
+//! it names a child of ours).
 
 use std::ffi::c_char;
 use std::mem::MaybeUninit;
@@ -174,4 +183,105 @@ pub(crate) unsafe fn system(command: *const c_char) -> c_int {
     };
     restore.child = None;
     status
+}
+
+/// Where glibc 2.36 keeps a `popen` stream's child: `struct _IO_proc_file { struct
+/// _IO_FILE_plus file; pid_t pid; ... }`, after the 216-byte `FILE` and its vtable pointer.
+const PROC_FILE_PID: usize = 224;
+
+/// Streams from `popen` and their commands, recorded while M-on-N is on: (stream, pid),
+/// 0 for a free slot. A fixed table (no allocation under the spin lock); a stream that
+/// finds it full is not recorded, and its `pclose` waits inside glibc as before.
+static POPENED: SpinLock<[(usize, libc::pid_t); 64]> = SpinLock::new([(0, 0); 64]);
+
+/// After glibc's `popen` returned `stream`: records its command, if it is a child of ours.
+///
+/// # Safety
+/// `stream` is null or what glibc's `popen` just returned.
+pub(crate) unsafe fn popened(stream: *mut libc::FILE) {
+    if stream.is_null() || !super::enabled() {
+        return;
+    }
+    // SAFETY: a popen stream is an `_IO_proc_file`, which holds the pid at this offset.
+    let pid = unsafe { std::ptr::read((stream as *const u8).add(PROC_FILE_PID) as *const libc::pid_t) };
+    if pid <= 0 || !is_running_child(pid) {
+        return;
+    }
+    let key = stream as usize;
+    POPENED.with(|t| {
+        // A stream's address may come back after an `fclose` the table did not see.
+        if let Some(slot) = t.iter_mut().find(|(s, _)| *s == key || *s == 0) {
+            *slot = (key, pid);
+        }
+    });
+}
+
+/// At `pclose(stream)`, from any thread: the command recorded for `stream`, forgotten.
+pub(crate) fn take_popened(stream: *mut libc::FILE) -> Option<libc::pid_t> {
+    if !super::enabled() {
+        return None;
+    }
+    let key = stream as usize;
+    POPENED.with(|t| {
+        t.iter_mut().find(|(s, _)| *s == key).map(|slot| {
+            let pid = slot.1;
+            *slot = (0, 0);
+            pid
+        })
+    })
+}
+
+/// Whether `pid` is a child of this process that has not been reaped.
+fn is_running_child(pid: libc::pid_t) -> bool {
+    // SAFETY: siginfo_t is plain data; waitid writes into it. WNOWAIT leaves the child
+    // as it is, WNOHANG returns at once.
+    let r = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        flexsc_shim::sys::syscall6(
+            libc::SYS_waitid as u64,
+            [
+                libc::P_PID as u64,
+                pid as u64,
+                &mut info as *mut libc::siginfo_t as u64,
+                (libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) as u64,
+                0,
+                0,
+            ],
+        )
+    };
+    r == 0
+}
+
+/// Before glibc's `pclose(stream)` in a user thread, `stream` a `popen` stream whose
+/// command is `pid`: closes its pipe and waits, posted, for the command to end (see the
+/// module docs).
+///
+/// # Safety
+/// `stream` is a live `popen` stream, the one `pclose` is about to close.
+pub(crate) unsafe fn before_pclose(stream: *mut libc::FILE, pid: libc::pid_t) {
+    // SAFETY: a live popen stream (recorded at popen, not yet closed): its buffer goes
+    // out, then its descriptor is swapped for /dev/null, which glibc's pclose closes.
+    unsafe {
+        libc::fflush(stream);
+        let fd = libc::fileno(stream);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if fd < 0 || null < 0 || libc::dup3(null, fd, libc::O_CLOEXEC) < 0 {
+            if null >= 0 {
+                libc::close(null);
+            }
+            return;
+        }
+        libc::close(null);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        // Posted: this user thread switches out while the command runs. Reaped (ECHILD)
+        // or not ours any more: glibc's pclose says so itself.
+        while super::api::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        ) == -1
+            && crate::route::errno() == libc::EINTR
+        {}
+    }
 }
