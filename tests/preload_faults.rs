@@ -65,14 +65,15 @@ fn program_that_closes_every_descriptor_still_works() {
     );
 }
 
-/// A program that closes every descriptor from 3 up, in each of the five ways programs do,
+/// A program that closes every descriptor from 3 up, in each of the six ways programs do,
 /// neither reaches the runtime's own descriptors (`libc-preload/src/guard.rs`) nor finds
 /// them open: its closes of them fail with EBADF, as natively, where nothing is open
 /// there. With the io_uring backend for every batch, a ring closed under the program
 /// would be noticed by the next batch, and said on stderr (which must be the native run's).
 /// Before the guard, all four printed that note, and the walk of /proc/self/fd closed two
 /// descriptors more than natively (the ring and the service thread's stat file); and
-/// before the guard's own walk (found by a review), so did closefrom without close_range.
+/// before the guard's own walk (found by a review), so did closefrom without close_range;
+/// `__close`, glibc's other name for `close`, closed them until it was interposed too.
 #[test]
 fn closing_every_descriptor_leaves_the_runtimes_own_open() {
     let test = "closing_every_descriptor_leaves_the_runtimes_own_open";
@@ -83,13 +84,14 @@ fn closing_every_descriptor_leaves_the_runtimes_own_open() {
     let Some((_bin, exe)) = c_program("fdchaos.c", test) else {
         return;
     };
-    // The fifth: closefrom where close_range fails (a kernel before 5.9, here a seccomp
+    // The sixth: closefrom where close_range fails (a kernel before 5.9, here a seccomp
     // filter): glibc's own walk of /proc/self/fd closed the runtime's too.
     for how in [
         "syscall",
         "libc",
         "closefrom",
         "proc",
+        "__close",
         "closefrom, without close_range",
     ] {
         let args: &[&str] = match how {

@@ -473,6 +473,13 @@ pub unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
     unsafe { route(libc::SYS_close, pad(&[fd as u64]), real) as c_int }
 }
 
+/// glibc's other exported name for `close` (the same function), which some programs call.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn __close(fd: c_int) -> c_int {
+    // SAFETY: forwarded: close's contract is the same.
+    unsafe { close(fd) }
+}
+
 /// `close_range` on the parts of the range without the runtime's descriptors, each
 /// through libc's `close_range`.
 unsafe fn close_range_common(first: c_uint, last: c_uint, flags: c_uint) -> c_int {
