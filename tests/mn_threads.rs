@@ -479,6 +479,42 @@ fn stdio_and_system_in_a_user_thread_do_not_stop_its_kernel_thread() {
     });
 }
 
+/// What `system` must also do as natively, now that M-on-N makes it (a review found the
+/// first two wrong): a main thread's and a user thread's calls that overlap leave SIGINT
+/// and SIGQUIT at their default afterwards (glibc's count and ours were two, and the
+/// later one restored "ignored" for good; Ctrl-C stopped working), and a cancelled user
+/// thread's call ends at once and kills the shell (it waited for the command, then sent
+/// SIGKILL to a process it had reaped). And `exit` while a thread waits in `fgets` on a
+/// pipe ends the process, under M-on-N and 1:1 alike (the preload's flush of every
+/// stream at exit waited for that stream's lock for ever).
+#[test]
+fn system_cancellation_signals_and_exit_beside_stdio_are_as_native() {
+    m_on_n_matches_native(
+        "mn_inside_libc.c",
+        &["overlap", "cancel", "exit"],
+        |mode| {
+            match mode {
+            "overlap" => {
+                "the thread's shell: SIGINT and SIGQUIT ignored: 0\nafter both: SIGINT default, SIGQUIT default\n"
+                    .to_string()
+            }
+            "cancel" => "cancel: cancelled; the command's rest never ran\n".to_string(),
+            _ => "exit: main calls exit\nexit: atexit ran\n".to_string(),
+        }
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = compile_c("mn_inside_libc.c", dir.path(), &[], false, "exit beside fgets") else {
+        return;
+    };
+    let n = native(&exe, &["exit"], dir.path());
+    let exe = exe.to_string_lossy();
+    for policy in ["always", "adaptive"] {
+        let m = flexsc_run(&["--policy", policy, "--", &exe, "exit"], Some(dir.path()));
+        assert_same(&n, &m, &format!("exit beside fgets, 1:1, {policy}"));
+    }
+}
+
 /// Runs the fixture `source` natively with each of `modes` as its argument (its output
 /// must be `expected(mode)`), then under M-on-N with each policy: it must succeed with the
 /// native output.

@@ -754,8 +754,10 @@ pub unsafe extern "C-unwind" fn posix_spawnp(
 
 #[no_mangle]
 pub unsafe extern "C-unwind" fn system(command: *const c_char) -> c_int {
-    if crate::mn::routes_user_thread() && !crate::route::is_busy() {
-        // glibc's own would wait for the shell inside, stopping the kernel thread.
+    if crate::mn::enabled() && !crate::route::is_busy() {
+        // glibc's own would wait for the shell inside, stopping a user thread's kernel
+        // thread; every thread's comes here while M-on-N is on, so that one count of
+        // running calls decides when SIGINT and SIGQUIT are restored (`mn::system`).
         // SAFETY: the caller's argument.
         return unsafe { crate::mn::system::system(command) };
     }

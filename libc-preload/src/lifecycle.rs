@@ -61,9 +61,28 @@ pub fn child_after_raw_fork() {
 
 /// Registered first, so it runs last of the program's atexit handlers.
 extern "C" fn at_exit() {
-    // Flush stdio now, so its last writes are made (and counted) while we still run.
-    // SAFETY: fflush(NULL) flushes every stdio stream; exit would do the same next.
-    unsafe { libc::fflush(std::ptr::null_mut()) };
+    // Flush stdout and stderr now, so their last writes are made (and counted) while we
+    // still run; exit flushes the rest after us. Each only if its lock is free: `exit`'s
+    // own flush takes no lock, and a thread blocked inside stdio (an `fgets` on a pipe, a
+    // `fwrite` into a full one) holds its stream's lock for good. `fflush(NULL)`, which
+    // takes every stream's lock, hung `exit` there, in every mode.
+    extern "C" {
+        static stdout: *mut libc::FILE;
+        static stderr: *mut libc::FILE;
+        fn ftrylockfile(stream: *mut libc::FILE) -> libc::c_int;
+        fn fflush_unlocked(stream: *mut libc::FILE) -> libc::c_int;
+        fn funlockfile(stream: *mut libc::FILE);
+    }
+    // SAFETY: glibc's standard streams (valid until exit ends), each flushed only while
+    // this thread holds its lock.
+    unsafe {
+        for stream in [stdout, stderr] {
+            if ftrylockfile(stream) == 0 {
+                fflush_unlocked(stream);
+                funlockfile(stream);
+            }
+        }
+    }
     image_ends();
 }
 

@@ -35,12 +35,21 @@ const CANCELTYPE: i32 = 1 << 1;
 const EXITING: i32 = 1 << 4;
 /// Ours: `pthread_cancel` was called for the thread.
 const REQUESTED: i32 = 1 << 8;
+/// glibc's: `pthread_cancel` was called for one of its own threads (set even while
+/// cancellation is disabled).
+const GLIBC_CANCELED: i32 = 1 << 3;
 
 /// Whether a thread whose `cancelhandling` is `handling` acts on a cancellation now:
 /// requested, enabled, and not already exiting (a cleanup handler's own cancellation
 /// points must not cancel again).
 pub(crate) fn due(handling: i32) -> bool {
     handling & (REQUESTED | CANCELSTATE | EXITING) == REQUESTED
+}
+
+/// Whether `pthread_cancel` was called for the calling thread, user thread (our bit) or
+/// not (glibc's), whatever its cancellation state.
+pub(crate) fn requested_here() -> bool {
+    cancelhandling(current_tp()).load(Ordering::SeqCst) & (REQUESTED | GLIBC_CANCELED) != 0
 }
 
 /// Whether the calling user thread acts on a cancellation now (one load).

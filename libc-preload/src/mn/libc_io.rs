@@ -159,9 +159,9 @@ pub(crate) fn install() -> Result<(), String> {
     // The hooks have the functions' signatures.
     unsafe {
         jump(read, read_hook as *const () as usize)?;
-        jump(write, write_hook as *const () as usize)?;
+        jump(write, write_hook as *const () as usize)
+            .map_err(|e| format!("{e}; read's entry was replaced, write's was not"))
     }
-    Ok(())
 }
 
 /// Whether the calling thread's glibc-internal call should be routed: a user thread, not

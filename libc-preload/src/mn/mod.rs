@@ -185,12 +185,19 @@ pub fn init() {
             Ok(glibc) => {
                 let _ = GLIBC.set(glibc);
                 MODE.store(PENDING, Ordering::Relaxed);
-                if let Err(why) = libc_locks::install() {
-                    eprintln!(
-                        "flexsc: M-on-N threads: glibc's internal lock waits stay in the kernel ({why})"
-                    );
-                }
-                if let Err(why) = libc_io::install() {
+                // stdio's calls may switch only where a user thread that meets the FILE
+                // lock a switched-out one holds yields too (`libc_locks`): otherwise it
+                // would wait in the kernel for a holder that cannot run.
+                let io = match libc_locks::install() {
+                    Ok(()) => libc_io::install(),
+                    Err(why) => {
+                        eprintln!(
+                            "flexsc: M-on-N threads: glibc's internal lock waits stay in the kernel ({why})"
+                        );
+                        Err("glibc's lock waits could not be replaced".into())
+                    }
+                };
+                if let Err(why) = io {
                     eprintln!(
                         "flexsc: M-on-N threads: stdio's reads and writes stop their kernel thread while they wait ({why})"
                     );
