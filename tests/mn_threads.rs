@@ -515,6 +515,18 @@ fn system_cancellation_signals_and_exit_beside_stdio_are_as_native() {
     }
 }
 
+/// `set_tid_address` in a user thread answers the id `gettid()` gives, and at the thread's
+/// end the address is cleared and its futex waiter woken, as the kernel does (a helper's
+/// sweep: stress-ng's pthread stressor failed, since the call answered the kernel
+/// thread's id; and the kernel thread's own address was repointed, so this fixture's
+/// wait for the clear hung).
+#[test]
+fn set_tid_address_in_a_user_thread_is_the_user_threads() {
+    m_on_n_matches_native("mn_tid_address.c", &["-"], |_| {
+        "set_tid_address answers the thread's id: yes\ncleared at the thread's end: yes\n".to_string()
+    });
+}
+
 /// Runs the fixture `source` natively with each of `modes` as its argument (its output
 /// must be `expected(mode)`), then under M-on-N with each policy: it must succeed with the
 /// native output.

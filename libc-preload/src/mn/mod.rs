@@ -346,6 +346,13 @@ pub(crate) unsafe fn route_user_thread(
         // The user thread's own id (the one in its TCB), as `gettid()` gives it.
         return Ok(tcb::current_tid() as i64);
     }
+    if nr == libc::SYS_set_tid_address {
+        // The kernel's would repoint the kernel thread's own address (which glibc keeps
+        // for that thread's join) and answer its tid: the user thread keeps the address
+        // for its own end (`thread::finished`) and gets its own id, as `gettid()` gives it.
+        thread::with_current(|record| record.clear_tid.store(args[0] as usize, Ordering::Relaxed));
+        return Ok(tcb::current_tid() as i64);
+    }
     match classify(nr as u64, &args) {
         // Under `never`, calls that cannot wait for an event run here; calls that may
         // are still posted, since waiting here would stop every user thread of this

@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use flexsc_scheduler::{Scheduler, SwitchHook};
+use flexsc_shim::sys::syscall6;
 
 use super::lot::{self, SpinLock, WaitSlot, Waited};
 use super::tcb::{self, current_tp, UnwindBuf};
@@ -174,6 +175,11 @@ pub(crate) struct Record {
     /// Its alternate signal stack as `sigaltstack` reports it (the kernel's is the kernel
     /// thread's, which all its user threads share).
     pub(crate) alt_stack: SpinLock<AltStack>,
+    /// The address its `set_tid_address` gave (0: none): cleared, and its waiters woken,
+    /// when it ends, as the kernel does for a thread (the kernel's own is the kernel
+    /// thread's, which glibc keeps for that thread's join). Written and read by the thread
+    /// itself, then by its kernel thread after it ended: Relaxed.
+    pub(crate) clear_tid: AtomicUsize,
 }
 
 /// A user thread's `stack_t`, as plain values.
@@ -317,6 +323,10 @@ fn finished(context: usize) {
     sleeps();
     // SAFETY: the spawn's `Arc::into_raw`, given back exactly once.
     let record = unsafe { Arc::from_raw(context as *const Record) };
+    let clear = record.clear_tid.swap(0, Ordering::Relaxed);
+    if clear != 0 {
+        clear_child_tid(clear);
+    }
     let free = record.life.with(|l| {
         l.finished = true;
         // Signals still pending die with the thread (a sender checks `finished` under
@@ -326,6 +336,52 @@ fn finished(context: usize) {
     });
     if free {
         forget(&record);
+    }
+}
+
+/// What the kernel does at a thread's end for the address its `set_tid_address` gave:
+/// writes 0 there (nothing if the address is bad: through `process_vm_writev`, which
+/// fails where the kernel's write would) and wakes one waiter, a user thread parked on it
+/// or a kernel one.
+fn clear_child_tid(addr: usize) {
+    let zero = 0u32;
+    let local = libc::iovec {
+        iov_base: &zero as *const u32 as *mut libc::c_void,
+        iov_len: 4,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: 4,
+    };
+    // SAFETY: process_vm_writev of 4 bytes from `zero` into this process at `addr`; the
+    // kernel checks `addr` and fails with EFAULT where it is not writable.
+    let pid = unsafe { syscall6(libc::SYS_getpid as u64, [0; 6]) };
+    // SAFETY: as above; the iovecs live on this stack.
+    let written = unsafe {
+        syscall6(
+            libc::SYS_process_vm_writev as u64,
+            [
+                pid as u64,
+                &local as *const libc::iovec as u64,
+                1,
+                &remote as *const libc::iovec as u64,
+                1,
+                0,
+            ],
+        )
+    };
+    if written != 4 {
+        return;
+    }
+    if super::lot::wake_addr(addr, 1, u32::MAX) == 0 {
+        // SAFETY: FUTEX_WAKE of one waiter at an address of this process (shared, as the
+        // kernel's own wake at a thread's end).
+        unsafe {
+            syscall6(
+                libc::SYS_futex as u64,
+                [addr as u64, libc::FUTEX_WAKE as u64, 1, 0, 0, 0],
+            )
+        };
     }
 }
 
@@ -447,6 +503,7 @@ pub(crate) unsafe fn create(
             flags: libc::SS_DISABLE,
             size: 0,
         }),
+        clear_tid: AtomicUsize::new(0),
     });
     THREADS.with(|table| {
         table
