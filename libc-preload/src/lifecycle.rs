@@ -66,18 +66,27 @@ extern "C" fn at_exit() {
     // own flush takes no lock, and a thread blocked inside stdio (an `fgets` on a pipe, a
     // `fwrite` into a full one) holds its stream's lock for good. `fflush(NULL)`, which
     // takes every stream's lock, hung `exit` there, in every mode.
+    // Only glibc's own two FILEs, which are never freed: a program may have pointed
+    // `stdout` at a FILE of its own and closed it since.
     extern "C" {
         static stdout: *mut libc::FILE;
         static stderr: *mut libc::FILE;
+        static _IO_2_1_stdout_: u8;
+        static _IO_2_1_stderr_: u8;
         fn ftrylockfile(stream: *mut libc::FILE) -> libc::c_int;
         fn fflush_unlocked(stream: *mut libc::FILE) -> libc::c_int;
         fn funlockfile(stream: *mut libc::FILE);
     }
-    // SAFETY: glibc's standard streams (valid until exit ends), each flushed only while
-    // this thread holds its lock.
+    // SAFETY: glibc's static standard FILEs (they live as long as libc), each flushed
+    // only while this thread holds its lock, and only while the program's `stdout` or
+    // `stderr` still names it.
     unsafe {
-        for stream in [stdout, stderr] {
-            if ftrylockfile(stream) == 0 {
+        let own = [
+            (stdout, &raw const _IO_2_1_stdout_ as *mut libc::FILE),
+            (stderr, &raw const _IO_2_1_stderr_ as *mut libc::FILE),
+        ];
+        for (named, stream) in own {
+            if named == stream && ftrylockfile(stream) == 0 {
                 fflush_unlocked(stream);
                 funlockfile(stream);
             }

@@ -124,8 +124,9 @@ const BODY: [Option<u8>; 23] = [
 static READ_BODY: AtomicUsize = AtomicUsize::new(0);
 static WRITE_BODY: AtomicUsize = AtomicUsize::new(0);
 
-type Read = unsafe extern "C" fn(c_int, *mut c_void, size_t) -> ssize_t;
-type Write = unsafe extern "C" fn(c_int, *const c_void, size_t) -> ssize_t;
+/// glibc's `read` and `write` bodies, both as `read`'s type: the same registers, and a
+/// `*const` buffer passes as a `*mut` one.
+type Body = unsafe extern "C" fn(c_int, *mut c_void, size_t) -> ssize_t;
 
 /// Finds glibc's `name` and checks its code against `head` and the body.
 fn find(name: &std::ffi::CStr, head: &Pattern) -> Result<usize, String> {
@@ -173,32 +174,38 @@ fn routed() -> bool {
 
 /// glibc's `read`, entered from anywhere: glibc's own callers (stdio) and the preload's
 /// wrapper, whose `real` is glibc's entry.
+///
+/// # Safety
+/// Called as glibc's `read`, with its arguments.
 unsafe extern "C" fn read_hook(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    // SAFETY: set before the entry was replaced: glibc's body of `read`, with its
-    // signature.
-    let body: Read = unsafe { std::mem::transmute::<usize, Read>(READ_BODY.load(Ordering::Relaxed)) };
-    // SAFETY: the caller's arguments, unchanged, to glibc's own body.
-    let real = || unsafe { body(fd, buf, n) } as i64;
-    if routed() {
-        // SAFETY: the system call glibc's read makes, with its arguments.
-        return unsafe {
-            crate::route::route(libc::SYS_read, [fd as u64, buf as u64, n as u64, 0, 0, 0], real)
-        } as ssize_t;
-    }
-    real() as ssize_t
+    // SAFETY: forwarded: `read`'s call, and its body.
+    unsafe { hooked(libc::SYS_read, &READ_BODY, fd, buf, n) }
 }
 
-/// glibc's `write`, as `read_hook`.
+/// glibc's `write`, as [`read_hook`].
+///
+/// # Safety
+/// Called as glibc's `write`, with its arguments.
 unsafe extern "C" fn write_hook(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    // SAFETY: as in `read_hook`.
-    let body: Write = unsafe { std::mem::transmute::<usize, Write>(WRITE_BODY.load(Ordering::Relaxed)) };
+    // SAFETY: forwarded: `write`'s call, and its body.
+    unsafe { hooked(libc::SYS_write, &WRITE_BODY, fd, buf as *mut c_void, n) }
+}
+
+/// Call `nr` (`read` or `write`) as the hooked entry received it: routed for a user thread,
+/// else glibc's own `body`.
+///
+/// # Safety
+/// `body` holds glibc's body of the function whose call `nr` and the arguments are.
+#[inline(always)]
+unsafe fn hooked(nr: i64, body: &AtomicUsize, fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+    // SAFETY: set before the entry was replaced: glibc's body, with `Body`'s signature.
+    let body = unsafe { std::mem::transmute::<usize, Body>(body.load(Ordering::Relaxed)) };
     // SAFETY: the caller's arguments, unchanged, to glibc's own body.
     let real = || unsafe { body(fd, buf, n) } as i64;
     if routed() {
-        // SAFETY: the system call glibc's write makes, with its arguments.
-        return unsafe {
-            crate::route::route(libc::SYS_write, [fd as u64, buf as u64, n as u64, 0, 0, 0], real)
-        } as ssize_t;
+        // SAFETY: the system call glibc's function makes, with its arguments.
+        return unsafe { crate::route::route(nr, [fd as u64, buf as u64, n as u64, 0, 0, 0], real) }
+            as ssize_t;
     }
     real() as ssize_t
 }
