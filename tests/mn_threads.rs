@@ -486,12 +486,14 @@ fn stdio_and_system_in_a_user_thread_do_not_stop_its_kernel_thread() {
 /// thread's call ends at once and kills the shell (it waited for the command, then sent
 /// SIGKILL to a process it had reaped). And `exit` while a thread waits in `fgets` on a
 /// pipe ends the process, under M-on-N and 1:1 alike (the preload's flush of every
-/// stream at exit waited for that stream's lock for ever).
+/// stream at exit waited for that stream's lock for ever). And a user thread blocked
+/// writing 1 MiB into a pipe nobody reads is cancelled as natively (its write waited in
+/// flight, where the cancellation never reached it: `mn::write_in_pieces`).
 #[test]
 fn system_cancellation_signals_and_exit_beside_stdio_are_as_native() {
     m_on_n_matches_native(
         "mn_inside_libc.c",
-        &["overlap", "cancel", "exit"],
+        &["overlap", "cancel", "exit", "cancel-write"],
         |mode| {
             match mode {
             "overlap" => {
@@ -499,6 +501,7 @@ fn system_cancellation_signals_and_exit_beside_stdio_are_as_native() {
                     .to_string()
             }
             "cancel" => "cancel: cancelled; the command's rest never ran\n".to_string(),
+            "cancel-write" => "cancel-write: cancelled, cleanup ran\n".to_string(),
             _ => "exit: main calls exit\nexit: atexit ran\n".to_string(),
         }
         },

@@ -425,6 +425,9 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
     if flags < 0 || flags as i32 & libc::O_NONBLOCK != 0 {
         return Ok(None);
     }
+    if nr == libc::SYS_write && waits_for_room(fd) {
+        return write_in_pieces(fd, args[1], args[2] as usize);
+    }
     loop {
         let mut pfd = libc::pollfd {
             fd,
@@ -440,6 +443,91 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
         }
         if interrupt_due() {
             return Err(Interrupted);
+        }
+    }
+}
+
+/// Whether a write to `fd` may wait for room: a pipe, a FIFO or a socket (a regular file's
+/// or a device's is always writable, as far as `poll` goes).
+fn waits_for_room(fd: i32) -> bool {
+    flexsc_shim::sys::stat_fd(fd).is_some_and(|st| {
+        let kind = st.st_mode & libc::S_IFMT;
+        kind == libc::S_IFIFO || kind == libc::S_IFSOCK
+    })
+}
+
+/// A blocking `write(fd, buf, len)` to a pipe or a socket, in pieces that never wait: each
+/// waits for room in `poll` slices, then writes what fits (`pwritev2` with `RWF_NOWAIT`,
+/// posted). Posted whole, a write larger than the room waited in flight, where no
+/// cancellation or signal reached it: cancelling a thread blocked writing 1 MiB into a
+/// full pipe hung the process. Interrupted after part of it is written, it returns that
+/// part, as natively; before, `Err(Interrupted)`. A descriptor that cannot write without
+/// waiting (no `RWF_NOWAIT`) gets the rest as one posted write, as before.
+fn write_in_pieces(fd: i32, buf: u64, len: usize) -> Result<Option<i64>, Interrupted> {
+    let mut done = 0usize;
+    // What the call returns when it ends after `done` bytes with the error `raw` (a signal
+    // it owes, SIGPIPE, is kept for the return already): the bytes written if any, else the
+    // error.
+    let end = |done: usize, raw: i64| -> i64 {
+        if done == 0 {
+            raw
+        } else {
+            done as i64
+        }
+    };
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let pfd_addr = &mut pfd as *mut libc::pollfd as u64;
+        // SAFETY: poll reads and writes `pfd`, on this stack, which outlives the call.
+        let ready = unsafe { flexsc_scheduler::syscall(libc::SYS_poll, [pfd_addr, 1, SLICE_MS, 0, 0, 0]) };
+        if ready != 0 {
+            let iov = libc::iovec {
+                iov_base: (buf + done as u64) as *mut libc::c_void,
+                iov_len: len - done,
+            };
+            let iov_addr = &iov as *const libc::iovec as u64;
+            let args = [
+                fd as u64,
+                iov_addr,
+                1,
+                u64::MAX,
+                u64::MAX,
+                libc::RWF_NOWAIT as u64,
+            ];
+            // SAFETY: the rest of the caller's buffer, through an iovec on this stack; at the
+            // descriptor's position (offset -1), without waiting.
+            let w = unsafe { flexsc_scheduler::syscall_raw(libc::SYS_pwritev2, args) };
+            let w = crate::route::keep_owed(w);
+            match w {
+                w if w > 0 => {
+                    done += w as usize;
+                    if done == len {
+                        return Ok(Some(done as i64));
+                    }
+                }
+                w if w == -(libc::EAGAIN as i64) => {}
+                w if w == -(libc::EOPNOTSUPP as i64) || w == -(libc::EINVAL as i64) => {
+                    let rest = [fd as u64, buf + done as u64, (len - done) as u64, 0, 0, 0];
+                    // SAFETY: the rest of the caller's write, as it asked for it.
+                    let r = crate::route::keep_owed(unsafe {
+                        flexsc_scheduler::syscall_raw(libc::SYS_write, rest)
+                    });
+                    return Ok(Some(if r >= 0 { (done as i64) + r } else { end(done, r) }));
+                }
+                w => return Ok(Some(end(done, w))),
+            }
+            continue;
+        }
+        if interrupt_due() {
+            return if done > 0 {
+                Ok(Some(done as i64))
+            } else {
+                Err(Interrupted)
+            };
         }
     }
 }
