@@ -487,13 +487,14 @@ fn stdio_and_system_in_a_user_thread_do_not_stop_its_kernel_thread() {
 /// SIGKILL to a process it had reaped). And `exit` while a thread waits in `fgets` on a
 /// pipe ends the process, under M-on-N and 1:1 alike (the preload's flush of every
 /// stream at exit waited for that stream's lock for ever). And a user thread blocked
-/// writing 1 MiB into a pipe nobody reads is cancelled as natively (its write waited in
-/// flight, where the cancellation never reached it: `mn::write_in_pieces`).
+/// writing 1 MiB (`write`, `writev`) into a pipe nobody reads is cancelled as natively
+/// (its write waited in flight, where the cancellation never reached it:
+/// `mn::write_in_pieces`).
 #[test]
 fn system_cancellation_signals_and_exit_beside_stdio_are_as_native() {
     m_on_n_matches_native(
         "mn_inside_libc.c",
-        &["overlap", "cancel", "exit", "cancel-write"],
+        &["overlap", "cancel", "exit", "cancel-write", "cancel-writev"],
         |mode| {
             match mode {
             "overlap" => {
@@ -501,7 +502,7 @@ fn system_cancellation_signals_and_exit_beside_stdio_are_as_native() {
                     .to_string()
             }
             "cancel" => "cancel: cancelled; the command's rest never ran\n".to_string(),
-            "cancel-write" => "cancel-write: cancelled, cleanup ran\n".to_string(),
+            "cancel-write" | "cancel-writev" => format!("{mode}: cancelled, cleanup ran\n"),
             _ => "exit: main calls exit\nexit: atexit ran\n".to_string(),
         }
         },

@@ -425,8 +425,26 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
     if flags < 0 || flags as i32 & libc::O_NONBLOCK != 0 {
         return Ok(None);
     }
-    if nr == libc::SYS_write && waits_for_room(fd) {
-        return write_in_pieces(fd, args[1], args[2] as usize);
+    if matches!(nr, libc::SYS_write | libc::SYS_writev) && waits_for_room(fd) {
+        let pieces = if nr == libc::SYS_write {
+            vec![libc::iovec {
+                iov_base: args[1] as *mut libc::c_void,
+                iov_len: args[2] as usize,
+            }]
+        } else {
+            // A count the kernel would refuse: the call itself says so, posted whole.
+            let count = args[2] as usize;
+            if count > libc::UIO_MAXIOV as usize {
+                return Ok(None);
+            }
+            // SAFETY: the caller's iovec array of `count` entries (a bad pointer is the
+            // caller's EFAULT: read here through the kernel, not dereferenced).
+            match unsafe { copy_iovecs(args[1], count) } {
+                Some(v) => v,
+                None => return Ok(None),
+            }
+        };
+        return write_in_pieces(fd, pieces);
     }
     loop {
         let mut pfd = libc::pollfd {
@@ -456,18 +474,62 @@ fn waits_for_room(fd: i32) -> bool {
     })
 }
 
-/// A blocking `write(fd, buf, len)` to a pipe or a socket, in pieces that never wait: each
-/// waits for room in `poll` slices, then writes what fits (`pwritev2` with `RWF_NOWAIT`,
-/// posted). Posted whole, a write larger than the room waited in flight, where no
-/// cancellation or signal reached it: cancelling a thread blocked writing 1 MiB into a
-/// full pipe hung the process. Interrupted after part of it is written, it returns that
-/// part, as natively; before, `Err(Interrupted)`. A descriptor that cannot write without
-/// waiting (no `RWF_NOWAIT`) gets the rest as one posted write, as before.
-fn write_in_pieces(fd: i32, buf: u64, len: usize) -> Result<Option<i64>, Interrupted> {
+/// The caller's `count` iovecs at `at`, read through the kernel (`process_vm_readv`), so a
+/// bad pointer gives None (the call, posted whole, then fails with EFAULT as natively).
+///
+/// # Safety
+/// None beyond the call's: nothing at `at` is dereferenced here.
+unsafe fn copy_iovecs(at: u64, count: usize) -> Option<Vec<libc::iovec>> {
+    let mut out: Vec<libc::iovec> = Vec::with_capacity(count);
+    let bytes = count * std::mem::size_of::<libc::iovec>();
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr() as *mut libc::c_void,
+        iov_len: bytes,
+    };
+    let remote = libc::iovec {
+        iov_base: at as *mut libc::c_void,
+        iov_len: bytes,
+    };
+    // SAFETY: getpid has no arguments; process_vm_readv copies `bytes` from this process at
+    // `at` into `out`'s spare capacity (exactly `bytes` long), checking `at` itself.
+    let read = unsafe {
+        let pid = flexsc_shim::sys::syscall6(libc::SYS_getpid as u64, [0; 6]);
+        flexsc_shim::sys::syscall6(
+            libc::SYS_process_vm_readv as u64,
+            [
+                pid as u64,
+                &local as *const libc::iovec as u64,
+                1,
+                &remote as *const libc::iovec as u64,
+                1,
+                0,
+            ],
+        )
+    };
+    if read != bytes as i64 {
+        return None;
+    }
+    // SAFETY: `count` iovecs were just written into the capacity.
+    unsafe { out.set_len(count) };
+    Some(out)
+}
+
+/// A blocking `write` or `writev` to a pipe or a socket (its buffers as `pieces`), in
+/// writes that never wait: each waits for room in `poll` slices, then writes what fits
+/// (`pwritev2` with `RWF_NOWAIT`, posted). Posted whole, a write larger than the room
+/// waited in flight, where no cancellation or signal reached it: cancelling a thread
+/// blocked writing 1 MiB into a full pipe hung the process. Interrupted after part of it is
+/// written, it returns that part, as natively; before, `Err(Interrupted)`. A descriptor
+/// that cannot write without waiting (no `RWF_NOWAIT`) gets the rest as one posted
+/// `writev`, as before.
+fn write_in_pieces(fd: i32, mut pieces: Vec<libc::iovec>) -> Result<Option<i64>, Interrupted> {
+    let total: usize = pieces.iter().map(|p| p.iov_len).sum();
     let mut done = 0usize;
+    // The first piece not written in full.
+    let mut first = 0usize;
     // What the call returns when it ends after `done` bytes with the error `raw` (a signal
-    // it owes, SIGPIPE, is kept for the return already): the bytes written if any, else the
-    // error.
+    // it owes, SIGPIPE, is kept for the return already): the bytes written if any, else
+    // the error.
     let end = |done: usize, raw: i64| -> i64 {
         if done == 0 {
             raw
@@ -475,6 +537,9 @@ fn write_in_pieces(fd: i32, buf: u64, len: usize) -> Result<Option<i64>, Interru
             done as i64
         }
     };
+    if total == 0 {
+        return Ok(None);
+    }
     loop {
         let mut pfd = libc::pollfd {
             fd,
@@ -485,36 +550,41 @@ fn write_in_pieces(fd: i32, buf: u64, len: usize) -> Result<Option<i64>, Interru
         // SAFETY: poll reads and writes `pfd`, on this stack, which outlives the call.
         let ready = unsafe { flexsc_scheduler::syscall(libc::SYS_poll, [pfd_addr, 1, SLICE_MS, 0, 0, 0]) };
         if ready != 0 {
-            let iov = libc::iovec {
-                iov_base: (buf + done as u64) as *mut libc::c_void,
-                iov_len: len - done,
-            };
-            let iov_addr = &iov as *const libc::iovec as u64;
-            let args = [
-                fd as u64,
-                iov_addr,
-                1,
-                u64::MAX,
-                u64::MAX,
-                libc::RWF_NOWAIT as u64,
-            ];
-            // SAFETY: the rest of the caller's buffer, through an iovec on this stack; at the
-            // descriptor's position (offset -1), without waiting.
-            let w = unsafe { flexsc_scheduler::syscall_raw(libc::SYS_pwritev2, args) };
-            let w = crate::route::keep_owed(w);
+            let rest = &pieces[first..];
+            let (at, count) = (rest.as_ptr() as u64, rest.len() as u64);
+            let args = [fd as u64, at, count, u64::MAX, u64::MAX, libc::RWF_NOWAIT as u64];
+            // SAFETY: the rest of the caller's buffers, through iovecs of this function's;
+            // at the descriptor's position (offset -1), without waiting.
+            let w =
+                crate::route::keep_owed(unsafe { flexsc_scheduler::syscall_raw(libc::SYS_pwritev2, args) });
             match w {
                 w if w > 0 => {
                     done += w as usize;
-                    if done == len {
+                    if done == total {
                         return Ok(Some(done as i64));
+                    }
+                    // Past what was written: whole pieces, then into the next one.
+                    let mut left = w as usize;
+                    while left > 0 {
+                        let piece = &mut pieces[first];
+                        if left >= piece.iov_len {
+                            left -= piece.iov_len;
+                            first += 1;
+                        } else {
+                            piece.iov_base = (piece.iov_base as usize + left) as *mut libc::c_void;
+                            piece.iov_len -= left;
+                            left = 0;
+                        }
                     }
                 }
                 w if w == -(libc::EAGAIN as i64) => {}
                 w if w == -(libc::EOPNOTSUPP as i64) || w == -(libc::EINVAL as i64) => {
-                    let rest = [fd as u64, buf + done as u64, (len - done) as u64, 0, 0, 0];
-                    // SAFETY: the rest of the caller's write, as it asked for it.
+                    let rest = &pieces[first..];
+                    let args = [fd as u64, rest.as_ptr() as u64, rest.len() as u64, 0, 0, 0];
+                    // SAFETY: the rest of the caller's write, as it asked for it, through
+                    // iovecs of this function's, which outlive the posted call.
                     let r = crate::route::keep_owed(unsafe {
-                        flexsc_scheduler::syscall_raw(libc::SYS_write, rest)
+                        flexsc_scheduler::syscall_raw(libc::SYS_writev, args)
                     });
                     return Ok(Some(if r >= 0 { (done as i64) + r } else { end(done, r) }));
                 }
