@@ -33,8 +33,6 @@
 //! a mark pays for the look (one system call): a call from a signal handler, or the
 //! first ones after a jump.
 
-use flexsc_shim::sys::syscall6;
-
 /// The mark of a section of the preload's own (`route::quietly`, a thread's exit): never
 /// stale. Not an address a stack slot can have.
 pub(crate) const QUIET: usize = 1;
@@ -82,31 +80,9 @@ pub(crate) fn is_stale(mark: usize, here: usize) -> bool {
 /// mapped (a stack a jump left and the program since freed) or the call is refused.
 fn read_word(addr: usize) -> Option<usize> {
     let mut word = 0usize;
-    let local = libc::iovec {
-        iov_base: &mut word as *mut usize as *mut libc::c_void,
-        iov_len: std::mem::size_of::<usize>(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: std::mem::size_of::<usize>(),
-    };
-    // SAFETY: getpid takes nothing; process_vm_readv writes one word into `word` (a live
-    // local) and only reads at `addr`, failing with EFAULT where nothing is mapped.
-    let n = unsafe {
-        let pid = syscall6(libc::SYS_getpid as u64, [0; 6]);
-        syscall6(
-            libc::SYS_process_vm_readv as u64,
-            [
-                pid as u64,
-                &local as *const libc::iovec as u64,
-                1,
-                &remote as *const libc::iovec as u64,
-                1,
-                0,
-            ],
-        )
-    };
-    (n == std::mem::size_of::<usize>() as i64).then_some(word)
+    let to = &mut word as *mut usize as usize;
+    // SAFETY: the copy lands in `word`, a local of this function.
+    unsafe { flexsc_shim::sys::copy_checked(addr, to, std::mem::size_of::<usize>()) }.then_some(word)
 }
 
 #[cfg(test)]

@@ -524,6 +524,43 @@ pub fn gettid() -> i32 {
     unsafe { syscall6(libc::SYS_gettid as u64, [0; 6]) as i32 }
 }
 
+/// Copies `len` bytes of this process's memory from `from` to `to` through the kernel
+/// (`process_vm_readv`, which reads and writes as the kernel's own copies do): false, and
+/// nothing done, where either range is not mapped as it needs (or the call is refused),
+/// where a plain copy would fault. For addresses a program gave, which may be bad.
+///
+/// # Safety
+/// Where `to..to + len` is mapped writable, writing those bytes must be allowed: nothing
+/// else of this process relies on them (`from` needs no such promise: it is only read).
+pub unsafe fn copy_checked(from: usize, to: usize, len: usize) -> bool {
+    let local = libc::iovec {
+        iov_base: to as *mut libc::c_void,
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: from as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: getpid takes nothing; process_vm_readv copies from `from` into `to` within
+    // this process, checking both ranges itself (EFAULT where one is not mapped); the
+    // iovecs live on this stack.
+    let n = unsafe {
+        let pid = syscall6(libc::SYS_getpid as u64, [0; 6]);
+        syscall6(
+            libc::SYS_process_vm_readv as u64,
+            [
+                pid as u64,
+                &local as *const libc::iovec as u64,
+                1,
+                &remote as *const libc::iovec as u64,
+                1,
+                0,
+            ],
+        )
+    };
+    n == len as i64
+}
+
 /// Yields the calling thread's core.
 pub fn sched_yield() {
     // SAFETY: sched_yield has no arguments and no effect but scheduling.

@@ -437,9 +437,7 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
             if count > libc::UIO_MAXIOV as usize {
                 return Ok(None);
             }
-            // SAFETY: the caller's iovec array of `count` entries (a bad pointer is the
-            // caller's EFAULT: read here through the kernel, not dereferenced).
-            match unsafe { copy_iovecs(args[1], count) } {
+            match copy_iovecs(args[1], count) {
                 Some(v) => v,
                 None => return Ok(None),
             }
@@ -447,15 +445,7 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
         return write_in_pieces(fd, pieces);
     }
     loop {
-        let mut pfd = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-        let pfd_addr = &mut pfd as *mut libc::pollfd as u64;
-        // SAFETY: poll reads and writes `pfd`, on this stack, which outlives the call.
-        let r = unsafe { flexsc_scheduler::syscall(libc::SYS_poll, [pfd_addr, 1, SLICE_MS, 0, 0, 0]) };
-        if r != 0 {
+        if poll_slice(fd, events) != 0 {
             // Ready, or an error the call itself will report.
             return Ok(None);
         }
@@ -463,6 +453,19 @@ fn wait_interruptibly(nr: i64, args: &[u64; 6]) -> Result<Option<i64>, Interrupt
             return Err(Interrupted);
         }
     }
+}
+
+/// One posted `poll` of `fd` for `events`, of at most [`SLICE_MS`]: the raw result (0 when
+/// the slice passed with nothing).
+fn poll_slice(fd: i32, events: i16) -> i64 {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let pfd_addr = &mut pfd as *mut libc::pollfd as u64;
+    // SAFETY: poll reads and writes `pfd`, on this stack, which outlives the call.
+    unsafe { flexsc_scheduler::syscall(libc::SYS_poll, [pfd_addr, 1, SLICE_MS, 0, 0, 0]) }
 }
 
 /// Whether a write to `fd` may wait for room: a pipe, a FIFO or a socket (a regular file's
@@ -474,42 +477,17 @@ fn waits_for_room(fd: i32) -> bool {
     })
 }
 
-/// The caller's `count` iovecs at `at`, read through the kernel (`process_vm_readv`), so a
-/// bad pointer gives None (the call, posted whole, then fails with EFAULT as natively).
-///
-/// # Safety
-/// None beyond the call's: nothing at `at` is dereferenced here.
-unsafe fn copy_iovecs(at: u64, count: usize) -> Option<Vec<libc::iovec>> {
+/// The caller's `count` iovecs at `at`, read through the kernel
+/// (`flexsc_shim::sys::copy_checked`), so a bad pointer gives None (the call, posted
+/// whole, then fails with EFAULT as natively).
+fn copy_iovecs(at: u64, count: usize) -> Option<Vec<libc::iovec>> {
     let mut out: Vec<libc::iovec> = Vec::with_capacity(count);
     let bytes = count * std::mem::size_of::<libc::iovec>();
-    let local = libc::iovec {
-        iov_base: out.as_mut_ptr() as *mut libc::c_void,
-        iov_len: bytes,
-    };
-    let remote = libc::iovec {
-        iov_base: at as *mut libc::c_void,
-        iov_len: bytes,
-    };
-    // SAFETY: getpid has no arguments; process_vm_readv copies `bytes` from this process at
-    // `at` into `out`'s spare capacity (exactly `bytes` long), checking `at` itself.
-    let read = unsafe {
-        let pid = flexsc_shim::sys::syscall6(libc::SYS_getpid as u64, [0; 6]);
-        flexsc_shim::sys::syscall6(
-            libc::SYS_process_vm_readv as u64,
-            [
-                pid as u64,
-                &local as *const libc::iovec as u64,
-                1,
-                &remote as *const libc::iovec as u64,
-                1,
-                0,
-            ],
-        )
-    };
-    if read != bytes as i64 {
+    // SAFETY: the copy lands in `out`'s spare capacity, exactly `bytes` long and ours.
+    if !unsafe { flexsc_shim::sys::copy_checked(at as usize, out.as_mut_ptr() as usize, bytes) } {
         return None;
     }
-    // SAFETY: `count` iovecs were just written into the capacity.
+    // SAFETY: `count` iovecs were just copied into the capacity.
     unsafe { out.set_len(count) };
     Some(out)
 }
@@ -541,15 +519,7 @@ fn write_in_pieces(fd: i32, mut pieces: Vec<libc::iovec>) -> Result<Option<i64>,
         return Ok(None);
     }
     loop {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        let pfd_addr = &mut pfd as *mut libc::pollfd as u64;
-        // SAFETY: poll reads and writes `pfd`, on this stack, which outlives the call.
-        let ready = unsafe { flexsc_scheduler::syscall(libc::SYS_poll, [pfd_addr, 1, SLICE_MS, 0, 0, 0]) };
-        if ready != 0 {
+        if poll_slice(fd, libc::POLLOUT) != 0 {
             let rest = &pieces[first..];
             let (at, count) = (rest.as_ptr() as u64, rest.len() as u64);
             let args = [fd as u64, at, count, u64::MAX, u64::MAX, libc::RWF_NOWAIT as u64];

@@ -340,37 +340,14 @@ fn finished(context: usize) {
 }
 
 /// What the kernel does at a thread's end for the address its `set_tid_address` gave:
-/// writes 0 there (nothing if the address is bad: through `process_vm_writev`, which
-/// fails where the kernel's write would) and wakes one waiter, a user thread parked on it
+/// writes 0 there (nothing if the address is bad: through the kernel's copy, which
+/// fails where the kernel's own write would) and wakes one waiter, a user thread parked on it
 /// or a kernel one.
 fn clear_child_tid(addr: usize) {
     let zero = 0u32;
-    let local = libc::iovec {
-        iov_base: &zero as *const u32 as *mut libc::c_void,
-        iov_len: 4,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: 4,
-    };
-    // SAFETY: process_vm_writev of 4 bytes from `zero` into this process at `addr`; the
-    // kernel checks `addr` and fails with EFAULT where it is not writable.
-    let pid = unsafe { syscall6(libc::SYS_getpid as u64, [0; 6]) };
-    // SAFETY: as above; the iovecs live on this stack.
-    let written = unsafe {
-        syscall6(
-            libc::SYS_process_vm_writev as u64,
-            [
-                pid as u64,
-                &local as *const libc::iovec as u64,
-                1,
-                &remote as *const libc::iovec as u64,
-                1,
-                0,
-            ],
-        )
-    };
-    if written != 4 {
+    // SAFETY: the address the thread gave `set_tid_address`, which it handed to this very
+    // write at its end (as the kernel's: the program expects it cleared).
+    if !unsafe { flexsc_shim::sys::copy_checked(&zero as *const u32 as usize, addr, 4) } {
         return;
     }
     if super::lot::wake_addr(addr, 1, u32::MAX) == 0 {
